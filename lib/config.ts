@@ -1,0 +1,249 @@
+/**
+ * Command-line and environment configuration, validated up front.
+ *
+ * Each option is declared once (flag, env var, default, parser, help text); `parseCommand` returns a fully
+ * typed object or throws a `PipelineError("config")` that names the bad value. Flags win over env vars,
+ * env vars over defaults. Written here rather than taken from a library because we want the env-var
+ * fallback, the typed result and the generated `--help` in one declaration.
+ */
+import { PipelineError } from "./errors.ts";
+
+export interface Option<T> {
+  readonly description: string;
+  readonly env?: string;
+  /** Raw default, parsed like user input; `undefined` means the option is optional and may stay unset. */
+  readonly default?: string;
+  /** Boolean options take no value on the command line (`--batch`), and accept true/false/1/0 from env. */
+  readonly boolean?: boolean;
+  readonly short?: string;
+  readonly parse: (raw: string, label: string) => T;
+}
+
+type Parsed<O> = O extends Option<infer T> ? T : never;
+type HasDefault<O> = O extends { default: string } ? true : O extends { boolean: true } ? true : false;
+export type Values<S extends Record<string, Option<unknown>>> = {
+  [K in keyof S]: HasDefault<S[K]> extends true ? Parsed<S[K]> : Parsed<S[K]> | undefined;
+};
+
+export interface CommandSpec<S extends Record<string, Option<unknown>>> {
+  readonly name: string;
+  readonly summary: string;
+  readonly options: S;
+  readonly examples?: readonly string[];
+}
+
+const fail = (message: string, hint?: string): never => {
+  throw new PipelineError("config", message, hint ? { hint } : {});
+};
+
+/** Builders for the option kinds we use. */
+export const opt = {
+  string(description: string, o: { env?: string; default?: string; short?: string } = {}): Option<string> {
+    return { description, ...o, parse: (raw) => raw };
+  },
+  int(
+    description: string,
+    o: { env?: string; default?: string; min?: number; max?: number; short?: string } = {},
+  ): Option<number> {
+    return {
+      description,
+      ...o,
+      parse: (raw, label) => {
+        const n = Number(raw.replaceAll("_", ""));
+        if (!Number.isInteger(n)) fail(`${label} "${raw}" is not an integer`);
+        if (o.min !== undefined && n < o.min) fail(`${label} ${n} is below the minimum ${o.min}`);
+        if (o.max !== undefined && n > o.max) fail(`${label} ${n} is above the maximum ${o.max}`);
+        return n;
+      },
+    };
+  },
+  number(
+    description: string,
+    o: { env?: string; default?: string; min?: number; max?: number; short?: string } = {},
+  ): Option<number> {
+    return {
+      description,
+      ...o,
+      parse: (raw, label) => {
+        const n = Number(raw);
+        if (raw.trim() === "" || !Number.isFinite(n)) fail(`${label} "${raw}" is not a finite number`);
+        if (o.min !== undefined && n < o.min) fail(`${label} ${n} is below the minimum ${o.min}`);
+        if (o.max !== undefined && n > o.max) fail(`${label} ${n} is above the maximum ${o.max}`);
+        return n;
+      },
+    };
+  },
+  boolean(description: string, o: { env?: string; short?: string } = {}): Option<boolean> {
+    return {
+      description,
+      ...o,
+      boolean: true,
+      parse: (raw, label) => {
+        const v = raw.toLowerCase();
+        if (["1", "true", "yes", "on"].includes(v)) return true;
+        if (["0", "false", "no", "off", ""].includes(v)) return false;
+        return fail(`${label} "${raw}" is not a boolean`, "use true or false");
+      },
+    };
+  },
+  url(
+    description: string,
+    o: { env?: string; default?: string; protocols: readonly string[]; short?: string },
+  ): Option<URL> {
+    return {
+      description,
+      ...o,
+      parse: (raw, label) => {
+        let u: URL;
+        try {
+          u = new URL(raw);
+        } catch {
+          return fail(`${label} "${raw}" is not a URL`, `expected ${o.protocols.join(" or ")}//host:port`);
+        }
+        if (!o.protocols.includes(u.protocol)) {
+          fail(`${label} "${raw}" is not a ${o.protocols.join(" or ")} URL`);
+        }
+        return u;
+      },
+    };
+  },
+  choice<const C extends string>(
+    description: string,
+    choices: readonly C[],
+    o: { env?: string; default?: C; short?: string } = {},
+  ): Option<C> {
+    return {
+      description: `${description} (${choices.join(" | ")})`,
+      ...o,
+      parse: (raw, label) => {
+        if (!(choices as readonly string[]).includes(raw))
+          fail(`${label} "${raw}" is not one of ${choices.join(", ")}`);
+        return raw as C;
+      },
+    };
+  },
+  /** Comma-separated list, each item parsed by `item`. */
+  list<T>(
+    description: string,
+    item: (raw: string, label: string) => T,
+    o: { env?: string; default?: string } = {},
+  ) {
+    const option: Option<T[]> = {
+      description,
+      ...o,
+      parse: (raw, label) =>
+        raw
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0)
+          .map((s) => item(s, label)),
+    };
+    return option;
+  },
+};
+
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The usage text printed by `--help`. */
+export function usage<S extends Record<string, Option<unknown>>>(spec: CommandSpec<S>): string {
+  const rows = Object.entries(spec.options).map(([key, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${kebab(key)}${o.boolean ? "" : " <value>"}`;
+    const meta = [o.env ? `env ${o.env}` : "", o.default !== undefined ? `default ${o.default}` : ""]
+      .filter(Boolean)
+      .join(", ");
+    return { flag, text: meta ? `${o.description} [${meta}]` : o.description };
+  });
+  rows.push({ flag: "-h, --help", text: "show this help and exit" });
+  const width = Math.max(...rows.map((r) => r.flag.length)) + 2;
+  const lines = [`Usage: ${spec.name} [options]`, "", spec.summary, "", "Options:"];
+  for (const r of rows) lines.push(`  ${r.flag.padEnd(width)}${r.text}`);
+  if (spec.examples?.length) lines.push("", "Examples:", ...spec.examples.map((e) => `  ${e}`));
+  return `${lines.join("\n")}\n`;
+}
+
+export type ParseResult<S extends Record<string, Option<unknown>>> =
+  | { help: true }
+  | { help: false; values: Values<S> };
+
+/** Parses argv (without the runtime and script) and env into typed values. Throws PipelineError("config"). */
+export function parseCommand<S extends Record<string, Option<unknown>>>(
+  spec: CommandSpec<S>,
+  argv: readonly string[],
+  env: Record<string, string | undefined> = process.env,
+): ParseResult<S> {
+  const byFlag = new Map<string, string>();
+  for (const [key, o] of Object.entries(spec.options)) {
+    byFlag.set(`--${kebab(key)}`, key);
+    if (o.short) byFlag.set(`-${o.short}`, key);
+  }
+  const raw = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--help" || arg === "-h") return { help: true };
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const key = byFlag.get(name) ?? (name.startsWith("--no-") ? byFlag.get(`--${name.slice(5)}`) : undefined);
+    if (!key) {
+      return fail(`unknown argument "${arg}" for ${spec.name}`, `run ${spec.name} --help`);
+    }
+    const o = spec.options[key]!;
+    if (o.boolean) {
+      raw.set(key, name.startsWith("--no-") ? "false" : eq > 0 ? arg.slice(eq + 1) : "true");
+    } else if (eq > 0) {
+      raw.set(key, arg.slice(eq + 1));
+    } else {
+      const next = argv[++i];
+      if (next === undefined) fail(`${name} needs a value`, `run ${spec.name} --help`);
+      raw.set(key, next!);
+    }
+  }
+  const values: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(spec.options)) {
+    const fromFlag = raw.get(key);
+    const fromEnv = o.env ? env[o.env] : undefined;
+    const label =
+      fromFlag !== undefined
+        ? `--${kebab(key)}`
+        : fromEnv !== undefined && fromEnv !== ""
+          ? o.env!
+          : `--${kebab(key)}`;
+    const text = fromFlag ?? (fromEnv !== undefined && fromEnv !== "" ? fromEnv : o.default);
+    if (text === undefined) values[key] = o.boolean ? false : undefined;
+    else values[key] = o.parse(text, label);
+  }
+  return { help: false, values: values as Values<S> };
+}
+
+/**
+ * Entry point helper for every CLI: parses, prints `--help`, reports config errors on stderr with exit
+ * code 2 (no stack trace: the message says what to fix), and runs `main`.
+ */
+export async function runCommand<S extends Record<string, Option<unknown>>>(
+  spec: CommandSpec<S>,
+  main: (values: Values<S>) => Promise<void> | void,
+  argv: readonly string[] = process.argv.slice(2),
+): Promise<void> {
+  let parsed: ParseResult<S>;
+  try {
+    parsed = parseCommand(spec, argv);
+  } catch (error) {
+    if (error instanceof PipelineError) {
+      process.stderr.write(`${spec.name}: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (parsed.help) {
+    process.stdout.write(usage(spec));
+    return;
+  }
+  try {
+    await main(parsed.values);
+  } catch (error) {
+    if (error instanceof PipelineError) {
+      process.stderr.write(`${spec.name}: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
