@@ -105,3 +105,14 @@ export type RejectReason =
   | "timestamp_out_of_range"
   | "topic_mismatch"
   | "late";
+
+/**
+ * One record of the readings log: the valid readings of one sensor message (1 for A, up to a minute's
+ * worth for B) and, for a complete batch, the sensor's watermark. Keyed by sensor id, so a partitioned log
+ * keeps each sensor's records in order.
+ */
+export interface ReadingsRecord {
+  sensorId: number;
+  readings: Reading[];
+  watermarkMs?: number;
+}

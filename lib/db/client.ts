@@ -1,0 +1,103 @@
+/**
+ * Opens the product's PostgreSQL database: a real server through postgres.js when `DATABASE_URL` is set,
+ * otherwise an embedded PGlite stored under `./data/pglite` (or in memory). Both run the same drizzle
+ * schema and migrations, applied at start-up; tables are never dropped.
+ */
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import { PipelineError } from "../errors.ts";
+import * as schema from "./schema.ts";
+
+export type Schema = typeof schema;
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+
+export interface Database {
+  readonly db: Db;
+  readonly kind: "postgres" | "pglite";
+  /** Where it lives, for logs (password stripped). */
+  readonly location: string;
+  /** Cheap liveness probe for /ready. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+export interface OpenOptions {
+  /** postgres:// URL of a real server; when absent the embedded PGlite is used. */
+  url?: URL | undefined;
+  /** PGlite data directory; `memory://` for a throw-away database. */
+  embeddedDir?: string;
+}
+
+/** Opens and migrates the database. Throws PipelineError("connection") with the URL (no password). */
+export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
+  if (options.url) return openPostgres(options.url);
+  return openPglite(options.embeddedDir ?? "./data/pglite");
+}
+
+function redact(url: URL): string {
+  const u = new URL(url.href);
+  if (u.password) u.password = "***";
+  return u.href;
+}
+
+async function openPostgres(url: URL): Promise<Database> {
+  const location = redact(url);
+  // Notices ("relation already exists, skipping") from idempotent migrations are noise, not news.
+  const client = postgres(url.href, { max: 4, onnotice: () => {}, connect_timeout: 10 });
+  const db = drizzlePostgres(client, { schema }) as unknown as Db;
+  try {
+    await client`select 1`;
+    await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder });
+  } catch (error) {
+    await client.end({ timeout: 1 }).catch(() => {});
+    throw new PipelineError("connection", `cannot open PostgreSQL at ${location}: ${String(error)}`, {
+      hint: "check DATABASE_URL, or unset it to use the embedded PGlite database",
+      cause: error,
+    });
+  }
+  return {
+    db,
+    kind: "postgres",
+    location,
+    ping: async () => {
+      try {
+        await client`select 1`;
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function openPglite(dir: string): Promise<Database> {
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dir);
+    await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
+  } catch (error) {
+    throw new PipelineError("storage", `cannot open the embedded database in ${dir}: ${String(error)}`, {
+      hint: "delete the directory if it is corrupt, or set DATABASE_URL to use a PostgreSQL server",
+      cause: error,
+    });
+  }
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: "pglite",
+    location: dir,
+    ping: async () => !client.closed,
+    close: async () => {
+      if (!client.closed) await client.close();
+    },
+  };
+}

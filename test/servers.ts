@@ -1,0 +1,37 @@
+/**
+ * Real servers for integration tests. In CI (env CI set) an unreachable server makes its tests fail;
+ * locally they are skipped with a message saying which server and how to start it.
+ */
+import { connect } from "node:net";
+
+export const isCI = Boolean(process.env.CI);
+
+export const postgresUrl = new URL(
+  process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+);
+export const mosquittoUrl = new URL(process.env.TEST_MQTT_URL ?? "mqtt://127.0.0.1:1883");
+
+/** True when a TCP connection to host:port opens within the timeout. */
+export function reachable(url: URL, defaultPort: number, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || defaultPort) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/**
+ * Whether integration tests for a server should be skipped: only when it is unreachable and we are not in CI.
+ * Prints why, so a skipped run is never mistaken for a green one.
+ */
+export async function skipUnlessReachable(name: string, url: URL, defaultPort: number): Promise<boolean> {
+  if (await reachable(url, defaultPort)) return false;
+  if (isCI) return false; // let the tests run and fail loudly
+  console.warn(`[skip] ${name} at ${url.host} is unreachable; its integration tests are skipped locally`);
+  return true;
+}
