@@ -8,7 +8,9 @@
  */
 import { PipelineError } from "./errors.ts";
 
-export interface Option<T> {
+export interface Option<T, HasDefault extends boolean = boolean> {
+  /** Type-level only: whether the option always has a value (a default, or a boolean flag). */
+  readonly __hasDefault?: HasDefault;
   readonly description: string;
   readonly env?: string;
   /** Raw default, parsed like user input; `undefined` means the option is optional and may stay unset. */
@@ -20,9 +22,9 @@ export interface Option<T> {
 }
 
 type Parsed<O> = O extends Option<infer T> ? T : never;
-type HasDefault<O> = O extends { default: string } ? true : O extends { boolean: true } ? true : false;
+type Def<O> = O extends { default: string } ? true : false;
 export type Values<S extends Record<string, Option<unknown>>> = {
-  [K in keyof S]: HasDefault<S[K]> extends true ? Parsed<S[K]> : Parsed<S[K]> | undefined;
+  [K in keyof S]: S[K] extends Option<unknown, true> ? Parsed<S[K]> : Parsed<S[K]> | undefined;
 };
 
 export interface CommandSpec<S extends Record<string, Option<unknown>>> {
@@ -36,15 +38,17 @@ const fail = (message: string, hint?: string): never => {
   throw new PipelineError("config", message, hint ? { hint } : {});
 };
 
+type NumOpts = { env?: string; default?: string; min?: number; max?: number; short?: string };
+
 /** Builders for the option kinds we use. */
 export const opt = {
-  string(description: string, o: { env?: string; default?: string; short?: string } = {}): Option<string> {
+  string<const O extends { env?: string; default?: string; short?: string }>(
+    description: string,
+    o: O = {} as O,
+  ): Option<string, Def<O>> {
     return { description, ...o, parse: (raw) => raw };
   },
-  int(
-    description: string,
-    o: { env?: string; default?: string; min?: number; max?: number; short?: string } = {},
-  ): Option<number> {
+  int<const O extends NumOpts>(description: string, o: O = {} as O): Option<number, Def<O>> {
     return {
       description,
       ...o,
@@ -57,10 +61,7 @@ export const opt = {
       },
     };
   },
-  number(
-    description: string,
-    o: { env?: string; default?: string; min?: number; max?: number; short?: string } = {},
-  ): Option<number> {
+  number<const O extends NumOpts>(description: string, o: O = {} as O): Option<number, Def<O>> {
     return {
       description,
       ...o,
@@ -73,7 +74,7 @@ export const opt = {
       },
     };
   },
-  boolean(description: string, o: { env?: string; short?: string } = {}): Option<boolean> {
+  boolean(description: string, o: { env?: string; short?: string } = {}): Option<boolean, true> {
     return {
       description,
       ...o,
@@ -86,10 +87,10 @@ export const opt = {
       },
     };
   },
-  url(
+  url<const O extends { env?: string; default?: string; protocols: readonly string[]; short?: string }>(
     description: string,
-    o: { env?: string; default?: string; protocols: readonly string[]; short?: string },
-  ): Option<URL> {
+    o: O,
+  ): Option<URL, Def<O>> {
     return {
       description,
       ...o,
@@ -107,11 +108,11 @@ export const opt = {
       },
     };
   },
-  choice<const C extends string>(
+  choice<const C extends string, const O extends { env?: string; default?: C; short?: string }>(
     description: string,
     choices: readonly C[],
-    o: { env?: string; default?: C; short?: string } = {},
-  ): Option<C> {
+    o: O = {} as O,
+  ): Option<C, Def<O>> {
     return {
       description: `${description} (${choices.join(" | ")})`,
       ...o,

@@ -1,0 +1,63 @@
+/** `bun run core`: the core runtime as a long-running process. */
+import { runCommand } from "../lib/config.ts";
+import { openDatabase } from "../lib/db/client.ts";
+import { serveOps } from "../lib/http.ts";
+import { createLogger } from "../lib/log.ts";
+import { createRegistry } from "../lib/metrics.ts";
+import { defaultLimits } from "./messages.ts";
+import { coreOptions } from "./options.ts";
+import { startCore } from "./service.ts";
+
+const spec = {
+  name: "bun run core",
+  summary:
+    "Subscribes to sensor messages on MQTT, validates them, computes event-time one-minute windows per sensor\n" +
+    "and stores them in PostgreSQL (embedded PGlite unless DATABASE_URL is set).",
+  options: coreOptions,
+  examples: [
+    "bun run core",
+    "MQTT_URL=mqtt://127.0.0.1:1883 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bun run core",
+    "bun run core --allowed-lateness 10 --http-port 0",
+  ],
+};
+
+await runCommand(spec, async (o) => {
+  const logger = createLogger("core");
+  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  logger.info(`database: ${database.kind} ${database.location}`);
+  const registry = createRegistry();
+  const core = await startCore({
+    mqttUrl: o.mqttUrl,
+    mqttUsername: o.mqttUsername,
+    mqttPassword: o.mqttPassword,
+    topicPrefix: o.topicPrefix,
+    shareGroup: o.shareGroup === "" ? undefined : o.shareGroup,
+    allowedLatenessMs: Math.round(o.allowedLateness * 1000),
+    idleTimeoutMs: Math.round(o.idleTimeout * 1000),
+    limits: { ...defaultLimits, maxMessageBytes: o.maxMessageBytes },
+    database,
+    registry,
+    logger,
+  });
+  const ops = serveOps({
+    service: "core",
+    registry,
+    checks: core.checks,
+    port: o.httpPort,
+    hostname: o.httpHost,
+  });
+  logger.info(`core running; health ${ops.url}/health, metrics ${ops.url}/metrics`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: closing open windows and flushing`);
+    await core.stop();
+    await ops.stop();
+    await database.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+});

@@ -1,0 +1,55 @@
+/** The core's configuration: one declaration gives flags, env vars, defaults and `--help`. */
+import { opt } from "../lib/config.ts";
+
+export const coreOptions = {
+  mqttUrl: opt.url("MQTT broker to subscribe to", {
+    env: "MQTT_URL",
+    default: "mqtt://127.0.0.1:1883",
+    protocols: ["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"],
+  }),
+  mqttUsername: opt.string("MQTT username", { env: "MQTT_USERNAME" }),
+  mqttPassword: opt.string("MQTT password", { env: "MQTT_PASSWORD" }),
+  topicPrefix: opt.string("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch", {
+    env: "TOPIC_PREFIX",
+    default: "sensors",
+  }),
+  shareGroup: opt.string(
+    'MQTT shared-subscription group so several cores split the load ("" = plain subscription)',
+    {
+      env: "CORE_SHARE_GROUP",
+      default: "core",
+    },
+  ),
+  databaseUrl: opt.url("PostgreSQL server; unset = embedded PGlite in --data-dir", {
+    env: "DATABASE_URL",
+    protocols: ["postgres:", "postgresql:"],
+  }),
+  dataDir: opt.string("directory of the embedded PGlite database", {
+    env: "DATA_DIR",
+    default: "./data/pglite",
+  }),
+  allowedLateness: opt.number("allowed lateness, seconds: watermark = newest event time − this", {
+    env: "ALLOWED_LATENESS_S",
+    default: "5",
+    min: 0,
+    max: 3600,
+  }),
+  idleTimeout: opt.number("seconds without messages after which a sensor's open windows close", {
+    env: "IDLE_TIMEOUT_S",
+    default: "10",
+    min: 0.01,
+    max: 86_400,
+  }),
+  maxMessageBytes: opt.int("largest accepted MQTT message, bytes", {
+    env: "MAX_MESSAGE_BYTES",
+    default: "262144",
+    min: 64,
+  }),
+  httpPort: opt.int("port of /health, /ready and /metrics (0 = any free port)", {
+    env: "CORE_HTTP_PORT",
+    default: "9102",
+    min: 0,
+    max: 65535,
+  }),
+  httpHost: opt.string("address the health/metrics server binds", { env: "HTTP_HOST", default: "127.0.0.1" }),
+};

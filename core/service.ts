@@ -1,0 +1,101 @@
+/**
+ * The core runtime, assembled: MQTT bridge → readings log → windower → windows log → window store,
+ * with dead letters and metrics. The logs are in-process here (embedded default); the Pulsar log plugs in
+ * through the same `RecordLog` interface.
+ */
+import type { Registry } from "prom-client";
+import type { Database } from "../lib/db/client.ts";
+import { createLogger, type Logger } from "../lib/log.ts";
+import { type CoreMetrics, coreMetrics } from "../lib/metrics.ts";
+import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { type Bridge, startBridge } from "./bridge.ts";
+import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
+import { createMemoryLog, type RecordLog, type Subscription } from "./log.ts";
+import { defaultLimits, type ValidationLimits } from "./messages.ts";
+import { startWindowStore } from "./window-store.ts";
+import { startWindowerStage, type WindowerStage } from "./windower.ts";
+
+export interface CoreOptions {
+  mqttUrl: URL;
+  mqttUsername?: string | undefined;
+  mqttPassword?: string | undefined;
+  topicPrefix: string;
+  shareGroup: string | undefined;
+  allowedLatenessMs: number;
+  idleTimeoutMs: number;
+  limits?: ValidationLimits;
+  database: Database;
+  registry: Registry;
+  logger?: Logger;
+}
+
+export interface Core {
+  readonly metrics: CoreMetrics;
+  readonly windowsLog: RecordLog<WindowRecord>;
+  /** Readiness per dependency, for /ready. */
+  readonly checks: Record<string, () => boolean | Promise<boolean>>;
+  windowerStats(): ReturnType<WindowerStage["stats"]>;
+  /** Graceful: stop MQTT intake, close all open windows, store them, flush dead letters. */
+  stop(): Promise<void>;
+}
+
+export async function startCore(options: CoreOptions): Promise<Core> {
+  const logger = options.logger ?? createLogger("core");
+  const metrics = coreMetrics(options.registry);
+  const db = options.database.db;
+  const readingsLog = createMemoryLog<ReadingsRecord>("readings", { logger: logger.child("readings-log") });
+  const windowsLog = createMemoryLog<WindowRecord>("windows", { logger: logger.child("windows-log") });
+  const deadLetters: DeadLetterSink = createDbDeadLetterSink(db, {
+    logger: logger.child("dead-letters"),
+    onStored: (n) => metrics.deadLetters.inc(n),
+  });
+  const store: Subscription = startWindowStore(windowsLog, db, metrics);
+  const windower = startWindowerStage({
+    readingsLog,
+    windowsLog,
+    deadLetters,
+    metrics,
+    logger: logger.child("windower"),
+    window: { allowedLatenessMs: options.allowedLatenessMs, idleTimeoutMs: options.idleTimeoutMs },
+  });
+  let bridge: Bridge;
+  try {
+    bridge = await startBridge({
+      mqttUrl: options.mqttUrl,
+      username: options.mqttUsername,
+      password: options.mqttPassword,
+      topicPrefix: options.topicPrefix,
+      shareGroup: options.shareGroup,
+      readingsLog,
+      deadLetters,
+      metrics,
+      logger: logger.child("bridge"),
+      limits: options.limits ?? defaultLimits,
+    });
+  } catch (error) {
+    await windower.stop();
+    await store.stop();
+    await deadLetters.close();
+    throw error;
+  }
+
+  return {
+    metrics,
+    windowsLog,
+    checks: {
+      mqtt: () => bridge.connected(),
+      database: () => options.database.ping(),
+      readingsLog: () => readingsLog.ready(),
+      windowsLog: () => windowsLog.ready(),
+    },
+    windowerStats: () => windower.stats(),
+    async stop() {
+      await bridge.stop();
+      await windower.stop();
+      await store.stop();
+      await deadLetters.close();
+      await readingsLog.close();
+      await windowsLog.close();
+    },
+  };
+}

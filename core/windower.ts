@@ -1,0 +1,145 @@
+/**
+ * The windowing stage: consumes the readings log, feeds the pure `TumblingWindower` (core/window.ts),
+ * and publishes closed windows to the windows log. Late readings are counted and dead-lettered.
+ */
+import { errorMessage } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { CoreMetrics } from "../lib/metrics.ts";
+import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import type { DeadLetterSink } from "./dead-letters.ts";
+import type { LogMessage, RecordLog, Subscription } from "./log.ts";
+import { TumblingWindower, type WindowerOptions } from "./window.ts";
+
+export interface WindowerStageOptions {
+  readingsLog: RecordLog<ReadingsRecord>;
+  windowsLog: RecordLog<WindowRecord>;
+  deadLetters: DeadLetterSink;
+  metrics: CoreMetrics;
+  logger: Logger;
+  window?: WindowerOptions;
+  /** How often idle sensors are checked and closed windows emitted, ms. */
+  tickMs?: number;
+  subscription?: string;
+}
+
+export interface WindowerStage {
+  /** Stops consuming, closes every open window and publishes it (graceful shutdown loses nothing). */
+  stop(): Promise<void>;
+  stats(): ReturnType<TumblingWindower["stats"]>;
+}
+
+// Emission delay is only meaningful for live data; a replay of 2025 data would fill the histogram with
+// year-long "delays", so observations beyond this are left out.
+const liveHorizonMs = 3_600_000;
+const encoder = new TextEncoder();
+
+export function startWindowerStage(options: WindowerStageOptions): WindowerStage {
+  const { metrics, logger, deadLetters, windowsLog } = options;
+  const windower = new TumblingWindower(options.window);
+  // A readings record is acknowledged only once every reading in it is inside a published window, so a
+  // durable log (Pulsar) redelivers it after a crash instead of losing it. Kept per sensor in arrival
+  // order: a sensor's windows close in order, so acks pop from the front.
+  const unacked = new Map<number, { maxEventMs: number; message: LogMessage<ReadingsRecord> }[]>();
+  let emitting: Promise<void> = Promise.resolve();
+
+  const publishWindows = async (windows: WindowRecord[], now: number) => {
+    if (windows.length > 0) {
+      await windowsLog.publish(windows.map((w) => ({ key: String(w.sensorId), value: w })));
+      metrics.windowsEmitted.inc(windows.length);
+      for (const w of windows) {
+        const delay = now - w.windowEndMs;
+        if (delay >= 0 && delay < liveHorizonMs) metrics.windowEmitDelay.observe(delay / 1000);
+        if (w.maxCreatedAtMs > 0 && now - w.maxCreatedAtMs < liveHorizonMs)
+          metrics.readingToWindow.observe((now - w.maxCreatedAtMs) / 1000);
+      }
+    }
+    metrics.openWindows.set(windower.stats().openWindows);
+  };
+
+  /** Acks the records whose readings all lie before the sensor's horizon as it was when its windows drained. */
+  const ackClosed = (horizons: Map<number, number>) => {
+    for (const [sensorId, closedBefore] of horizons) {
+      const queue = unacked.get(sensorId);
+      if (!queue) continue;
+      let n = 0;
+      while (n < queue.length && queue[n]!.maxEventMs < closedBefore) queue[n++]!.message.ack();
+      if (n === queue.length) unacked.delete(sensorId);
+      else if (n > 0) queue.splice(0, n);
+    }
+  };
+
+  const emit = (drain: (now: number) => WindowRecord[]) => {
+    emitting = emitting
+      .catch(() => {})
+      .then(async () => {
+        const now = Date.now();
+        const windows = drain(now);
+        // Snapshot the horizons now: readings added while we await the publish may close further windows
+        // that are not in this batch, and their records must not be acknowledged yet.
+        const horizons = new Map<number, number>();
+        for (const w of windows) horizons.set(w.sensorId, windower.closedBefore(w.sensorId));
+        // Drained windows exist nowhere else: retry until the log takes them (the log applies backpressure).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await publishWindows(windows, now);
+            break;
+          } catch (error) {
+            logger.error(`cannot publish windows (attempt ${attempt}); retrying`, {
+              error: errorMessage(error),
+              windows: windows.length,
+            });
+            await Bun.sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
+          }
+        }
+        ackClosed(horizons);
+      });
+    return emitting;
+  };
+
+  const handle = async (batch: readonly LogMessage<ReadingsRecord>[]) => {
+    const now = Date.now();
+    for (const message of batch) {
+      const record = message.value;
+      for (const reading of record.readings) {
+        const outcome = windower.add(reading, now);
+        if (outcome === "late") {
+          metrics.late.inc();
+          deadLetters.put({
+            source: `windower/sensor/${reading.sensorId}`,
+            reason: "late",
+            detail: `event time ${new Date(reading.eventTimeMs).toISOString()} is behind its closed window`,
+            raw: encoder.encode(JSON.stringify(reading)),
+            receivedAtMs: now,
+          });
+        } else if (outcome === "duplicate") {
+          metrics.duplicates.inc();
+        }
+      }
+      if (record.watermarkMs !== undefined)
+        windower.advanceWatermark(record.sensorId, record.watermarkMs, now);
+      let maxEventMs = Number.NEGATIVE_INFINITY;
+      for (const r of record.readings) if (r.eventTimeMs > maxEventMs) maxEventMs = r.eventTimeMs;
+      const queue = unacked.get(record.sensorId);
+      if (queue) queue.push({ maxEventMs, message });
+      else unacked.set(record.sensorId, [{ maxEventMs, message }]);
+    }
+    await emit((t) => windower.drainClosed(t));
+  };
+
+  const subscription: Subscription = options.readingsLog.subscribe(
+    options.subscription ?? "windower",
+    handle,
+  );
+  const timer = setInterval(() => {
+    emit((t) => windower.drainClosed(t)).catch(() => {});
+  }, options.tickMs ?? 100);
+
+  return {
+    async stop() {
+      await subscription.stop();
+      clearInterval(timer);
+      await emit((t) => windower.flush(t));
+    },
+    stats: () => windower.stats(),
+  };
+}
