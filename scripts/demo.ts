@@ -1,0 +1,190 @@
+/**
+ * `bun run demo`: the whole pipeline in one process on the embedded defaults — an in-process MQTT broker
+ * (aedes, free loopback port), the core, edge sensors replaying the seed CSVs at high speed, and an
+ * embedded PostgreSQL (PGlite). With MQTT_URL / DATABASE_URL set it uses those servers instead.
+ * With --duration it stops by itself and prints a JSON summary as its last stdout line.
+ */
+import { defaultLimits } from "../core/messages.ts";
+import { startCore } from "../core/service.ts";
+import { startAgent } from "../edge/agent.ts";
+import { buildSensorStreams } from "../edge/sources/index.ts";
+import { opt, runCommand } from "../lib/config.ts";
+import { openDatabase } from "../lib/db/client.ts";
+import { serveOps } from "../lib/http.ts";
+import { createLogger } from "../lib/log.ts";
+import { createRegistry } from "../lib/metrics.ts";
+import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
+
+const spec = {
+  name: "bun run demo",
+  summary:
+    "Runs broker, edge sensors, core and database in one process on the embedded defaults, replaying the\n" +
+    "seed CSVs (data/seed) at high speed. Prints its URLs at start and a JSON summary at the end.",
+  options: {
+    duration: opt.number("stop after this many seconds and print the summary (0 = run until Ctrl-C)", {
+      env: "DEMO_DURATION_S",
+      default: "0",
+      min: 0,
+    }),
+    batch: opt.boolean("smart batching sensors (architecture B) instead of streaming sensors (A)", {
+      env: "EDGE_BATCH",
+    }),
+    speed: opt.number("replay speed factor: event-time seconds per wall second", {
+      env: "DEMO_SPEED",
+      default: "120",
+      min: 0.01,
+    }),
+    source: opt.choice("what the sensors replay", ["csv", "generator"], {
+      env: "EDGE_SOURCE",
+      default: "csv",
+    }),
+    csvDir: opt.string("directory of seed CSVs", { env: "CSV_DIR", default: "data/seed" }),
+    sensors: opt.int("synthetic sensors (with --source generator)", {
+      env: "EDGE_SENSORS",
+      default: "10",
+      min: 1,
+    }),
+    disorder: opt.boolean("replay the study's disordered workload (drops, shuffled and deferred chunks)", {
+      env: "EDGE_DISORDER",
+    }),
+    mqttUrl: opt.url("use this MQTT broker instead of the embedded one", {
+      env: "MQTT_URL",
+      protocols: ["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"],
+    }),
+    mqttPort: opt.int("port of the embedded MQTT broker (0 = any free port)", {
+      env: "DEMO_MQTT_PORT",
+      default: "0",
+      min: 0,
+      max: 65535,
+    }),
+    databaseUrl: opt.url("use this PostgreSQL server instead of the embedded PGlite", {
+      env: "DATABASE_URL",
+      protocols: ["postgres:", "postgresql:"],
+    }),
+    dataDir: opt.string("directory of the embedded PGlite database", {
+      env: "DATA_DIR",
+      default: "./data/pglite",
+    }),
+    allowedLateness: opt.number("allowed lateness, seconds", {
+      env: "ALLOWED_LATENESS_S",
+      default: "5",
+      min: 0,
+    }),
+    idleTimeout: opt.number("idle timeout that closes a silent sensor's windows, seconds", {
+      env: "IDLE_TIMEOUT_S",
+      default: "2",
+      min: 0.01,
+    }),
+    httpPort: opt.int("port of /health, /ready and /metrics (0 = any free port)", {
+      env: "DEMO_HTTP_PORT",
+      default: "9100",
+      min: 0,
+      max: 65535,
+    }),
+  },
+  examples: ["bun run demo", "bun run demo --duration 60", "bun run demo --batch --speed 600 --duration 30"],
+};
+
+await runCommand(spec, async (o) => {
+  const logger = createLogger("demo");
+  const registry = createRegistry();
+  const broker: EmbeddedBroker | undefined = o.mqttUrl
+    ? undefined
+    : await startEmbeddedBroker({ port: o.mqttPort });
+  const mqttUrl = o.mqttUrl ?? broker!.url;
+  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  const core = await startCore({
+    mqttUrl,
+    topicPrefix: "sensors",
+    // aedes accepts but never serves shared subscriptions; one core needs none.
+    shareGroup: undefined,
+    allowedLatenessMs: Math.round(o.allowedLateness * 1000),
+    idleTimeoutMs: Math.round(o.idleTimeout * 1000),
+    limits: defaultLimits,
+    database,
+    registry,
+    logger: logger.child("core"),
+  });
+  const windowsBySensor = new Map<number, number>();
+  const counter = core.windowsLog.subscribe("demo-summary", async (batch) => {
+    for (const m of batch)
+      windowsBySensor.set(m.value.sensorId, (windowsBySensor.get(m.value.sensorId) ?? 0) + 1);
+  });
+
+  const streams = await buildSensorStreams({
+    kind: o.source,
+    csvDir: o.csvDir,
+    sensors: o.sensors,
+    disorder: o.disorder,
+    seed: 1,
+  });
+  const mode = o.batch ? "batch" : "streaming";
+  const agent = startAgent({
+    mqttUrl: mqttUrl.href,
+    mode,
+    streams,
+    speed: o.speed,
+    logger: logger.child("edge"),
+  });
+  const ops = serveOps({
+    service: "demo",
+    registry,
+    port: o.httpPort,
+    checks: { ...core.checks, edge: () => agent.stats().connected > 0 },
+    info: () => ({ mqttUrl: mqttUrl.href, embeddedBroker: broker !== undefined, database: database.kind }),
+  });
+  process.stdout.write(
+    [
+      `demo: ${streams.length} ${mode} sensors replaying ${o.source === "csv" ? o.csvDir : "the generator"} at ${o.speed}x`,
+      `  MQTT broker:  ${mqttUrl.href}${broker ? ` (embedded; e.g. mosquitto_sub -p ${broker.port} -t 'sensors/#')` : ""}`,
+      `  database:     ${database.kind} ${database.location}`,
+      `  health:       ${ops.url}/health`,
+      `  readiness:    ${ops.url}/ready`,
+      `  metrics:      ${ops.url}/metrics`,
+      "",
+    ].join("\n"),
+  );
+
+  const started = Date.now();
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+    if (o.duration > 0) setTimeout(resolve, o.duration * 1000);
+    agent.done.catch((error) => {
+      logger.error(`edge agent failed: ${String(error)}`);
+      resolve();
+    });
+  });
+
+  const edge = await agent.stop();
+  // Let the bridge take in what the broker still delivers before closing the windows.
+  const deadline = Date.now() + 10_000;
+  const received = async () =>
+    (await core.metrics.messagesReceived.get()).values.reduce((n, v) => n + v.value, 0);
+  while (Date.now() < deadline && (await received()) < edge.messagesSent) await Bun.sleep(50);
+  await core.stop();
+  await counter.stop();
+  const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
+    (await c.get()).values.reduce((n, v) => n + v.value, 0);
+  const summary = {
+    mode,
+    speed: o.speed,
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    sensors: streams.length,
+    readingsSent: edge.readingsSent,
+    messagesSent: edge.messagesSent,
+    readings: await total(core.metrics.readings),
+    messages: await received(),
+    windows: await total(core.metrics.windowsStored),
+    windowsBySensor: Object.fromEntries([...windowsBySensor].sort((a, b) => a[0] - b[0])),
+    late: await total(core.metrics.late),
+    duplicates: await total(core.metrics.duplicates),
+    invalid: await total(core.metrics.invalid),
+    database: database.kind,
+  };
+  await ops.stop();
+  await database.close();
+  await broker?.close();
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  process.exit(0);
+});
