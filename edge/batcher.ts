@@ -1,0 +1,166 @@
+/**
+ * The smart-batching sensor's buffer (architecture B), pure: it groups one sensor's readings by event-time
+ * interval and turns them into BatchMessages when the interval is over (by a clock value the caller passes
+ * in), when a bound on readings or bytes would be exceeded, or on shutdown. No timers and no I/O, so it is
+ * tested with plain values and the agent drives thousands of them from one tick.
+ */
+import type { BatchMessage, Reading } from "../lib/records.ts";
+
+export interface BatcherOptions {
+  /** Interval width; intervals are aligned to multiples of it since the epoch (minute boundaries for 60 s). */
+  intervalMs: number;
+  /** Most readings in one message; more splits the interval into several messages. */
+  maxReadings: number;
+  /** Most bytes of one serialised message; more splits the interval into several messages. */
+  maxBytes: number;
+  /**
+   * How long after an interval ends the sensor still waits for its readings. 0 for in-order sources; a
+   * disordered source needs about one interval, or every shuffled chunk would leave as its own message.
+   */
+  graceMs: number;
+  /**
+   * Whether the source is in event-time order. Only then can a flushed interval be marked `complete`: an
+   * out-of-order sensor cannot promise that nothing older follows.
+   */
+  ordered: boolean;
+}
+
+export const defaultBatcherOptions: BatcherOptions = {
+  intervalMs: 60_000,
+  maxReadings: 10_000,
+  maxBytes: 256 * 1024,
+  graceMs: 0,
+  ordered: true,
+};
+
+/** Smallest byte bound that always fits one reading: the envelope (~130 B) plus the longest pair. */
+export const minBatchBytes = 256;
+
+const noMessages: readonly BatchMessage[] = Object.freeze([]);
+
+interface OpenInterval {
+  startMs: number;
+  readings: Array<[number, number]>;
+  /** Serialised size of the readings array's contents, commas included. */
+  readingBytes: number;
+}
+
+/** Serialised size of one `[ts, value]` pair as JSON.stringify writes it. */
+function pairBytes(ts: number, value: number): number {
+  return String(ts).length + String(value).length + 3;
+}
+
+/** Envelope size with the widest values the fields can hold, so the bound holds whatever is stamped later. */
+function envelopeBytes(sensorId: number, startMs: number, intervalMs: number): number {
+  const skeleton: BatchMessage = {
+    sensor_id: sensorId,
+    interval_start: startMs / 1000,
+    interval_end: (startMs + intervalMs) / 1000,
+    message_creation_time: 9_999_999_999_999,
+    readings: [],
+    complete: false,
+  };
+  return JSON.stringify(skeleton).length;
+}
+
+/**
+ * Buffers one sensor's readings into per-interval BatchMessages.
+ *
+ * @example
+ * const b = new SensorBatcher(1, defaultBatcherOptions);
+ * b.add(reading, Date.now());           // [] until a bound is hit
+ * b.flushDue(clockMs, Date.now());      // the intervals that ended by clockMs
+ * b.flushAll(Date.now());               // on shutdown
+ */
+export class SensorBatcher {
+  private readonly open = new Map<number, OpenInterval>();
+  private readonly options: BatcherOptions;
+
+  constructor(
+    readonly sensorId: number,
+    options: Partial<BatcherOptions> = {},
+  ) {
+    this.options = { ...defaultBatcherOptions, ...options };
+  }
+
+  /** Readings buffered and not yet flushed. */
+  get buffered(): number {
+    let n = 0;
+    for (const o of this.open.values()) n += o.readings.length;
+    return n;
+  }
+
+  /** Adds a reading; returns the messages a bound forced out (usually none). */
+  add(reading: Reading, createdAtMs: number): BatchMessage[] {
+    const { intervalMs, maxReadings, maxBytes } = this.options;
+    const startMs = Math.floor(reading.eventTimeMs / intervalMs) * intervalMs;
+    const pair: [number, number] = [reading.eventTimeMs / 1000, reading.value];
+    const size = pairBytes(pair[0], pair[1]);
+    let interval = this.open.get(startMs);
+    const out: BatchMessage[] = [];
+    if (interval && interval.readings.length > 0) {
+      const projected = envelopeBytes(this.sensorId, startMs, intervalMs) + interval.readingBytes + 1 + size;
+      if (interval.readings.length + 1 > maxReadings || projected > maxBytes) {
+        // More of this interval follows, so this part is never `complete`.
+        out.push(this.build(interval, createdAtMs, false));
+        interval = undefined;
+      }
+    }
+    if (!interval) {
+      interval = { startMs, readings: [], readingBytes: 0 };
+      this.open.set(startMs, interval);
+    }
+    interval.readingBytes += interval.readings.length > 0 ? size + 1 : size;
+    interval.readings.push(pair);
+    return out;
+  }
+
+  /** Flushes every interval that ended (plus grace) at or before `clockMs`, oldest first. */
+  flushDue(clockMs: number, createdAtMs: number): readonly BatchMessage[] {
+    const { intervalMs, graceMs, ordered } = this.options;
+    if (this.open.size === 0) return noMessages;
+    // Called for every sensor on every tick, so the common "nothing due" case allocates nothing.
+    let due: OpenInterval[] | undefined;
+    for (const interval of this.open.values()) {
+      if (interval.startMs + intervalMs + graceMs > clockMs) continue;
+      due ??= [];
+      due.push(interval);
+    }
+    if (!due) return noMessages;
+    due.sort((a, b) => a.startMs - b.startMs);
+    return due.map((interval) => this.build(interval, createdAtMs, ordered));
+  }
+
+  /**
+   * Flushes everything on shutdown. An in-order sensor that stops sends nothing older afterwards, so its
+   * promise `complete` still holds even for an interval it did not fill.
+   */
+  flushAll(createdAtMs: number): BatchMessage[] {
+    const out: BatchMessage[] = [];
+    for (const interval of [...this.open.values()].sort((a, b) => a.startMs - b.startMs)) {
+      out.push(this.build(interval, createdAtMs, this.options.ordered));
+    }
+    return out;
+  }
+
+  private build(interval: OpenInterval, createdAtMs: number, complete: boolean): BatchMessage {
+    this.open.delete(interval.startMs);
+    const readings = interval.readings;
+    // Disordered sources append out of order; the contract wants event-time order.
+    for (let i = 1; i < readings.length; i++) {
+      if (readings[i]![0] < readings[i - 1]![0]) {
+        readings.sort((a, b) => a[0] - b[0]);
+        break;
+      }
+    }
+    const message: BatchMessage = {
+      sensor_id: this.sensorId,
+      interval_start: interval.startMs / 1000,
+      interval_end: (interval.startMs + this.options.intervalMs) / 1000,
+      message_creation_time: createdAtMs,
+      readings,
+    };
+    if (complete) message.complete = true;
+    return message;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * What the agent schedules: one pull-based stream per sensor. Each reading carries the sensor-clock time at
+ * which the sensor sends it (`dueMs`), which equals its event time for in-order sources and is later for the
+ * disordered workload, so one scheduler can drive both without per-sensor timers.
+ */
+import type { Reading } from "../../lib/records.ts";
+
+export interface Emission {
+  readonly reading: Reading;
+  /** Sensor-clock time (epoch ms, same axis as event time) at which the sensor sends this reading. */
+  readonly dueMs: number;
+}
+
+export interface SensorStream {
+  readonly sensorId: number;
+  /** True when readings come in event-time order, which lets a batching sensor promise `complete`. */
+  readonly ordered: boolean;
+  /** The next emission without consuming it; undefined once the source is exhausted. */
+  peek(): Emission | undefined;
+  /** Consumes the emission `peek` returned. */
+  take(): Emission | undefined;
+}
+
+/** Wraps an iterator of emissions with the one-item lookahead the scheduler needs. */
+export function streamFromEmissions(
+  sensorId: number,
+  ordered: boolean,
+  emissions: Iterator<Emission>,
+): SensorStream {
+  let head: Emission | undefined;
+  let done = false;
+  const fill = () => {
+    if (head === undefined && !done) {
+      const r = emissions.next();
+      if (r.done) done = true;
+      else head = r.value;
+    }
+  };
+  return {
+    sensorId,
+    ordered,
+    peek() {
+      fill();
+      return head;
+    },
+    take() {
+      fill();
+      const h = head;
+      head = undefined;
+      return h;
+    },
+  };
+}
+
+/**
+ * Emissions for readings replayed in the given order. A reading older than one already sent is sent
+ * straight away (due at the newest event time seen), as a sensor replaying a disordered trace would.
+ */
+export function* emitInReplayOrder(readings: Iterable<Reading>): Generator<Emission> {
+  let clock = Number.NEGATIVE_INFINITY;
+  for (const reading of readings) {
+    clock = Math.max(clock, reading.eventTimeMs);
+    const emission: Emission = { reading, dueMs: clock };
+    yield emission;
+  }
+}
