@@ -1,0 +1,361 @@
+/**
+ * Consumer over Pulsar's WebSocket API (`/ws/v2/consumer/persistent/{tenant}/{ns}/{topic}/{subscription}`),
+ * as an async iterator or with `receive()`.
+ *
+ * What the WebSocket API offers, and what we build on it (checked against the 4.0.8 broker's
+ * `org.apache.pulsar.websocket.ConsumerHandler`):
+ * - ack is `{"messageId"}`, negative ack `{"type":"negativeAcknowledge","messageId"}`; both are
+ *   fire-and-forget (no reply frame). There is **no cumulative ack** frame: `ackCumulative` here acks every
+ *   message this consumer delivered up to the given one, one frame each (Exclusive / Failover only, like
+ *   Pulsar's own rule).
+ * - flow control: in push mode the broker-side proxy stops delivering once `receiverQueueSize` (capped at
+ *   1000 by the proxy) messages are un-acked; with `pullMode` it delivers only what we grant with
+ *   `{"type":"permit","permitMessages":n}`, and we grant as the application takes messages, so a slow
+ *   consumer holds at most one queue of messages in memory.
+ * - partitioned topics: the proxy subscribes to every partition (Java multi-topic consumer) and keeps a
+ *   cache from our id strings to its ids so acks reach the right partition.
+ * - on a dropped socket we reconnect with backoff and drop messages not yet handed out: the broker
+ *   redelivers everything un-acked, so nothing is lost (at-least-once; the application may see a message
+ *   again). Acks made while disconnected are sent after the reconnect.
+ *
+ * @example
+ * const consumer = await PulsarConsumer.subscribe({ topic: "readings", subscription: "windower", subscriptionType: "Key_Shared" });
+ * for await (const msg of consumer) { handle(msg); consumer.ack(msg); }
+ */
+import { PipelineError } from "../../lib/errors.ts";
+import { Backoff, type BackoffOptions, defaultBackoff } from "./backoff.ts";
+import { pulsarTimeoutError } from "./errors.ts";
+import { parseServiceUrl } from "./service-url.ts";
+import { fromBase64, openSocket } from "./socket.ts";
+import { parseTopic, type TopicName } from "./topic.ts";
+
+export type SubscriptionType = "Exclusive" | "Shared" | "Failover" | "Key_Shared";
+
+export interface ConsumerOptions {
+  topic: string;
+  subscription: string;
+  /** Default Exclusive (Pulsar's default). */
+  subscriptionType?: SubscriptionType;
+  /** Where a new subscription starts; default Latest (Pulsar's default). */
+  initialPosition?: "Earliest" | "Latest";
+  /** Web service URL, default `http://127.0.0.1:8080`. */
+  url?: string;
+  /** Messages delivered ahead of acks (push) or per grant (pull); the proxy caps it at 1000. Default 1000. */
+  receiverQueueSize?: number;
+  /** Deliver only what we ask for with permits (see module doc). Default false. */
+  pullMode?: boolean;
+  consumerName?: string;
+  /** Redeliver a message not acked within this time; default never. */
+  ackTimeoutMs?: number;
+  /** Delay before a negatively acked message comes back; Pulsar's default is 60 s, ours 1 s. */
+  negativeAckRedeliveryDelayMs?: number;
+  /** After this many redeliveries a message goes to `deadLetterTopic` (default `{topic}-{subscription}-DLQ`). */
+  maxRedeliverCount?: number;
+  deadLetterTopic?: string;
+  connectTimeoutMs?: number;
+  backoff?: BackoffOptions;
+  token?: string;
+}
+
+export interface PulsarMessage {
+  /** Opaque id (base64 of Pulsar's serialized MessageId), for ack / negativeAck. */
+  readonly id: string;
+  readonly payload: Uint8Array;
+  readonly key: string | undefined;
+  readonly properties: Readonly<Record<string, string>>;
+  /** Broker publish time, epoch ms. */
+  readonly publishTime: number;
+  /** Producer-set event time, epoch ms; undefined when it set none. */
+  readonly eventTime: number | undefined;
+  /** How often the broker delivered it before (after nacks, ack timeouts, consumer loss). */
+  readonly redeliveryCount: number;
+}
+
+interface WireMessage {
+  messageId: string;
+  payload: string;
+  properties?: Record<string, string>;
+  publishTime: string;
+  eventTime?: string;
+  key?: string;
+  redeliveryCount?: number;
+}
+
+export const defaultConsumer = {
+  subscriptionType: "Exclusive" as SubscriptionType,
+  receiverQueueSize: 1000,
+  negativeAckRedeliveryDelayMs: 1000,
+  connectTimeoutMs: 30_000,
+} as const;
+
+export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
+  readonly topic: TopicName;
+  readonly subscription: string;
+  readonly subscriptionType: SubscriptionType;
+  /** Times the socket was re-opened after a drop. */
+  reconnects = 0;
+
+  private ws: WebSocket | undefined;
+  private readonly url: string;
+  private readonly buffer: PulsarMessage[] = [];
+  private readonly receivers: Array<{ resolve: (m: PulsarMessage | undefined) => void }> = [];
+  /** Delivered, not yet acked, in delivery order: what `ackCumulative` walks. */
+  private readonly unacked = new Set<string>();
+  /** Frames (acks, nacks) written while disconnected, sent after the reconnect. */
+  private readonly outbox: string[] = [];
+  private readonly endOfTopicWaiters: Array<(end: boolean) => void> = [];
+  private readonly receiverQueueSize: number;
+  private readonly pullMode: boolean;
+  private readonly connectTimeoutMs: number;
+  private readonly backoff: Backoff;
+  private taken = 0;
+  private closed = false;
+  private fatal: PipelineError | undefined;
+
+  private constructor(options: ConsumerOptions) {
+    this.topic = parseTopic(options.topic);
+    this.subscription = options.subscription;
+    if (!/^[A-Za-z0-9_.=:-]+$/.test(options.subscription)) {
+      throw new PipelineError(
+        "config",
+        `subscription "${options.subscription}" has characters Pulsar paths do not allow`,
+        {
+          hint: "use letters, digits and _ . = : -",
+        },
+      );
+    }
+    this.subscriptionType = options.subscriptionType ?? defaultConsumer.subscriptionType;
+    this.receiverQueueSize = Math.min(
+      1000,
+      Math.max(1, options.receiverQueueSize ?? defaultConsumer.receiverQueueSize),
+    );
+    this.pullMode = options.pullMode ?? false;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? defaultConsumer.connectTimeoutMs;
+    this.backoff = new Backoff(options.backoff ?? defaultBackoff);
+    const query = new URLSearchParams({
+      subscriptionType: this.subscriptionType,
+      receiverQueueSize: String(this.receiverQueueSize),
+      negativeAckRedeliveryDelay: String(
+        options.negativeAckRedeliveryDelayMs ?? defaultConsumer.negativeAckRedeliveryDelayMs,
+      ),
+    });
+    if (options.initialPosition) query.set("subscriptionInitialPosition", options.initialPosition);
+    if (this.pullMode) query.set("pullMode", "true");
+    if (options.consumerName) query.set("consumerName", options.consumerName);
+    if (options.ackTimeoutMs) query.set("ackTimeoutMillis", String(options.ackTimeoutMs));
+    if (options.maxRedeliverCount !== undefined)
+      query.set("maxRedeliverCount", String(options.maxRedeliverCount));
+    if (options.deadLetterTopic) query.set("deadLetterTopic", options.deadLetterTopic);
+    if (options.token) query.set("token", options.token);
+    this.url = `${parseServiceUrl(options.url).wsBase}/ws/v2/consumer/${this.topic.restPath}/${encodeURIComponent(this.subscription)}?${query}`;
+  }
+
+  /**
+   * Subscribes; rejects with a PipelineError: not-found (namespace missing), auth, connection, timeout,
+   * or internal (e.g. a second consumer on an Exclusive subscription).
+   */
+  static async subscribe(options: ConsumerOptions): Promise<PulsarConsumer> {
+    const consumer = new PulsarConsumer(options);
+    consumer.attach(await openSocket(consumer.url, consumer.doing("subscribe"), consumer.connectTimeoutMs));
+    return consumer;
+  }
+
+  /** Messages received from the broker and not yet handed to the application. */
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
+  /** The next message; rejects with a timeout PipelineError after `timeoutMs` when given. */
+  async receive(timeoutMs?: number): Promise<PulsarMessage> {
+    const next = this.buffer.shift();
+    if (next) return this.handOut(next);
+    if (this.fatal) throw this.fatal;
+    if (this.closed) throw new PipelineError("connection", `${this.doing("receive")}: consumer is closed`);
+    const waiter: { resolve: (m: PulsarMessage | undefined) => void } = { resolve: () => {} };
+    const message = await new Promise<PulsarMessage | undefined>((resolve, reject) => {
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              const index = this.receivers.indexOf(waiter);
+              if (index >= 0) this.receivers.splice(index, 1);
+              reject(pulsarTimeoutError(this.doing("receive"), timeoutMs));
+            }, timeoutMs);
+      waiter.resolve = (m) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      this.receivers.push(waiter);
+    });
+    if (!message)
+      throw this.fatal ?? new PipelineError("connection", `${this.doing("receive")}: consumer is closed`);
+    return this.handOut(message);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<PulsarMessage> {
+    while (!this.closed || this.buffer.length > 0) {
+      try {
+        yield await this.receive();
+      } catch (error) {
+        if (this.closed && !this.fatal) return;
+        throw error;
+      }
+    }
+  }
+
+  /** Acknowledges one message (fire-and-forget on the WebSocket API). */
+  ack(message: PulsarMessage | string): void {
+    const id = typeof message === "string" ? message : message.id;
+    this.unacked.delete(id);
+    this.write(JSON.stringify({ messageId: id }));
+  }
+
+  /** Asks the broker to redeliver this message after the negative-ack delay. */
+  negativeAck(message: PulsarMessage | string): void {
+    const id = typeof message === "string" ? message : message.id;
+    this.unacked.delete(id);
+    this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: id }));
+  }
+
+  /**
+   * Acknowledges this message and every earlier one this consumer delivered (emulated, see module doc).
+   * Only for Exclusive and Failover subscriptions, where delivery order is the topic's order.
+   */
+  ackCumulative(message: PulsarMessage | string): void {
+    if (this.subscriptionType !== "Exclusive" && this.subscriptionType !== "Failover") {
+      throw new PipelineError(
+        "config",
+        `cumulative ack on a ${this.subscriptionType} subscription ${this.subscription}`,
+        {
+          hint: "Pulsar allows it only on Exclusive and Failover subscriptions; ack messages one by one",
+        },
+      );
+    }
+    const id = typeof message === "string" ? message : message.id;
+    if (!this.unacked.has(id)) return;
+    for (const pending of this.unacked) {
+      this.ack(pending);
+      if (pending === id) break;
+    }
+  }
+
+  /** Asks whether the topic is terminated and fully consumed (`{"type":"isEndOfTopic"}`). */
+  async isEndOfTopic(timeoutMs = 10_000): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(pulsarTimeoutError(this.doing("ask end of topic"), timeoutMs)),
+        timeoutMs,
+      );
+      this.endOfTopicWaiters.push((end) => {
+        clearTimeout(timer);
+        resolve(end);
+      });
+      this.write(JSON.stringify({ type: "isEndOfTopic" }));
+    });
+  }
+
+  /** Deletes the subscription (the broker closes the socket) and closes this consumer. */
+  async unsubscribe(): Promise<void> {
+    this.write(JSON.stringify({ type: "unsubscribe" }));
+    await Bun.sleep(100);
+    await this.close();
+  }
+
+  /** Closes the socket; un-acked messages go back to the subscription. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws?.close(1000, "consumer closed");
+    for (const waiter of this.receivers.splice(0)) waiter.resolve(undefined);
+  }
+
+  private doing(what: string): string {
+    return `${what} ${this.topic.full} subscription ${this.subscription}`;
+  }
+
+  private handOut(message: PulsarMessage): PulsarMessage {
+    if (this.pullMode) {
+      this.taken++;
+      // grant in chunks of half a queue: one permit frame per message would double the frame count
+      if (this.taken >= Math.max(1, Math.floor(this.receiverQueueSize / 2))) {
+        this.write(JSON.stringify({ type: "permit", permitMessages: this.taken }));
+        this.taken = 0;
+      }
+    }
+    return message;
+  }
+
+  private write(frame: string): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(frame);
+    else if (!this.closed) this.outbox.push(frame);
+  }
+
+  private attach(ws: WebSocket): void {
+    this.ws = ws;
+    ws.addEventListener("message", (event) => this.onFrame(String(event.data)));
+    ws.addEventListener("close", () => {
+      if (this.ws === ws && !this.closed) void this.reconnect();
+    });
+    for (const frame of this.outbox.splice(0)) ws.send(frame);
+    if (this.pullMode) {
+      this.taken = 0;
+      ws.send(JSON.stringify({ type: "permit", permitMessages: this.receiverQueueSize }));
+    }
+  }
+
+  private onFrame(text: string): void {
+    let frame: WireMessage & { endOfTopic?: boolean };
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (typeof frame.endOfTopic === "boolean") {
+      this.endOfTopicWaiters.shift()?.(frame.endOfTopic);
+      return;
+    }
+    if (typeof frame.messageId !== "string") return;
+    const message: PulsarMessage = {
+      id: frame.messageId,
+      payload: fromBase64(frame.payload ?? ""),
+      key: frame.key,
+      properties: frame.properties ?? {},
+      publishTime: Date.parse(frame.publishTime),
+      eventTime: frame.eventTime ? Date.parse(frame.eventTime) : undefined,
+      redeliveryCount: frame.redeliveryCount ?? 0,
+    };
+    this.unacked.add(message.id);
+    const waiter = this.receivers.shift();
+    if (waiter) waiter.resolve(message);
+    else this.buffer.push(message);
+  }
+
+  private async reconnect(): Promise<void> {
+    this.ws = undefined;
+    // the broker redelivers these to whichever consumer gets them next: handing them out too would duplicate
+    this.buffer.length = 0;
+    this.unacked.clear();
+    while (!this.closed) {
+      await Bun.sleep(this.backoff.next());
+      if (this.closed) return;
+      try {
+        const ws = await openSocket(this.url, this.doing("resubscribe"), this.connectTimeoutMs);
+        if (this.closed) {
+          ws.close();
+          return;
+        }
+        this.reconnects++;
+        this.backoff.reset();
+        this.attach(ws);
+        return;
+      } catch (error) {
+        if (error instanceof PipelineError && (error.code === "auth" || error.code === "not-found")) {
+          this.fatal = error;
+          this.closed = true;
+          for (const waiter of this.receivers.splice(0)) waiter.resolve(undefined);
+          return;
+        }
+      }
+    }
+  }
+}
