@@ -30,6 +30,7 @@ await runCommand(spec, async (o) => {
     mqttUrl: o.mqttUrl,
     mqttUsername: o.mqttUsername,
     mqttPassword: o.mqttPassword,
+    mqttProtocol: o.mqttProtocol === "4" ? 4 : 5,
     topicPrefix: o.topicPrefix,
     shareGroup: o.shareGroup === "" ? undefined : o.shareGroup,
     allowedLatenessMs: Math.round(o.allowedLateness * 1000),

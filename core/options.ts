@@ -7,6 +7,14 @@ export const coreOptions = {
     default: "mqtt://127.0.0.1:1883",
     protocols: ["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"],
   }),
+  mqttProtocol: opt.choice(
+    "MQTT protocol version (5 announces a large receive maximum; 4 for MQTT 3.1.1-only brokers)",
+    ["5", "4"],
+    {
+      env: "MQTT_PROTOCOL",
+      default: "5",
+    },
+  ),
   mqttUsername: opt.string("MQTT username", { env: "MQTT_USERNAME" }),
   mqttPassword: opt.string("MQTT password", { env: "MQTT_PASSWORD" }),
   topicPrefix: opt.string("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch", {

@@ -19,6 +19,7 @@ export interface CoreOptions {
   mqttUrl: URL;
   mqttUsername?: string | undefined;
   mqttPassword?: string | undefined;
+  mqttProtocol?: 4 | 5;
   topicPrefix: string;
   shareGroup: string | undefined;
   allowedLatenessMs: number;
@@ -64,6 +65,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       mqttUrl: options.mqttUrl,
       username: options.mqttUsername,
       password: options.mqttPassword,
+      protocolVersion: options.mqttProtocol ?? 5,
       topicPrefix: options.topicPrefix,
       shareGroup: options.shareGroup,
       readingsLog,

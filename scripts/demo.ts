@@ -95,6 +95,8 @@ await runCommand(spec, async (o) => {
   const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
   const core = await startCore({
     mqttUrl,
+    // aedes speaks MQTT 3.1.1 only.
+    mqttProtocol: broker ? 4 : 5,
     topicPrefix: "sensors",
     // aedes accepts but never serves shared subscriptions; one core needs none.
     shareGroup: undefined,
