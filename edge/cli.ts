@@ -4,10 +4,13 @@
  */
 import { type CommandSpec, type Option, opt, runCommand, type Values } from "../lib/config.ts";
 import { PipelineError } from "../lib/errors.ts";
+import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
+import { createRegistry } from "../lib/metrics.ts";
 import { defaultTopicPrefix } from "../lib/records.ts";
 import { startAgent } from "./agent.ts";
 import { minBatchBytes } from "./batcher.ts";
+import { bindAgentMetrics } from "./metrics.ts";
 import { startProgress } from "./progress.ts";
 import { maxRatePerSecond } from "./sources/generator.ts";
 import { buildSensorStreams } from "./sources/index.ts";
@@ -141,6 +144,12 @@ export const edgeCommand = {
       min: 1,
       max: 65_000,
     }),
+    httpPort: opt.int("port of /health, /ready and /metrics (0 = any free port)", {
+      env: "EDGE_HTTP_PORT",
+      default: "9101",
+      min: 0,
+      max: 65_535,
+    }),
     shutdownTimeout: opt.number("seconds to wait for in-flight publishes at shutdown", {
       env: "EDGE_SHUTDOWN_TIMEOUT",
       default: "10",
@@ -197,6 +206,17 @@ async function main(c: EdgeConfig): Promise<void> {
     logger,
   });
 
+  const registry = createRegistry();
+  bindAgentMetrics(agent, registry);
+  const ops = serveOps({
+    service: "edge",
+    registry,
+    port: c.httpPort,
+    checks: { mqtt: () => agent.stats().connected > 0 },
+    info: () => ({ mode: agent.stats().mode, sensors: agent.stats().sensors }),
+  });
+  logger.info(`health ${ops.url}/health, metrics ${ops.url}/metrics`);
+
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     // A second Ctrl-C means "now": skip waiting for in-flight publishes.
@@ -213,6 +233,7 @@ async function main(c: EdgeConfig): Promise<void> {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } finally {
     stopProgress();
+    await ops.stop();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }

@@ -7,6 +7,7 @@
 import { defaultLimits } from "../core/messages.ts";
 import { startCore } from "../core/service.ts";
 import { startAgent } from "../edge/agent.ts";
+import { bindAgentMetrics } from "../edge/metrics.ts";
 import { buildSensorStreams } from "../edge/sources/index.ts";
 import { opt, runCommand } from "../lib/config.ts";
 import { openDatabase } from "../lib/db/client.ts";
@@ -128,6 +129,7 @@ await runCommand(spec, async (o) => {
     speed: o.speed,
     logger: logger.child("edge"),
   });
+  bindAgentMetrics(agent, registry);
   const ops = serveOps({
     service: "demo",
     registry,

@@ -1,0 +1,83 @@
+import { describe, expect, test } from "bun:test";
+import avro from "avsc";
+import { PipelineError } from "../../lib/errors.ts";
+import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import { decodeWindow, encodeWindow, windowSchema, windowSchemaJson } from "./window-schema.ts";
+
+function sampleWindow(sensorId = 7, windowStartMs = 1_700_000_040_000): WindowRecord {
+  const slots = Array.from({ length: slotsPerWindow }, (_, i) => (i % 7 === 0 ? 512.25 : 100 + i / 3));
+  return {
+    sensorId,
+    windowStartMs,
+    windowEndMs: windowStartMs + 60_000,
+    count: 52,
+    sum: 6123.456789,
+    mean: 117.7587844,
+    min: -0.5,
+    max: 1e6 + 0.125,
+    firstEventMs: windowStartMs + 12,
+    lastEventMs: windowStartMs + 59_987,
+    slots,
+    imputed: slots.map((_, i) => i % 7 === 0),
+    duplicates: 3,
+    maxCreatedAtMs: windowStartMs + 60_050,
+    emittedAtMs: windowStartMs + 61_000,
+  };
+}
+
+describe("Avro schema of WindowRecord", () => {
+  test("round trip keeps every field bit for bit", () => {
+    const w = sampleWindow();
+    const bytes = encodeWindow(w);
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect(decodeWindow(bytes)).toEqual(w);
+    const odd = { ...sampleWindow(2 ** 40, 0), mean: Number.NaN, min: -0, maxCreatedAtMs: 0 };
+    const back = decodeWindow(encodeWindow(odd));
+    expect(back.sensorId).toBe(2 ** 40);
+    expect(Number.isNaN(back.mean)).toBe(true);
+    expect(Object.is(back.min, -0)).toBe(true);
+  });
+
+  test("the schema JSON parses, names energy.WindowRecord and tags timestamps", () => {
+    const parsed = JSON.parse(windowSchemaJson);
+    expect(parsed).toEqual(windowSchema);
+    expect(`${parsed.namespace}.${parsed.name}`).toBe("energy.WindowRecord");
+    const logical = parsed.fields
+      .filter((f: { type: { logicalType?: string } }) => f.type.logicalType === "timestamp-millis")
+      .map((f: { name: string }) => f.name);
+    expect(logical).toEqual(["window_start", "window_end", "first_event", "last_event", "emitted_at"]);
+    // A foreign reader parsing the text gets the same wire format.
+    const foreign = avro.Type.forSchema(parsed);
+    expect(foreign.fromBuffer(Buffer.from(encodeWindow(sampleWindow()))).sensor_id).toBe(7);
+  });
+
+  test("garbage and truncated bytes are a typed validation error", () => {
+    const full = encodeWindow(sampleWindow());
+    for (const bad of [new Uint8Array([1, 2, 3]), full.subarray(0, full.length - 5), new Uint8Array(0)]) {
+      const error = (() => {
+        try {
+          decodeWindow(bad);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(PipelineError);
+      expect((error as PipelineError).code).toBe("validation");
+    }
+    const trailing = new Uint8Array([...full, 0]);
+    expect(() => decodeWindow(trailing)).toThrow(PipelineError);
+  });
+
+  test("a value the schema cannot hold is rejected before encoding, naming the field", () => {
+    const error = (() => {
+      try {
+        encodeWindow({ ...sampleWindow(), count: 1.5 });
+      } catch (e) {
+        return e as PipelineError;
+      }
+    })();
+    expect(error).toBeInstanceOf(PipelineError);
+    expect(error!.code).toBe("validation");
+    expect(error!.message).toContain("count=1.5");
+  });
+});

@@ -1,0 +1,58 @@
+import { describe, expect, test } from "bun:test";
+import { createOpsApp } from "./http.ts";
+import { coreMetrics, createRegistry, edgeMetrics } from "./metrics.ts";
+
+describe("ops app", () => {
+  const registry = createRegistry();
+  const metrics = coreMetrics(registry);
+  edgeMetrics(registry);
+  let mqttUp = true;
+  const app = createOpsApp({
+    service: "test",
+    registry,
+    checks: { mqtt: () => mqttUp, database: async () => true, broken: () => true },
+    info: () => ({ mqttPort: 1234 }),
+  });
+
+  test("/health is 200 with the service's info", async () => {
+    const res = await app.request("/health");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", service: "test", mqttPort: 1234 });
+  });
+
+  test("/ready lists each dependency and is 503 while one is down", async () => {
+    let res = await app.request("/ready");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      ready: true,
+      service: "test",
+      dependencies: { mqtt: "up", database: "up", broken: "up" },
+    });
+    mqttUp = false;
+    res = await app.request("/ready");
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { dependencies: Record<string, string> }).dependencies.mqtt).toBe("down");
+    mqttUp = true;
+  });
+
+  test("/metrics serves the catalogue and process metrics in Prometheus text format", async () => {
+    metrics.invalid.inc({ reason: "not_json" });
+    const res = await app.request("/metrics");
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain('core_invalid_messages_total{reason="not_json"} 1');
+    expect(text).toContain("process_cpu_seconds_total");
+    expect(text).toContain("process_resident_memory_bytes");
+  });
+});
+
+test("README's metric table lists every metric of the catalogue", async () => {
+  const registry = createRegistry();
+  coreMetrics(registry);
+  edgeMetrics(registry);
+  const ours = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => /^(core|edge)_/.test(n));
+  expect(ours.length).toBeGreaterThan(10);
+  const readme = await Bun.file(new URL("../README.md", import.meta.url)).text();
+  const missing = ours.filter((name) => !readme.includes(`\`${name}\``));
+  expect(missing).toEqual([]);
+});
