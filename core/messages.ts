@@ -105,6 +105,41 @@ function parseJson(raw: Uint8Array, limits: ValidationLimits): JsonResult {
   }
 }
 
+type Envelope =
+  | { ok: true; body: Record<string, unknown>; sensorId: number }
+  | { ok: false; rejection: Rejection };
+
+/** The checks both kinds share: size, JSON, an object, a sensor id that matches the topic's. */
+function parseEnvelope(
+  raw: Uint8Array,
+  topicSensorId: number | undefined,
+  limits: ValidationLimits,
+): Envelope {
+  const json = parseJson(raw, limits);
+  if (!json.ok) return json;
+  const body = json.value;
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    return { ok: false, rejection: { reason: "bad_shape", detail: "message is not a JSON object" } };
+  const m = body as Record<string, unknown>;
+  if (!isSensorId(m.sensor_id))
+    return {
+      ok: false,
+      rejection: {
+        reason: "bad_sensor_id",
+        detail: `sensor_id ${JSON.stringify(m.sensor_id)} is not a non-negative integer`,
+      },
+    };
+  if (topicSensorId !== undefined && m.sensor_id !== topicSensorId)
+    return {
+      ok: false,
+      rejection: {
+        reason: "topic_mismatch",
+        detail: `sensor_id ${m.sensor_id} published on the topic of sensor ${topicSensorId}`,
+      },
+    };
+  return { ok: true, body: m, sensorId: m.sensor_id };
+}
+
 /** One streaming message (architecture A). */
 export function parseStreamingMessage(
   raw: Uint8Array,
@@ -112,23 +147,13 @@ export function parseStreamingMessage(
   now: number,
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
-  const json = parseJson(raw, limits);
-  if (!json.ok) return { readings: [], rejections: [json.rejection] };
-  const body = json.value;
-  if (typeof body !== "object" || body === null || Array.isArray(body))
-    return { readings: [], rejections: [{ reason: "bad_shape", detail: "message is not a JSON object" }] };
-  const m = body as Record<string, unknown>;
+  const envelope = parseEnvelope(raw, topicSensorId, limits);
+  if (!envelope.ok) return { readings: [], rejections: [envelope.rejection] };
+  const { body: m, sensorId } = envelope;
   const reject = (reason: RejectReason, detail: string): ParseResult => ({
     readings: [],
     rejections: [{ reason, detail }],
   });
-  if (!isSensorId(m.sensor_id))
-    return reject("bad_sensor_id", `sensor_id ${JSON.stringify(m.sensor_id)} is not a non-negative integer`);
-  if (topicSensorId !== undefined && m.sensor_id !== topicSensorId)
-    return reject(
-      "topic_mismatch",
-      `sensor_id ${m.sensor_id} published on the topic of sensor ${topicSensorId}`,
-    );
   const value = m.sensor_energy_value;
   if (typeof value !== "number" || !Number.isFinite(value))
     return reject("bad_value", `sensor_energy_value ${JSON.stringify(value)} is not a finite number`);
@@ -139,9 +164,9 @@ export function parseStreamingMessage(
   const created = m.message_creation_time;
   const createdAtMs = typeof created === "number" && Number.isFinite(created) ? created : undefined;
   return {
-    readings: [{ sensorId: m.sensor_id, eventTimeMs: eventTime, value, createdAtMs }],
+    readings: [{ sensorId, eventTimeMs: eventTime, value, createdAtMs }],
     rejections: [],
-    sensorId: m.sensor_id,
+    sensorId,
   };
 }
 
@@ -152,33 +177,10 @@ export function parseBatchMessage(
   now: number,
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
-  const json = parseJson(raw, limits);
-  if (!json.ok) return { readings: [], rejections: [json.rejection] };
-  const body = json.value;
-  if (typeof body !== "object" || body === null || Array.isArray(body))
-    return { readings: [], rejections: [{ reason: "bad_shape", detail: "batch is not a JSON object" }] };
-  const m = body as Partial<Record<keyof BatchMessage, unknown>>;
-  if (!isSensorId(m.sensor_id))
-    return {
-      readings: [],
-      rejections: [
-        {
-          reason: "bad_sensor_id",
-          detail: `sensor_id ${JSON.stringify(m.sensor_id)} is not a non-negative integer`,
-        },
-      ],
-    };
-  const sensorId = m.sensor_id;
-  if (topicSensorId !== undefined && sensorId !== topicSensorId)
-    return {
-      readings: [],
-      rejections: [
-        {
-          reason: "topic_mismatch",
-          detail: `sensor_id ${sensorId} published on the topic of sensor ${topicSensorId}`,
-        },
-      ],
-    };
+  const envelope = parseEnvelope(raw, topicSensorId, limits);
+  if (!envelope.ok) return { readings: [], rejections: [envelope.rejection] };
+  const { sensorId } = envelope;
+  const m = envelope.body as Partial<Record<keyof BatchMessage, unknown>>;
   if (!Array.isArray(m.readings))
     return { readings: [], rejections: [{ reason: "bad_shape", detail: "batch has no readings array" }] };
   if (m.readings.length > limits.maxBatchReadings)

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { PipelineError } from "../lib/errors.ts";
+import { mulberry32, shuffle } from "../lib/random.ts";
 import type { Reading, WindowRecord } from "../lib/records.ts";
 import { createWindower, TumblingWindower, type WindowerOptions } from "./window.ts";
 
@@ -268,26 +269,6 @@ describe("TumblingWindower", () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG, so a failing trial can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
-function shuffle<T>(items: T[], random: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [items[i], items[j]] = [items[j]!, items[i]!];
-  }
-  return items;
-}
-
 /**
  * Readings of a few sensors over a few minutes, starting mid-minute: gaps, several readings in some
  * seconds at random milliseconds, whole silent minutes, values with many significant digits (so a sum in
@@ -368,7 +349,7 @@ function disordered(readings: readonly Reading[], random: () => number): WindowR
   const w = new TumblingWindower(propertyOptions);
   const latenessMs = w.options.allowedLatenessMs;
   const out: WindowRecord[] = [];
-  const arrivals = shuffle([...readings], random)
+  const arrivals = shuffle(random, [...readings])
     .map((r) => ({ r, atMs: r.eventTimeMs + Math.floor(random() * latenessMs) }))
     .sort((a, b) => a.atMs - b.atMs);
   for (const { r, atMs } of arrivals) {
@@ -384,7 +365,7 @@ describe("order independence (seeded property test)", () => {
     let windows = 0;
     let outOfOrderTrials = 0;
     for (let seed = 1; seed <= 300; seed++) {
-      const random = prng(seed);
+      const random = mulberry32(seed);
       const readings = generate(random);
       const a = withoutEmitted(streaming(readings, random).sort(byWindowThenSensor));
       const batchMs = [10_000, 15_000, 30_000, 60_000][Math.floor(random() * 4)]!;
@@ -399,7 +380,7 @@ describe("order independence (seeded property test)", () => {
       // The test has teeth only if summing the distinct readings in arrival order would differ somewhere.
       const distinct = new Map(readings.map((r) => [`${r.sensorId}/${r.eventTimeMs}`, r]));
       const naive = new Map<string, number>();
-      for (const r of shuffle([...distinct.values()], random)) {
+      for (const r of shuffle(random, [...distinct.values()])) {
         const key = `${r.sensorId}/${Math.floor(r.eventTimeMs / 60_000)}`;
         naive.set(key, (naive.get(key) ?? 0) + r.value);
       }

@@ -8,7 +8,7 @@ import { describe, expect, test } from "bun:test";
 import { parseSensorMessage } from "../core/messages.ts";
 import { TumblingWindower } from "../core/window.ts";
 import { SensorBatcher } from "../edge/batcher.ts";
-import { mulberry32, shuffle } from "../edge/sources/random.ts";
+import { mulberry32, shuffle } from "../lib/random.ts";
 import type { Reading, StreamingMessage, WindowRecord } from "../lib/records.ts";
 
 const encoder = new TextEncoder();

@@ -9,8 +9,9 @@
  * to the newest event seen is then up to ~60 s for shuffled chunks and ~240 s for deferred ones, matching
  * the study's mean ≈50 s and max ≈180–256 s.
  */
+
+import { deriveSeed, mulberry32, type Random, randomInt, shuffle } from "../../lib/random.ts";
 import type { Reading } from "../../lib/records.ts";
-import { deriveSeed, mulberry32, type Random, randomInt, shuffle } from "./random.ts";
 import type { Emission } from "./stream.ts";
 
 const minuteMs = 60_000;

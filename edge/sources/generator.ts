@@ -5,8 +5,9 @@
  * noise, like the study's synthetic devices 2–5. Lazy: one small state object per sensor, so 10,000 sensors
  * replaying days cost no memory beyond that.
  */
+
+import { deriveSeed, gaussian, mulberry32, type Random, randomInt } from "../../lib/random.ts";
 import type { Reading } from "../../lib/records.ts";
-import { deriveSeed, gaussian, mulberry32, type Random, randomInt } from "./random.ts";
 
 export interface GeneratorOptions {
   seed: number;

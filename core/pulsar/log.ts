@@ -1,0 +1,366 @@
+/**
+ * `RecordLog<T>` (core/log.ts) over a real Pulsar topic, built on our WebSocket client: the durable
+ * implementation used when PULSAR_URL is set.
+ *
+ * - publish: every record is sent with key = record key (partition by key hash, per-key order) and
+ *   `publish` resolves once Pulsar has acknowledged each one, i.e. it is stored in BookKeeper.
+ * - subscribe: one consumer per subscription, in pull mode (see below); the handler gets what is buffered,
+ *   up to `maxBatch`, waiting at most `batchMaxDelayMs` for more after the first message. `ack()` acks that
+ *   Pulsar message; a handler that throws negatively acks the batch's un-acked messages (redelivered
+ *   after `negativeAckRedeliveryDelayMs`).
+ * - delivery is at-least-once: a record whose ack was not sent (crash, stop before ack) comes again.
+ *
+ * Why Failover and pull mode by default: the windower acks a readings record only once the window holding
+ * it is published, so a consumer holds up to a window's worth of records un-acked (10,000 sensors × 60
+ * records). In push mode the WebSocket proxy stops delivering after `receiverQueueSize` (≤ 1000) un-acked
+ * messages, and on Shared / Key_Shared subscriptions the broker stops at `maxUnackedMessagesPerConsumer`
+ * (50,000 in 4.0's standalone.conf): both would stall the windower until windows close by idle timeout.
+ * Pull mode and Failover (no un-acked limit; one active consumer per partition, in order) avoid both;
+ * scale out by partitions.
+ *
+ * @example
+ * const windows = await createPulsarLog<WindowRecord>({
+ *   name: "windows", topic: "persistent://public/default/windows", partitions: 4,
+ *   codec: windowCodec, schema: { type: "AVRO", schema: windowSchemaJson },
+ * });
+ * await windows.publish([{ key: "7", value: w }]);
+ */
+import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { createLogger, type Logger } from "../../lib/log.ts";
+import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "../log.ts";
+import { PulsarAdmin, type SchemaDefinition } from "./admin.ts";
+import { Backoff, defaultBackoff } from "./backoff.ts";
+import {
+  type ConsumerOptions,
+  PulsarConsumer,
+  type PulsarMessage,
+  type SubscriptionType,
+} from "./consumer.ts";
+import { type ProducerOptions, PulsarProducer } from "./producer.ts";
+
+/** Bytes ↔ values of one topic (`windowCodec` in core/avro/window-schema.ts, `readingsCodec`). */
+export interface Codec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+export interface PulsarLogOptions<T> {
+  /** Log name, for logs and errors. */
+  name: string;
+  /** Full topic name; created as a partitioned topic with `partitions` partitions if missing. */
+  topic: string;
+  /** Web service URL, default `http://127.0.0.1:8080`. */
+  url?: string;
+  partitions: number;
+  codec: Codec<T>;
+  /** Registered in Pulsar's schema registry at start (idempotent when unchanged). */
+  schema?: SchemaDefinition;
+  /** Default Failover (see module doc). */
+  subscriptionType?: SubscriptionType;
+  /** Where a new subscription starts; default Earliest, so records published before it are not skipped. */
+  initialPosition?: "Earliest" | "Latest";
+  /** Most messages per handler call, default 1000. */
+  maxBatch?: number;
+  /** Wait for more messages after the first of a batch, ms, default 5. */
+  batchMaxDelayMs?: number;
+  /** Sends outstanding across all publishes before `publish` waits (backpressure), default 1000. */
+  maxInFlight?: number;
+  /** Messages granted to a consumer at a time (pull mode), ≤ 1000, default 1000. */
+  receiverQueueSize?: number;
+  negativeAckRedeliveryDelayMs?: number;
+  /** Extra producer settings (batching, send timeout, …). */
+  producer?: Omit<ProducerOptions, "topic" | "url" | "maxInFlight" | "token">;
+  /** Extra consumer settings (ack timeout, dead-letter topic, …). */
+  consumer?: Omit<
+    ConsumerOptions,
+    "topic" | "url" | "subscription" | "subscriptionType" | "initialPosition" | "token" | "pullMode"
+  >;
+  /** A message the codec cannot decode; default: logged and acked (it would fail forever). */
+  onUndecodable?: (message: PulsarMessage, error: unknown) => void;
+  /** Pause before closing a consumer so the broker-side client flushes acks it groups (100 ms), default 300. */
+  ackFlushMs?: number;
+  token?: string;
+  logger?: Logger;
+}
+
+export const defaultPulsarLog = {
+  subscriptionType: "Failover" as SubscriptionType,
+  maxBatch: 1000,
+  batchMaxDelayMs: 5,
+  maxInFlight: 1000,
+  receiverQueueSize: 1000,
+  ackFlushMs: 300,
+} as const;
+
+/** Creates the topic (and schema) if needed, connects the producer, and returns the log. */
+export async function createPulsarLog<T>(options: PulsarLogOptions<T>): Promise<RecordLog<T>> {
+  const logger = options.logger ?? createLogger(`log:${options.name}`);
+  const admin = new PulsarAdmin({
+    ...(options.url ? { url: options.url } : {}),
+    ...(options.token ? { token: options.token } : {}),
+  });
+  const topic = (await admin.ensurePartitionedTopic(options.topic, options.partitions)).full;
+  if (options.schema) await admin.uploadSchema(topic, options.schema);
+  const maxInFlight = options.maxInFlight ?? defaultPulsarLog.maxInFlight;
+  const producer = await PulsarProducer.create({
+    ...options.producer,
+    topic,
+    maxInFlight,
+    ...(options.url ? { url: options.url } : {}),
+    ...(options.token ? { token: options.token } : {}),
+  });
+  return new PulsarLog(options, topic, producer, maxInFlight, logger);
+}
+
+class PulsarLog<T> implements RecordLog<T> {
+  readonly name: string;
+  private readonly subscriptions = new Set<PulsarSubscription<T>>();
+  private readonly window: SendWindow;
+  /** Publishes issue their sends one after another, so records keep call order per key. */
+  private submitting: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly options: PulsarLogOptions<T>,
+    private readonly topic: string,
+    private readonly producer: PulsarProducer,
+    maxInFlight: number,
+    private readonly logger: Logger,
+  ) {
+    this.name = options.name;
+    this.window = new SendWindow(maxInFlight);
+  }
+
+  async publish(records: readonly KeyedRecord<T>[]): Promise<void> {
+    if (this.closed) throw new PipelineError("connection", `log ${this.name} (${this.topic}) is closed`);
+    // Encode everything first: a record the codec rejects fails the publish before anything is sent.
+    const payloads = records.map((r) => this.options.codec.encode(r.value));
+    const sends: Promise<string>[] = [];
+    const submit = this.submitting.then(async () => {
+      for (let i = 0; i < records.length; i++) {
+        await this.window.acquire();
+        const sent = this.producer.send(payloads[i]!, { key: records[i]!.key });
+        sent.then(
+          () => this.window.release(),
+          () => this.window.release(),
+        );
+        sends.push(sent);
+      }
+    });
+    this.submitting = submit.catch(() => {});
+    await submit;
+    await Promise.all(sends);
+  }
+
+  subscribe(subscription: string, handler: BatchHandler<T>): Subscription {
+    if (this.closed) throw new PipelineError("connection", `log ${this.name} (${this.topic}) is closed`);
+    const s = new PulsarSubscription<T>(this.options, this.topic, subscription, handler, this.logger, () =>
+      this.subscriptions.delete(s),
+    );
+    this.subscriptions.add(s);
+    return s;
+  }
+
+  ready(): boolean {
+    return !this.closed && socketOpen(this.producer) && [...this.subscriptions].every((s) => s.connected());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.stop()));
+    await this.producer.close();
+  }
+}
+
+/** One subscription's consumer loop: receive a batch, run the handler, nack on failure. */
+class PulsarSubscription<T> implements Subscription {
+  private consumer: PulsarConsumer | undefined;
+  private stopped = false;
+  private inHandler = false;
+  private collected = 0;
+  private readonly loop: Promise<void>;
+
+  constructor(
+    private readonly options: PulsarLogOptions<T>,
+    private readonly topic: string,
+    private readonly subscription: string,
+    private readonly handler: BatchHandler<T>,
+    private readonly logger: Logger,
+    private readonly onStopped: () => void,
+  ) {
+    this.loop = this.run();
+  }
+
+  connected(): boolean {
+    return !!this.consumer && socketOpen(this.consumer);
+  }
+
+  backlog(): number {
+    return (this.consumer?.buffered ?? 0) + this.collected;
+  }
+
+  /** Finishes the batch in hand, then closes the consumer: what is not acked goes back to the subscription. */
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      // Waiting in receive(): closing ends the wait. In the handler: the loop exits after it.
+      if (!this.inHandler) await this.consumer?.close();
+    }
+    await this.loop;
+    await Bun.sleep(this.options.ackFlushMs ?? defaultPulsarLog.ackFlushMs);
+    await this.consumer?.close();
+    this.onStopped();
+  }
+
+  private async connect(): Promise<PulsarConsumer | undefined> {
+    const backoff = new Backoff(defaultBackoff);
+    while (!this.stopped) {
+      try {
+        return await PulsarConsumer.subscribe({
+          ...this.options.consumer,
+          topic: this.topic,
+          subscription: this.subscription,
+          subscriptionType: this.options.subscriptionType ?? defaultPulsarLog.subscriptionType,
+          initialPosition: this.options.initialPosition ?? "Earliest",
+          pullMode: true,
+          receiverQueueSize: this.options.receiverQueueSize ?? defaultPulsarLog.receiverQueueSize,
+          ...(this.options.negativeAckRedeliveryDelayMs === undefined
+            ? {}
+            : { negativeAckRedeliveryDelayMs: this.options.negativeAckRedeliveryDelayMs }),
+          ...(this.options.url ? { url: this.options.url } : {}),
+          ...(this.options.token ? { token: this.options.token } : {}),
+        });
+      } catch (error) {
+        const delay = backoff.next();
+        this.logger.warn(`cannot subscribe ${this.subscription} to ${this.topic}; retrying in ${delay} ms`, {
+          error: errorMessage(error),
+        });
+        await Bun.sleep(delay);
+      }
+    }
+    return undefined;
+  }
+
+  private async run(): Promise<void> {
+    const consumer = await this.connect();
+    if (!consumer) return;
+    if (this.stopped) {
+      await consumer.close();
+      return;
+    }
+    this.consumer = consumer;
+    const maxBatch = this.options.maxBatch ?? defaultPulsarLog.maxBatch;
+    const delayMs = this.options.batchMaxDelayMs ?? defaultPulsarLog.batchMaxDelayMs;
+    while (!this.stopped) {
+      const raw: PulsarMessage[] = [];
+      try {
+        raw.push(await consumer.receive());
+        const deadline = Date.now() + delayMs;
+        while (raw.length < maxBatch && !this.stopped) {
+          if (consumer.buffered > 0) raw.push(await consumer.receive());
+          else if (Date.now() < deadline) raw.push(await consumer.receive(deadline - Date.now()));
+          else break;
+          this.collected = raw.length;
+        }
+      } catch (error) {
+        // timeout: the batch is complete. Anything else means the consumer is closed: by stop(), or for
+        // good (auth, topic deleted); what it held un-acked goes back to the subscription.
+        if (!(error instanceof PipelineError && error.code === "timeout")) {
+          if (!this.stopped) {
+            this.logger.error(`consumer ${this.subscription} of ${this.topic} failed; subscription ended`, {
+              error: errorMessage(error),
+            });
+          }
+          return;
+        }
+      }
+      this.collected = 0;
+      if (this.stopped || raw.length === 0) return;
+      await this.deliver(consumer, raw);
+    }
+  }
+
+  private async deliver(consumer: PulsarConsumer, raw: PulsarMessage[]): Promise<void> {
+    const acked = new Set<string>();
+    const batch: LogMessage<T>[] = [];
+    for (const m of raw) {
+      let value: T;
+      try {
+        value = this.options.codec.decode(m.payload);
+      } catch (error) {
+        if (this.options.onUndecodable) this.options.onUndecodable(m, error);
+        else
+          this.logger.error(`dropping an undecodable message of ${this.topic}`, {
+            id: m.id,
+            key: m.key,
+            bytes: m.payload.byteLength,
+            error: errorMessage(error),
+          });
+        consumer.ack(m);
+        continue;
+      }
+      batch.push({
+        key: m.key ?? "",
+        value,
+        ack: () => {
+          if (acked.has(m.id)) return;
+          acked.add(m.id);
+          consumer.ack(m);
+        },
+      });
+    }
+    if (batch.length === 0) return;
+    this.inHandler = true;
+    try {
+      await this.handler(batch);
+    } catch (error) {
+      let nacked = 0;
+      for (const m of raw) {
+        if (acked.has(m.id)) continue;
+        acked.add(m.id);
+        consumer.negativeAck(m);
+        nacked++;
+      }
+      this.logger.warn(`handler of ${this.subscription} failed; ${nacked} messages will be redelivered`, {
+        error: errorMessage(error),
+      });
+    } finally {
+      this.inHandler = false;
+    }
+  }
+}
+
+/**
+ * A FIFO window of sends in flight across publishes: a slot freed while publishes wait is handed to the
+ * oldest waiter, so a later publish cannot overtake an earlier one's records (per-key order).
+ */
+class SendWindow {
+  private inFlight = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  acquire(): Promise<void> | undefined {
+    if (this.inFlight < this.size && this.waiters.length === 0) {
+      this.inFlight++;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.inFlight--;
+  }
+}
+
+/**
+ * Whether a producer's or consumer's socket is open. Our client classes keep the socket private and have no
+ * `connected` getter yet; this reads the field until they do (a missing field reads as "not connected").
+ */
+function socketOpen(client: PulsarProducer | PulsarConsumer): boolean {
+  const ws = (client as unknown as { ws?: WebSocket }).ws;
+  return ws?.readyState === WebSocket.OPEN;
+}
