@@ -65,67 +65,65 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     for (const topic of created) await pulsar!.admin.deleteTopic(topic).catch(() => {});
   });
 
-  test(
-    "publish/subscribe round trip of Avro windows keeps per-key order; schema registered and readable by a foreign consumer",
-    async () => {
-      const topic = uniqueTopic("log-windows");
-      const log = await windowsLog(topic);
-      // the "foreign consumer": our raw client plus an avsc Type parsed from the registry's schema
-      const foreign = await PulsarConsumer.subscribe({
-        url: pulsar!.url,
-        topic,
-        subscription: "foreign",
-        initialPosition: "Earliest",
-      });
-      const got: WindowRecord[] = [];
-      const sub = log.subscribe("roundtrip", async (batch) => {
-        for (const m of batch) {
-          expect(m.key).toBe(String(m.value.sensorId));
-          got.push(m.value);
-          m.ack();
-        }
-      });
-      await until("the subscription to connect", () => log.ready());
-      const sent: WindowRecord[] = [];
-      for (let minute = 0; minute < 10; minute++) {
-        const batch = [1, 2, 3, 4, 5].map((s) => sampleWindow(s, 1_700_000_040_000 + minute * 60_000));
-        sent.push(...batch);
-        await log.publish(batch.map((w) => ({ key: String(w.sensorId), value: w })));
+  test("publish/subscribe round trip of Avro windows keeps per-key order; schema registered and readable by a foreign consumer", async () => {
+    const topic = uniqueTopic("log-windows");
+    const log = await windowsLog(topic);
+    // the "foreign consumer": our raw client plus an avsc Type parsed from the registry's schema
+    const foreign = await PulsarConsumer.subscribe({
+      url: pulsar!.url,
+      topic,
+      subscription: "foreign",
+      initialPosition: "Earliest",
+    });
+    const got: WindowRecord[] = [];
+    const sub = log.subscribe("roundtrip", async (batch) => {
+      for (const m of batch) {
+        expect(m.key).toBe(String(m.value.sensorId));
+        got.push(m.value);
+        m.ack();
       }
-      await until("all 50 windows", () => got.length >= sent.length);
-      const byStart = (a: WindowRecord, b: WindowRecord) =>
-        a.sensorId - b.sensorId || a.windowStartMs - b.windowStartMs;
-      expect([...got].sort(byStart)).toEqual([...sent].sort(byStart));
-      for (const s of [1, 2, 3, 4, 5]) {
-        const starts = got.filter((w) => w.sensorId === s).map((w) => w.windowStartMs);
-        expect(starts).toEqual([...starts].sort((a, b) => a - b));
-      }
+    });
+    await until("the subscription to connect", () => log.ready());
+    const sent: WindowRecord[] = [];
+    for (let minute = 0; minute < 10; minute++) {
+      const batch = [1, 2, 3, 4, 5].map((s) => sampleWindow(s, 1_700_000_040_000 + minute * 60_000));
+      sent.push(...batch);
+      await log.publish(batch.map((w) => ({ key: String(w.sensorId), value: w })));
+    }
+    await until("all 50 windows", () => got.length >= sent.length);
+    const byStart = (a: WindowRecord, b: WindowRecord) =>
+      a.sensorId - b.sensorId || a.windowStartMs - b.windowStartMs;
+    expect([...got].sort(byStart)).toEqual([...sent].sort(byStart));
+    for (const s of [1, 2, 3, 4, 5]) {
+      const starts = got.filter((w) => w.sensorId === s).map((w) => w.windowStartMs);
+      expect(starts).toEqual([...starts].sort((a, b) => a - b));
+    }
 
-      const stored = await pulsar!.admin.getSchema(topic);
-      expect(stored?.type).toBe("AVRO");
-      expect(JSON.parse(stored!.schema)).toEqual(JSON.parse(windowSchemaJson));
-      const theirType = avro.Type.forSchema(JSON.parse(stored!.schema));
-      const message = await foreign.receive(10_000);
-      foreign.ack(message);
-      const theirs = theirType.fromBuffer(Buffer.from(message.payload));
-      const original = sent.find(
-        (w) => w.sensorId === theirs.sensor_id && w.windowStartMs === theirs.window_start,
-      );
-      expect(original).toBeDefined();
-      expect(theirs.slots).toEqual(original!.slots);
-      expect(theirs.imputed).toEqual(original!.imputed);
-      expect(theirs.mean).toBe(original!.mean);
-      expect(theirs.emitted_at).toBe(original!.emittedAtMs);
-      await foreign.close();
-      await sub.stop();
-    },
-    40_000,
-  );
+    const stored = await pulsar!.admin.getSchema(topic);
+    expect(stored?.type).toBe("AVRO");
+    expect(JSON.parse(stored!.schema)).toEqual(JSON.parse(windowSchemaJson));
+    const theirType = avro.Type.forSchema(JSON.parse(stored!.schema));
+    const message = await foreign.receive(10_000);
+    foreign.ack(message);
+    const theirs = theirType.fromBuffer(Buffer.from(message.payload));
+    const original = sent.find(
+      (w) => w.sensorId === theirs.sensor_id && w.windowStartMs === theirs.window_start,
+    );
+    expect(original).toBeDefined();
+    expect(theirs.slots).toEqual(original!.slots);
+    expect(theirs.imputed).toEqual(original!.imputed);
+    expect(theirs.mean).toBe(original!.mean);
+    expect(theirs.emitted_at).toBe(original!.emittedAtMs);
+    await foreign.close();
+    await sub.stop();
+  }, 40_000);
 
   test("un-acked records come back to the next consumer of the subscription after stop (at-least-once)", async () => {
     const topic = uniqueTopic("log-redeliver");
     const log = await windowsLog(topic);
-    const windows = Array.from({ length: 12 }, (_, i) => sampleWindow(10 + (i % 4), 1_700_000_040_000 + i * 60_000));
+    const windows = Array.from({ length: 12 }, (_, i) =>
+      sampleWindow(10 + (i % 4), 1_700_000_040_000 + i * 60_000),
+    );
     await log.publish(windows.map((w) => ({ key: String(w.sensorId), value: w })));
 
     const seen: WindowRecord[] = [];
@@ -162,6 +160,8 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     let calls = 0;
     const delivered: LogMessage<WindowRecord>[][] = [];
     const done: WindowRecord[] = [];
+    // published before subscribing, so the failed batch holds several records
+    await log.publish(windows.map((w) => ({ key: String(w.sensorId), value: w })));
     const sub = log.subscribe("nack", async (batch) => {
       calls++;
       delivered.push([...batch]);
@@ -171,7 +171,6 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
         m.ack();
       }
     });
-    await log.publish(windows.map((w) => ({ key: String(w.sensorId), value: w })));
     await until("processing after the failure", () => done.length >= windows.length);
     expect(calls).toBeGreaterThanOrEqual(2);
     const firstKeys = delivered[0]!.map((m) => m.key).sort();
@@ -194,7 +193,12 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     logs.push(log as RecordLog<unknown>);
     expect(log.ready()).toBe(true); // producer only
     const records: ReadingsRecord[] = [
-      { sensorId: 4, readings: [{ sensorId: 4, eventTimeMs: 1_700_000_000_000, value: 12.5, createdAtMs: 1_700_000_000_020 }] },
+      {
+        sensorId: 4,
+        readings: [
+          { sensorId: 4, eventTimeMs: 1_700_000_000_000, value: 12.5, createdAtMs: 1_700_000_000_020 },
+        ],
+      },
       {
         sensorId: 5,
         readings: [
@@ -218,7 +222,7 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     await sub.stop();
     await log.close();
     expect(log.ready()).toBe(false);
-    expect(log.publish([{ key: "4", value: records[0]! }])).rejects.toThrow("closed");
+    await expect(log.publish([{ key: "4", value: records[0]! }])).rejects.toThrow("closed");
     // the topic existed already: creating the log again is idempotent
     const again = await createPulsarLog<ReadingsRecord>({
       name: "readings-test",
@@ -229,4 +233,37 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     });
     await again.close();
   }, 30_000);
+  test("delivery goes on past 1000 un-acked records (the windower holds a window's worth un-acked)", async () => {
+    const topic = uniqueTopic("log-unacked");
+    created.push(topic);
+    const log = await createPulsarLog<ReadingsRecord>({
+      name: "unacked-test",
+      topic,
+      url: pulsar!.url,
+      partitions: 2,
+      codec: readingsCodec,
+      maxInFlight: 500,
+    });
+    logs.push(log as RecordLog<unknown>);
+    const n = 2_500;
+    const records = Array.from({ length: n }, (_, i) => ({
+      key: String(i % 50),
+      value: {
+        sensorId: i % 50,
+        readings: [{ sensorId: i % 50, eventTimeMs: 1_700_000_000_000 + i, value: i, createdAtMs: 0 }],
+      },
+    }));
+    await log.publish(records);
+    const held: LogMessage<ReadingsRecord>[] = [];
+    let largest = 0;
+    const sub = log.subscribe("holder", async (batch) => {
+      largest = Math.max(largest, batch.length);
+      held.push(...batch); // not acked yet
+    });
+    await until(`${n} un-acked records`, () => held.length >= n, 20_000);
+    expect(held.length).toBe(n);
+    expect(largest).toBeLessThanOrEqual(1000);
+    for (const m of held) m.ack();
+    await sub.stop();
+  }, 40_000);
 });

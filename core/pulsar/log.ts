@@ -179,6 +179,8 @@ class PulsarSubscription<T> implements Subscription {
   private stopped = false;
   private inHandler = false;
   private collected = 0;
+  private consumerClosed = false;
+  private lateAcks = 0;
   private readonly loop: Promise<void>;
 
   constructor(
@@ -210,6 +212,7 @@ class PulsarSubscription<T> implements Subscription {
     await this.loop;
     await Bun.sleep(this.options.ackFlushMs ?? defaultPulsarLog.ackFlushMs);
     await this.consumer?.close();
+    this.consumerClosed = true;
     this.onStopped();
   }
 
@@ -306,6 +309,12 @@ class PulsarSubscription<T> implements Subscription {
         ack: () => {
           if (acked.has(m.id)) return;
           acked.add(m.id);
+          if (this.consumerClosed && this.lateAcks++ === 0) {
+            // The WebSocket consumer cannot ack once closed: these records come back to the subscription.
+            this.logger.warn(`ack after ${this.subscription} stopped: the record will be redelivered`, {
+              key: m.key,
+            });
+          }
           consumer.ack(m);
         },
       });
