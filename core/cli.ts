@@ -39,6 +39,9 @@ await runCommand(spec, async (o) => {
     database,
     registry,
     logger,
+    pulsarUrl: o.pulsarUrl,
+    pulsarNamespace: o.pulsarNamespace,
+    pulsarPartitions: o.pulsarPartitions,
   });
   const ops = serveOps({
     service: "core",

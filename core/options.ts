@@ -32,6 +32,20 @@ export const coreOptions = {
     env: "DATABASE_URL",
     protocols: ["postgres:", "postgresql:"],
   }),
+  pulsarUrl: opt.url("Pulsar web service (admin + WebSocket API); unset = in-process logs", {
+    env: "PULSAR_URL",
+    protocols: ["http:", "https:"],
+  }),
+  pulsarNamespace: opt.string("Pulsar tenant/namespace of the readings and windows topics", {
+    env: "PULSAR_NAMESPACE",
+    default: "public/default",
+  }),
+  pulsarPartitions: opt.int("partitions of the readings and windows topics", {
+    env: "PULSAR_PARTITIONS",
+    default: "4",
+    min: 1,
+    max: 256,
+  }),
   dataDir: opt.string("directory of the embedded PGlite database", {
     env: "DATA_DIR",
     default: "./data/pglite",

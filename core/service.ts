@@ -8,10 +8,13 @@ import type { Database } from "../lib/db/client.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { type CoreMetrics, coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { windowCodec, windowSchemaJson } from "./avro/window-schema.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
 import { createMemoryLog, type RecordLog, type Subscription } from "./log.ts";
 import { defaultLimits, type ValidationLimits } from "./messages.ts";
+import { createPulsarLog } from "./pulsar/log.ts";
+import { readingsCodec } from "./pulsar/readings-codec.ts";
 import { startWindowStore } from "./window-store.ts";
 import { startWindowerStage, type WindowerStage } from "./windower.ts";
 
@@ -27,6 +30,11 @@ export interface CoreOptions {
   limits?: ValidationLimits;
   database: Database;
   registry: Registry;
+  /** Pulsar web service (admin + WebSocket); when set the readings and windows logs are Pulsar topics. */
+  pulsarUrl?: URL | undefined;
+  /** Topic namespace and partitions of the `readings` and `windows` topics. */
+  pulsarNamespace?: string;
+  pulsarPartitions?: number;
   logger?: Logger;
 }
 
@@ -40,12 +48,48 @@ export interface Core {
   stop(): Promise<void>;
 }
 
+/**
+ * The two logs: Pulsar topics when PULSAR_URL is set (readings as JSON, windows as Avro with the schema
+ * registered in Pulsar, both keyed by sensor id), in-process otherwise.
+ */
+async function openLogs(
+  options: CoreOptions,
+  logger: Logger,
+): Promise<{ readingsLog: RecordLog<ReadingsRecord>; windowsLog: RecordLog<WindowRecord> }> {
+  if (!options.pulsarUrl) {
+    return {
+      readingsLog: createMemoryLog<ReadingsRecord>("readings", { logger: logger.child("readings-log") }),
+      windowsLog: createMemoryLog<WindowRecord>("windows", { logger: logger.child("windows-log") }),
+    };
+  }
+  const url = options.pulsarUrl.href;
+  const ns = options.pulsarNamespace ?? "public/default";
+  const partitions = options.pulsarPartitions ?? 4;
+  const readingsLog = await createPulsarLog<ReadingsRecord>({
+    name: "readings",
+    topic: `persistent://${ns}/readings`,
+    url,
+    partitions,
+    codec: readingsCodec,
+    logger: logger.child("readings-log"),
+  });
+  const windowsLog = await createPulsarLog<WindowRecord>({
+    name: "windows",
+    topic: `persistent://${ns}/windows`,
+    url,
+    partitions,
+    codec: windowCodec,
+    schema: { type: "AVRO", schema: windowSchemaJson },
+    logger: logger.child("windows-log"),
+  });
+  return { readingsLog, windowsLog };
+}
+
 export async function startCore(options: CoreOptions): Promise<Core> {
   const logger = options.logger ?? createLogger("core");
   const metrics = coreMetrics(options.registry);
   const db = options.database.db;
-  const readingsLog = createMemoryLog<ReadingsRecord>("readings", { logger: logger.child("readings-log") });
-  const windowsLog = createMemoryLog<WindowRecord>("windows", { logger: logger.child("windows-log") });
+  const { readingsLog, windowsLog } = await openLogs(options, logger);
   const deadLetters: DeadLetterSink = createDbDeadLetterSink(db, {
     logger: logger.child("dead-letters"),
     onStored: (n) => metrics.deadLetters.inc(n),
