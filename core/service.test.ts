@@ -44,7 +44,7 @@ function coreContract(
         shareGroup: `core-${process.pid}`,
         allowedLatenessMs: 2_000,
         // Short, so the last streaming minute closes by itself and the test sees it stored before stopping.
-      idleTimeoutMs: 1_500,
+        idleTimeoutMs: 1_500,
         database,
         registry: createRegistry(),
         logger: silent,
@@ -94,11 +94,11 @@ function coreContract(
         },
       );
       // Wait until all four windows are stored (through the Pulsar topics in the Pulsar variant), then stop.
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && (await core.metrics.windowsStored.get()).values[0]?.value !== 4) {
-      await Bun.sleep(100);
-    }
-    await core.stop();
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && (await core.metrics.windowsStored.get()).values[0]?.value !== 4) {
+        await Bun.sleep(100);
+      }
+      await core.stop();
 
       const rows = await database.db.select().from(windows).orderBy(windows.sensorId, windows.windowStart);
       expect(rows.map((r) => [r.sensorId, r.windowStart.getTime() / 1000, r.count])).toEqual([
