@@ -5,6 +5,7 @@
  * With --duration it stops by itself and prints a JSON summary as its last stdout line.
  */
 import { defaultLimits } from "../core/messages.ts";
+import { coreOptions } from "../core/options.ts";
 import { startCore } from "../core/service.ts";
 import { startAgent } from "../edge/agent.ts";
 import { bindAgentMetrics } from "../edge/metrics.ts";
@@ -58,19 +59,9 @@ const spec = {
       min: 0,
       max: 65535,
     }),
-    databaseUrl: opt.url("use this PostgreSQL server instead of the embedded PGlite", {
-      env: "DATABASE_URL",
-      protocols: ["postgres:", "postgresql:"],
-    }),
-    dataDir: opt.string("directory of the embedded PGlite database", {
-      env: "DATA_DIR",
-      default: "./data/pglite",
-    }),
-    allowedLateness: opt.number("allowed lateness, seconds", {
-      env: "ALLOWED_LATENESS_S",
-      default: "5",
-      min: 0,
-    }),
+    databaseUrl: coreOptions.databaseUrl,
+    dataDir: coreOptions.dataDir,
+    allowedLateness: coreOptions.allowedLateness,
     idleTimeout: opt.number("idle timeout that closes a silent sensor's windows, seconds", {
       env: "IDLE_TIMEOUT_S",
       default: "2",
