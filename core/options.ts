@@ -1,12 +1,9 @@
 /** The core's configuration: one declaration gives flags, env vars, defaults and `--help`. */
 import { opt } from "../lib/config.ts";
+import { httpPortOption, mqttUrlOption } from "../lib/options.ts";
 
 export const coreOptions = {
-  mqttUrl: opt.url("MQTT broker to subscribe to", {
-    env: "MQTT_URL",
-    default: "mqtt://127.0.0.1:1883",
-    protocols: ["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"],
-  }),
+  mqttUrl: mqttUrlOption("MQTT broker to subscribe to"),
   mqttProtocol: opt.choice(
     "MQTT protocol version (5 announces a large receive maximum; 4 for MQTT 3.1.1-only brokers)",
     ["5", "4"],
@@ -67,11 +64,6 @@ export const coreOptions = {
     default: "262144",
     min: 64,
   }),
-  httpPort: opt.int("port of /health, /ready and /metrics (0 = any free port)", {
-    env: "CORE_HTTP_PORT",
-    default: "9102",
-    min: 0,
-    max: 65535,
-  }),
+  httpPort: httpPortOption("CORE_HTTP_PORT", "9102"),
   httpHost: opt.string("address the health/metrics server binds", { env: "HTTP_HOST", default: "127.0.0.1" }),
 };

@@ -7,6 +7,7 @@ import { PipelineError } from "../lib/errors.ts";
 import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
+import { httpPortOption, mqttUrlOption } from "../lib/options.ts";
 import { defaultTopicPrefix } from "../lib/records.ts";
 import { startAgent } from "./agent.ts";
 import { minBatchBytes } from "./batcher.ts";
@@ -39,11 +40,7 @@ export const edgeCommand = {
     "one message per reading (architecture A) or one batch per sensor per interval with --batch (B).\n" +
     "Event-time options (--duration, --start) refer to the data; --speed maps it onto wall time.",
   options: {
-    mqttUrl: opt.url("MQTT broker", {
-      env: "MQTT_URL",
-      default: "mqtt://127.0.0.1:1883",
-      protocols: ["mqtt:", "mqtts:", "ws:", "wss:"],
-    }),
+    mqttUrl: mqttUrlOption("MQTT broker"),
     batch: opt.boolean("smart batching: one BatchMessage per sensor per interval (architecture B)", {
       env: "EDGE_BATCH",
     }),
@@ -144,12 +141,7 @@ export const edgeCommand = {
       min: 1,
       max: 65_000,
     }),
-    httpPort: opt.int("port of /health, /ready and /metrics (0 = any free port)", {
-      env: "EDGE_HTTP_PORT",
-      default: "9101",
-      min: 0,
-      max: 65_535,
-    }),
+    httpPort: httpPortOption("EDGE_HTTP_PORT", "9101"),
     shutdownTimeout: opt.number("seconds to wait for in-flight publishes at shutdown", {
       env: "EDGE_SHUTDOWN_TIMEOUT",
       default: "10",

@@ -16,6 +16,7 @@ import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
+import { httpPortOption, mqttProtocols } from "../lib/options.ts";
 
 const spec = {
   name: "bun run demo",
@@ -51,7 +52,7 @@ const spec = {
     }),
     mqttUrl: opt.url("use this MQTT broker instead of the embedded one", {
       env: "MQTT_URL",
-      protocols: ["mqtt:", "mqtts:", "tcp:", "ws:", "wss:"],
+      protocols: mqttProtocols,
     }),
     mqttPort: opt.int("port of the embedded MQTT broker (0 = any free port)", {
       env: "DEMO_MQTT_PORT",
@@ -67,12 +68,7 @@ const spec = {
       default: "2",
       min: 0.01,
     }),
-    httpPort: opt.int("port of /health, /ready and /metrics (0 = any free port)", {
-      env: "DEMO_HTTP_PORT",
-      default: "9100",
-      min: 0,
-      max: 65535,
-    }),
+    httpPort: httpPortOption("DEMO_HTTP_PORT", "9100"),
   },
   examples: ["bun run demo", "bun run demo --duration 60", "bun run demo --batch --speed 600 --duration 30"],
 };
