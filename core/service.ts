@@ -122,6 +122,8 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     await windower.stop();
     await store.stop();
     await deadLetters.close();
+    await readingsLog.close();
+    await windowsLog.close();
     throw error;
   }
 

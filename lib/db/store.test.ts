@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
 import { eq, inArray } from "drizzle-orm";
 import { postgresUrl, skipUnlessReachable } from "../../test/servers.ts";
 import type { WindowRecord } from "../records.ts";
@@ -90,6 +91,7 @@ function storeContract(name: string, open: () => Promise<Database>, skip = false
 }
 
 const pgliteDir = `${process.env.TMPDIR ?? "/tmp"}/pglite-test-${process.pid}`;
+afterAll(() => rmSync(pgliteDir, { recursive: true, force: true }));
 storeContract("embedded PGlite", () => openDatabase({ embeddedDir: pgliteDir }));
 storeContract(
   "PostgreSQL server",

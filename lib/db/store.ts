@@ -2,7 +2,7 @@
  * Writes the core's output to PostgreSQL. Upserts keyed by (sensor, window start) make every write
  * idempotent, so a replay after a crash or a late update never duplicates a row.
  */
-import { count, sql } from "drizzle-orm";
+import { count, getTableColumns, sql } from "drizzle-orm";
 import type { DeadLetter, WindowRecord } from "../records.ts";
 import type { Db } from "./client.ts";
 import { deadLetters, windows } from "./schema.ts";
@@ -30,6 +30,19 @@ export function toWindowRow(w: WindowRecord): typeof windows.$inferInsert {
   };
 }
 
+/**
+ * On conflict every non-key column takes the newly emitted value, derived from the schema so a column added
+ * later cannot be forgotten here; `stored_at` records when that happened.
+ */
+const upsertSet = {
+  ...Object.fromEntries(
+    Object.entries(getTableColumns(windows))
+      .filter(([key]) => key !== "sensorId" && key !== "windowStart" && key !== "storedAt")
+      .map(([key, column]) => [key, sql.raw(`excluded."${column.name}"`)]),
+  ),
+  storedAt: sql`now()`,
+};
+
 /** Upserts windows; the newest emission of a window wins. */
 export async function saveWindows(db: Db, records: readonly WindowRecord[]): Promise<void> {
   for (let i = 0; i < records.length; i += rowsPerStatement) {
@@ -39,22 +52,7 @@ export async function saveWindows(db: Db, records: readonly WindowRecord[]): Pro
       .values(rows)
       .onConflictDoUpdate({
         target: [windows.sensorId, windows.windowStart],
-        set: {
-          windowEnd: sql`excluded.window_end`,
-          count: sql`excluded.count`,
-          sum: sql`excluded.sum`,
-          mean: sql`excluded.mean`,
-          min: sql`excluded.min`,
-          max: sql`excluded.max`,
-          firstEvent: sql`excluded.first_event`,
-          lastEvent: sql`excluded.last_event`,
-          slots: sql`excluded.slots`,
-          imputed: sql`excluded.imputed`,
-          imputedCount: sql`excluded.imputed_count`,
-          duplicates: sql`excluded.duplicates`,
-          emittedAt: sql`excluded.emitted_at`,
-          storedAt: sql`now()`,
-        },
+        set: upsertSet,
       });
   }
 }
