@@ -67,11 +67,21 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (buffer.length === 0) return;
     const batch = buffer;
     buffer = [];
-    await readingsLog.publish(batch);
+    try {
+      await readingsLog.publish(batch);
+    } catch (error) {
+      // The MQTT messages are already acknowledged, so these readings exist only here: keep them, in order,
+      // for the next flush rather than dropping them.
+      buffer = batch.concat(buffer);
+      throw error;
+    }
   };
   const flush = () => {
     flushing = flushing.then(flushNow).catch((error) => {
-      logger.error("cannot publish readings to the log", { error: errorMessage(error) });
+      logger.error("cannot publish readings to the log; will retry", {
+        error: errorMessage(error),
+        buffered: buffer.length,
+      });
     });
     return flushing;
   };
