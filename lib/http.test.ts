@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createOpsApp } from "./http.ts";
-import { coreMetrics, createRegistry, edgeMetrics } from "./metrics.ts";
+import { coreMetrics, createRegistry, edgeMetrics, forecasterMetrics, pulsarMetrics } from "./metrics.ts";
 
 describe("ops app", () => {
   const registry = createRegistry();
@@ -50,7 +50,11 @@ test("README's metric table lists every metric of the catalogue", async () => {
   const registry = createRegistry();
   coreMetrics(registry);
   edgeMetrics(registry);
-  const ours = (await registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => /^(core|edge)_/.test(n));
+  forecasterMetrics(registry);
+  pulsarMetrics(registry);
+  const ours = (await registry.getMetricsAsJSON())
+    .map((m) => m.name)
+    .filter((n) => /^(core|edge|forecaster|pipeline|pulsar)_/.test(n));
   expect(ours.length).toBeGreaterThan(10);
   const readme = await Bun.file(new URL("../README.md", import.meta.url)).text();
   const missing = ours.filter((name) => !readme.includes(`\`${name}\``));

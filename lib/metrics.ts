@@ -126,3 +126,113 @@ export function coreMetrics(registry: Registry) {
   };
 }
 export type CoreMetrics = ReturnType<typeof coreMetrics>;
+
+/** The forecaster's catalogue; `pipeline_end_to_end_seconds` ends here because a forecast is the product. */
+export function forecasterMetrics(registry: Registry) {
+  return {
+    windowsConsumed: new Counter({
+      name: "forecaster_windows_consumed_total",
+      help: "Windows the forecaster consumed from the windows log",
+      registers: [registry],
+    }),
+    actualsStored: new Counter({
+      name: "forecaster_actuals_stored_total",
+      help: "Per-second actual values upserted into PostgreSQL (imputed ones included, flagged)",
+      registers: [registry],
+    }),
+    forecasts: new Counter({
+      name: "forecaster_forecasts_total",
+      help: "Next-minute forecasts stored, by kind of model used (sensor = its own, shared = the fallback)",
+      labelNames: ["model"] as const,
+      registers: [registry],
+    }),
+    forecastErrors: new Counter({
+      name: "forecaster_errors_total",
+      help: "Failures while forecasting or storing, by stage (retried or reported, never silent)",
+      labelNames: ["stage"] as const,
+      registers: [registry],
+    }),
+    inference: new Histogram({
+      name: "forecaster_inference_seconds",
+      help: "Duration of one batched ONNX inference call (all sensors whose minute closed in the same tick)",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: "forecaster_batch_sensors",
+      help: "Sensors per batched inference call",
+      buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000],
+      registers: [registry],
+    }),
+    modelVersion: new Gauge({
+      name: "forecaster_model_version_info",
+      help: "1 for each model version currently serving, by scope (shared or sensor) and version",
+      labelNames: ["scope", "version"] as const,
+      registers: [registry],
+    }),
+    modelsLoaded: new Gauge({
+      name: "forecaster_models_loaded",
+      help: "Models held in memory (per-sensor models plus the shared one)",
+      registers: [registry],
+    }),
+    retrains: new Counter({
+      name: "forecaster_retrains_total",
+      help: "Retraining runs, by outcome (promoted, rejected, failed)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    endToEnd: new Histogram({
+      name: "pipeline_end_to_end_seconds",
+      help: "From the newest reading's creation time in a window to its forecast being stored",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+  };
+}
+export type ForecasterMetrics = ReturnType<typeof forecasterMetrics>;
+
+/**
+ * Our Pulsar client's catalogue. `topic` is the log's short name (readings, windows): a bounded set, not the
+ * partition or a sensor.
+ */
+export function pulsarMetrics(registry: Registry) {
+  return {
+    published: new Counter({
+      name: "pulsar_client_messages_published_total",
+      help: "Messages the broker acknowledged to our producers",
+      labelNames: ["topic"] as const,
+      registers: [registry],
+    }),
+    publishErrors: new Counter({
+      name: "pulsar_client_publish_errors_total",
+      help: "Publishes that failed (timeout, broker error, disconnect) and were retried or surfaced",
+      labelNames: ["topic"] as const,
+      registers: [registry],
+    }),
+    received: new Counter({
+      name: "pulsar_client_messages_received_total",
+      help: "Messages our consumers received",
+      labelNames: ["topic"] as const,
+      registers: [registry],
+    }),
+    acked: new Counter({
+      name: "pulsar_client_messages_acked_total",
+      help: "Messages our consumers acknowledged",
+      labelNames: ["topic"] as const,
+      registers: [registry],
+    }),
+    reconnects: new Counter({
+      name: "pulsar_client_reconnects_total",
+      help: "WebSocket reconnects after a broker or network failure",
+      labelNames: ["topic"] as const,
+      registers: [registry],
+    }),
+    backlog: new Gauge({
+      name: "pulsar_subscription_backlog_messages",
+      help: "Unacknowledged messages of our subscription (from the admin API, sampled)",
+      labelNames: ["topic"] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type PulsarMetrics = ReturnType<typeof pulsarMetrics>;

@@ -11,6 +11,7 @@ import {
   doublePrecision,
   index,
   integer,
+  jsonb,
   pgTable,
   primaryKey,
   text,
@@ -59,5 +60,67 @@ export const deadLetters = pgTable(
   (t) => [index("dead_letters_reason_idx").on(t.reason)],
 );
 
+/**
+ * One row per sensor-second the forecaster has seen, from the windows' 60 slots. `imputed` keeps the
+ * study's gap filling (the minute's mean) distinguishable from measured values, so training can skip or
+ * weight them.
+ */
+export const actuals = pgTable(
+  "actuals",
+  {
+    sensorId: integer("sensor_id").notNull(),
+    ts: ts("ts").notNull(),
+    value: doublePrecision("value").notNull(),
+    imputed: boolean("imputed").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sensorId, t.ts] })],
+);
+
+/**
+ * One row per forecast value: the key includes the model version, so two versions forecasting the same
+ * second are both kept (for comparing them) and a replay of the same version upserts.
+ */
+export const forecasts = pgTable(
+  "forecasts",
+  {
+    sensorId: integer("sensor_id").notNull(),
+    targetTs: ts("target_ts").notNull(),
+    modelVersion: text("model_version").notNull(),
+    value: doublePrecision("value").notNull(),
+    /** Start of the window the forecast was made from (its input minute). */
+    originTs: ts("origin_ts").notNull(),
+    madeAt: ts("made_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sensorId, t.targetTs, t.modelVersion] }),
+    index("forecasts_made_at_idx").on(t.madeAt),
+  ],
+);
+
+/**
+ * The model registry: every trained version, promoted or not, with its validation metrics and, when it was
+ * not promoted, why. `sensor_id` 0 is the shared fallback model.
+ */
+export const models = pgTable(
+  "models",
+  {
+    sensorId: integer("sensor_id").notNull(),
+    version: text("version").notNull(),
+    /** Object key prefix in the model store (`{device}/{version}/`). */
+    location: text("location").notNull(),
+    trainedFrom: ts("trained_from"),
+    trainedTo: ts("trained_to"),
+    metrics: jsonb("metrics").$type<Record<string, number>>().notNull(),
+    promoted: boolean("promoted").notNull().default(false),
+    decision: text("decision").notNull(),
+    createdAt: ts("created_at").notNull().default(sql`now()`),
+    promotedAt: ts("promoted_at"),
+  },
+  (t) => [primaryKey({ columns: [t.sensorId, t.version] })],
+);
+
 export type WindowRow = typeof windows.$inferSelect;
+export type ActualRow = typeof actuals.$inferSelect;
+export type ForecastRow = typeof forecasts.$inferSelect;
+export type ModelRow = typeof models.$inferSelect;
 export type DeadLetterRow = typeof deadLetters.$inferSelect;
