@@ -20,6 +20,13 @@ export interface LogMessage<T> extends KeyedRecord<T> {
 export type BatchHandler<T> = (batch: readonly LogMessage<T>[]) => Promise<void>;
 
 export interface Subscription {
+  /**
+   * Stops handing out batches and resolves once the batch in hand is handled; acks still reach the log
+   * until `stop()`, so a consumer can finish its work (publish, then ack) before its consumer is closed.
+   * A durable log redelivers what it had not handed out; the in-process log hands out what it holds first.
+   */
+  pause(): Promise<void>;
+  /** Pauses, then closes: what is not acked goes back to a durable log's subscription. */
   stop(): Promise<void>;
   /** Records waiting for the handler. */
   backlog(): number;
@@ -27,10 +34,17 @@ export interface Subscription {
 
 export interface RecordLog<T> {
   readonly name: string;
+  /** Whether unacknowledged records survive this process (and are redelivered to the next one). */
+  readonly durable: boolean;
   /** Resolves once the records are accepted by the log (durably, for a durable log). */
   publish(records: readonly KeyedRecord<T>[]): Promise<void>;
   subscribe(subscription: string, handler: BatchHandler<T>): Subscription;
   ready(): boolean;
+  /**
+   * Readiness of each connection behind the log (`producer`, `consumer {subscription}`), for /ready;
+   * absent where there are none (the in-process log).
+   */
+  connections?(): Record<string, boolean>;
   close(): Promise<void>;
 }
 
@@ -103,6 +117,7 @@ export function createMemoryLog<T>(name: string, options: MemoryLogOptions = {})
 
   return {
     name,
+    durable: false,
     async publish(records) {
       if (closed) throw new Error(`log ${name} is closed`);
       for (const s of subscriptions.values()) {
@@ -124,17 +139,22 @@ export function createMemoryLog<T>(name: string, options: MemoryLogOptions = {})
         handler,
       };
       subscriptions.set(subscription, s);
+      const pause = async () => {
+        // Let the queued records through first: nothing else holds them, and stopping must not lose what
+        // was published.
+        while (!s.stopped && pending(s) > 0 && !closed) {
+          kick(s);
+          await s.idle;
+          if (pending(s) > 0) await Bun.sleep(1);
+        }
+        s.stopped = true;
+        await s.idle;
+      };
       return {
         backlog: () => pending(s),
+        pause,
         async stop() {
-          // Let the queued records through first: stopping must not lose what was published.
-          while (pending(s) > 0 && !closed) {
-            kick(s);
-            await s.idle;
-            if (pending(s) > 0) await Bun.sleep(1);
-          }
-          s.stopped = true;
-          await s.idle;
+          await pause();
           subscriptions.delete(subscription);
           wakeWriters();
         },

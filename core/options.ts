@@ -12,6 +12,10 @@ export const coreOptions = {
       default: "5",
     },
   ),
+  mqttClientId: opt.string(
+    "MQTT client id; set = persistent session, so messages survive a core crash or restart (one id per core)",
+    { env: "MQTT_CLIENT_ID" },
+  ),
   mqttUsername: opt.string("MQTT username", { env: "MQTT_USERNAME" }),
   mqttPassword: opt.string("MQTT password", { env: "MQTT_PASSWORD" }),
   topicPrefix: opt.string("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch", {

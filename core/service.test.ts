@@ -51,7 +51,8 @@ function coreContract(
         ...(await logOptions()),
       });
       publisher = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-pub` });
-    });
+      // PGlite takes seconds to start on a loaded machine (7.8 s measured with other jobs running).
+    }, 30_000);
 
     afterAll(async () => {
       await publisher?.endAsync();

@@ -23,7 +23,15 @@ export interface WindowerStageOptions {
 }
 
 export interface WindowerStage {
-  /** Stops consuming, closes every open window and publishes it (graceful shutdown loses nothing). */
+  /**
+   * Graceful stop, in this order: stop intake (the batch in hand finishes), publish the windows, ack their
+   * records, close the consumer. Acking after the close would be lost and the records redelivered.
+   *
+   * Which windows: on a durable readings log only those already closed. An open window's records stay
+   * unacknowledged and come back to the next process, which completes the window: emitting it now would
+   * store a partial minute that the restarted core's upsert then overwrites with the rest, losing the
+   * first part. On the in-process log, every open window (nothing else holds its readings).
+   */
   stop(): Promise<void>;
   stats(): ReturnType<TumblingWindower["stats"]>;
 }
@@ -136,9 +144,11 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
 
   return {
     async stop() {
-      await subscription.stop();
+      await subscription.pause();
       clearInterval(timer);
-      await emit((t) => windower.flush(t));
+      const durable = options.readingsLog.durable;
+      await emit((t) => (durable ? windower.drainClosed(t) : windower.flush(t)));
+      await subscription.stop();
     },
     stats: () => windower.stats(),
   };

@@ -156,6 +156,20 @@ export class PulsarAdmin {
     await this.request("DELETE", `${path}?force=true`, undefined, `delete topic ${topic.full}`, [404]);
   }
 
+  /**
+   * Unacknowledged messages of one subscription (`msgBacklog` of the topic stats, summed over partitions);
+   * 0 when the subscription does not exist yet.
+   */
+  async getSubscriptionBacklog(name: string, subscription: string): Promise<number> {
+    const topic = parseTopic(name);
+    const partitions = await this.getPartitions(topic.full);
+    const path = partitions > 0 ? `/${topic.restPath}/partitioned-stats` : `/${topic.restPath}/stats`;
+    const stats = (await this.request("GET", path, undefined, `get stats of ${topic.full}`)) as {
+      subscriptions?: Record<string, { msgBacklog?: number }>;
+    };
+    return stats.subscriptions?.[subscription]?.msgBacklog ?? 0;
+  }
+
   /** Registers a schema version for a topic (`POST /admin/v2/schemas/{tenant}/{ns}/{topic}/schema`). */
   async uploadSchema(name: string, schema: SchemaDefinition): Promise<number> {
     const topic = parseTopic(name);

@@ -9,6 +9,8 @@
  *   Pulsar message; a handler that throws negatively acks the batch's un-acked messages (redelivered
  *   after `negativeAckRedeliveryDelayMs`).
  * - delivery is at-least-once: a record whose ack was not sent (crash, stop before ack) comes again.
+ * - with `metrics`, the `pulsar_client_*` counters (label `topic` = the log's short name) and the backlog
+ *   of our subscriptions, sampled from the admin API's topic stats every `backlogSampleMs`.
  *
  * Why Failover and pull mode by default: the windower acks a readings record only once the window holding
  * it is published, so a consumer holds up to a window's worth of records un-acked (10,000 sensors × 60
@@ -27,6 +29,7 @@
  */
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
+import type { PulsarMetrics } from "../../lib/metrics.ts";
 import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "../log.ts";
 import { PulsarAdmin, type SchemaDefinition } from "./admin.ts";
 import { Backoff, defaultBackoff } from "./backoff.ts";
@@ -81,6 +84,10 @@ export interface PulsarLogOptions<T> {
   ackFlushMs?: number;
   token?: string;
   logger?: Logger;
+  /** The `pulsar_client_*` catalogue (lib/metrics.ts); counted under `topic` = `name`. */
+  metrics?: PulsarMetrics;
+  /** How often the subscriptions' backlog is read from the admin API for the metrics, default 5 s. */
+  backlogSampleMs?: number;
 }
 
 export const defaultPulsarLog = {
@@ -90,6 +97,7 @@ export const defaultPulsarLog = {
   maxInFlight: 1000,
   receiverQueueSize: 1000,
   ackFlushMs: 300,
+  backlogSampleMs: 5_000,
 } as const;
 
 /** Creates the topic (and schema) if needed, connects the producer, and returns the log. */
@@ -109,16 +117,21 @@ export async function createPulsarLog<T>(options: PulsarLogOptions<T>): Promise<
     ...(options.url ? { url: options.url } : {}),
     ...(options.token ? { token: options.token } : {}),
   });
-  return new PulsarLog(options, topic, producer, maxInFlight, logger);
+  return new PulsarLog(options, topic, producer, maxInFlight, logger, admin);
 }
 
 class PulsarLog<T> implements RecordLog<T> {
   readonly name: string;
+  readonly durable = true;
   private readonly subscriptions = new Set<PulsarSubscription<T>>();
   private readonly window: SendWindow;
   /** Publishes issue their sends one after another, so records keep call order per key. */
   private submitting: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly sampler: ReturnType<typeof setInterval> | undefined;
+  private sampling = false;
+  /** Producer reconnects already counted in the metric (the client keeps a running total). */
+  private countedReconnects = 0;
 
   constructor(
     private readonly options: PulsarLogOptions<T>,
@@ -126,9 +139,16 @@ class PulsarLog<T> implements RecordLog<T> {
     private readonly producer: PulsarProducer,
     maxInFlight: number,
     private readonly logger: Logger,
+    private readonly admin: PulsarAdmin,
   ) {
     this.name = options.name;
     this.window = new SendWindow(maxInFlight);
+    if (options.metrics) {
+      this.sampler = setInterval(
+        () => void this.sample(),
+        options.backlogSampleMs ?? defaultPulsarLog.backlogSampleMs,
+      );
+    }
   }
 
   async publish(records: readonly KeyedRecord<T>[]): Promise<void> {
@@ -140,9 +160,16 @@ class PulsarLog<T> implements RecordLog<T> {
       for (let i = 0; i < records.length; i++) {
         await this.window.acquire();
         const sent = this.producer.send(payloads[i]!, { key: records[i]!.key });
+        const metrics = this.options.metrics;
         sent.then(
-          () => this.window.release(),
-          () => this.window.release(),
+          () => {
+            this.window.release();
+            metrics?.published.inc({ topic: this.name });
+          },
+          () => {
+            this.window.release();
+            metrics?.publishErrors.inc({ topic: this.name });
+          },
         );
         sends.push(sent);
       }
@@ -165,11 +192,51 @@ class PulsarLog<T> implements RecordLog<T> {
     return !this.closed && socketOpen(this.producer) && [...this.subscriptions].every((s) => s.connected());
   }
 
+  connections(): Record<string, boolean> {
+    const states: Record<string, boolean> = { producer: !this.closed && socketOpen(this.producer) };
+    for (const s of this.subscriptions) states[`consumer ${s.name}`] = s.connected();
+    return states;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sampler);
+    // Counted now: a stopped subscription leaves the set.
+    this.countReconnects();
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
     await this.producer.close();
+  }
+
+  private countReconnects(): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    const delta = this.producer.reconnects - this.countedReconnects;
+    this.countedReconnects = this.producer.reconnects;
+    if (delta > 0) metrics.reconnects.inc({ topic: this.name }, delta);
+    for (const s of this.subscriptions) s.countReconnects(metrics);
+  }
+
+  /**
+   * Samples the metrics kept as running totals by the client (reconnects) and the backlog, which only the
+   * broker knows: the messages of our subscriptions not yet acknowledged, delivered or not.
+   */
+  private async sample(): Promise<void> {
+    const metrics = this.options.metrics;
+    if (!metrics || this.sampling || this.closed) return;
+    this.sampling = true;
+    try {
+      this.countReconnects();
+      let backlog = 0;
+      for (const s of this.subscriptions)
+        backlog += await this.admin.getSubscriptionBacklog(this.topic, s.name);
+      // Set only after every read succeeded: a failed sample keeps the last known value.
+      if (this.subscriptions.size > 0) metrics.backlog.set({ topic: this.name }, backlog);
+    } catch (error) {
+      this.logger.debug(`cannot sample the backlog of ${this.topic}`, { error: errorMessage(error) });
+    } finally {
+      this.sampling = false;
+    }
   }
 }
 
@@ -177,21 +244,34 @@ class PulsarLog<T> implements RecordLog<T> {
 class PulsarSubscription<T> implements Subscription {
   private consumer: PulsarConsumer | undefined;
   private stopped = false;
-  private inHandler = false;
   private collected = 0;
   private consumerClosed = false;
   private lateAcks = 0;
+  private countedReconnects = 0;
   private readonly loop: Promise<void>;
+  /** Resolves when `pause()` is called: ends a wait in `receive()` without closing the consumer. */
+  private readonly paused: Promise<undefined>;
+  private endReceiveWait: () => void = () => {};
 
   constructor(
     private readonly options: PulsarLogOptions<T>,
     private readonly topic: string,
-    private readonly subscription: string,
+    readonly name: string,
     private readonly handler: BatchHandler<T>,
     private readonly logger: Logger,
     private readonly onStopped: () => void,
   ) {
+    this.paused = new Promise<undefined>((resolve) => {
+      this.endReceiveWait = () => resolve(undefined);
+    });
     this.loop = this.run();
+  }
+
+  countReconnects(metrics: PulsarMetrics): void {
+    const total = this.consumer?.reconnects ?? 0;
+    if (total > this.countedReconnects)
+      metrics.reconnects.inc({ topic: this.options.name }, total - this.countedReconnects);
+    this.countedReconnects = total;
   }
 
   connected(): boolean {
@@ -202,14 +282,22 @@ class PulsarSubscription<T> implements Subscription {
     return (this.consumer?.buffered ?? 0) + this.collected;
   }
 
-  /** Finishes the batch in hand, then closes the consumer: what is not acked goes back to the subscription. */
-  async stop(): Promise<void> {
+  /**
+   * Finishes the batch in hand and hands out no more; the consumer stays open so the handler's owner can
+   * still ack (the windower publishes its windows, then acks their records). Messages the consumer had
+   * buffered are never acked and go back to the subscription when it closes.
+   */
+  async pause(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
-      // Waiting in receive(): closing ends the wait. In the handler: the loop exits after it.
-      if (!this.inHandler) await this.consumer?.close();
+      this.endReceiveWait();
     }
     await this.loop;
+  }
+
+  /** Pauses, then closes the consumer: what is not acked goes back to the subscription. */
+  async stop(): Promise<void> {
+    await this.pause();
     await Bun.sleep(this.options.ackFlushMs ?? defaultPulsarLog.ackFlushMs);
     await this.consumer?.close();
     this.consumerClosed = true;
@@ -223,7 +311,7 @@ class PulsarSubscription<T> implements Subscription {
         return await PulsarConsumer.subscribe({
           ...this.options.consumer,
           topic: this.topic,
-          subscription: this.subscription,
+          subscription: this.name,
           subscriptionType: this.options.subscriptionType ?? defaultPulsarLog.subscriptionType,
           initialPosition: this.options.initialPosition ?? "Earliest",
           pullMode: true,
@@ -236,7 +324,7 @@ class PulsarSubscription<T> implements Subscription {
         });
       } catch (error) {
         const delay = backoff.next();
-        this.logger.warn(`cannot subscribe ${this.subscription} to ${this.topic}; retrying in ${delay} ms`, {
+        this.logger.warn(`cannot subscribe ${this.name} to ${this.topic}; retrying in ${delay} ms`, {
           error: errorMessage(error),
         });
         await Bun.sleep(delay);
@@ -258,7 +346,13 @@ class PulsarSubscription<T> implements Subscription {
     while (!this.stopped) {
       const raw: PulsarMessage[] = [];
       try {
-        raw.push(await consumer.receive());
+        const receiving = consumer.receive();
+        // Lost to a pause, it rejects when the consumer closes (or yields a message nobody acks, which the
+        // broker redelivers): either way nothing to handle here.
+        receiving.catch(() => {});
+        const first = await Promise.race([receiving, this.paused]);
+        if (!first) return;
+        raw.push(first);
         const deadline = Date.now() + delayMs;
         while (raw.length < maxBatch && !this.stopped) {
           if (consumer.buffered > 0) raw.push(await consumer.receive());
@@ -271,7 +365,7 @@ class PulsarSubscription<T> implements Subscription {
         // good (auth, topic deleted); what it held un-acked goes back to the subscription.
         if (!(error instanceof PipelineError && error.code === "timeout")) {
           if (!this.stopped) {
-            this.logger.error(`consumer ${this.subscription} of ${this.topic} failed; subscription ended`, {
+            this.logger.error(`consumer ${this.name} of ${this.topic} failed; subscription ended`, {
               error: errorMessage(error),
             });
           }
@@ -280,6 +374,7 @@ class PulsarSubscription<T> implements Subscription {
       }
       this.collected = 0;
       if (this.stopped || raw.length === 0) return;
+      this.options.metrics?.received.inc({ topic: this.options.name }, raw.length);
       await this.deliver(consumer, raw);
     }
   }
@@ -311,16 +406,16 @@ class PulsarSubscription<T> implements Subscription {
           acked.add(m.id);
           if (this.consumerClosed && this.lateAcks++ === 0) {
             // The WebSocket consumer cannot ack once closed: these records come back to the subscription.
-            this.logger.warn(`ack after ${this.subscription} stopped: the record will be redelivered`, {
+            this.logger.warn(`ack after ${this.name} stopped: the record will be redelivered`, {
               key: m.key,
             });
           }
           consumer.ack(m);
+          this.options.metrics?.acked.inc({ topic: this.options.name });
         },
       });
     }
     if (batch.length === 0) return;
-    this.inHandler = true;
     try {
       await this.handler(batch);
     } catch (error) {
@@ -331,11 +426,9 @@ class PulsarSubscription<T> implements Subscription {
         consumer.negativeAck(m);
         nacked++;
       }
-      this.logger.warn(`handler of ${this.subscription} failed; ${nacked} messages will be redelivered`, {
+      this.logger.warn(`handler of ${this.name} failed; ${nacked} messages will be redelivered`, {
         error: errorMessage(error),
       });
-    } finally {
-      this.inHandler = false;
     }
   }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { eq, inArray } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { postgresUrl, skipUnlessReachable } from "../../test/servers.ts";
 import type { WindowRecord } from "../records.ts";
 import { type Database, openDatabase } from "./client.ts";
@@ -65,6 +65,19 @@ function storeContract(name: string, open: () => Promise<Database>, skip = false
       const counts = await windowCountsBySensor(database.db);
       expect(counts.get(ids[0]!)).toBe(2);
       expect(counts.get(ids[1]!)).toBe(1);
+    });
+
+    test("a replayed window with fewer readings never overwrites a complete one", async () => {
+      const t = Date.UTC(2025, 11, 8, 1, 0, 0);
+      await saveWindows(database.db, [windowFor(ids[1]!, t, 900)]);
+      const partial = { ...windowFor(ids[1]!, t, 500), count: 20, sum: 500 * 20 };
+      await saveWindows(database.db, [partial]);
+      const [row] = await database.db
+        .select()
+        .from(windows)
+        .where(and(eq(windows.sensorId, ids[1]!), eq(windows.windowStart, new Date(t))));
+      expect(row?.count).toBe(59);
+      expect(row?.mean).toBe(900);
     });
 
     test("dead letters keep raw bytes and reason", async () => {

@@ -43,7 +43,11 @@ const upsertSet = {
   storedAt: sql`now()`,
 };
 
-/** Upserts windows; the newest emission of a window wins. */
+/**
+ * Upserts windows; a new emission of a window replaces the stored one unless it holds fewer readings. A
+ * replay after a crash can rebuild a window from part of its readings (Pulsar acks are batched, so some of
+ * them may already be acknowledged); that partial row must not overwrite the complete one.
+ */
 export async function saveWindows(db: Db, records: readonly WindowRecord[]): Promise<void> {
   for (let i = 0; i < records.length; i += rowsPerStatement) {
     const rows = records.slice(i, i + rowsPerStatement).map(toWindowRow);
@@ -53,6 +57,7 @@ export async function saveWindows(db: Db, records: readonly WindowRecord[]): Pro
       .onConflictDoUpdate({
         target: [windows.sensorId, windows.windowStart],
         set: upsertSet,
+        setWhere: sql`excluded."count" >= ${windows.count}`,
       });
   }
 }

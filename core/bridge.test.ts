@@ -1,0 +1,138 @@
+/**
+ * The bridge's ack ordering against the real Mosquitto: a QoS 1 message is acknowledged to the broker only
+ * once the readings log has accepted its readings, so a core that dies with messages in its buffer leaves
+ * them in its persistent session for the next core (core/crash.test.ts runs the whole crash).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { Registry } from "prom-client";
+import { coreMetrics } from "../lib/metrics.ts";
+import type { ReadingsRecord } from "../lib/records.ts";
+import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
+import { startBridge } from "./bridge.ts";
+import { createMemoryDeadLetterSink } from "./dead-letters.ts";
+import type { KeyedRecord, RecordLog } from "./log.ts";
+
+const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+/** A readings log whose publishes wait until `open()`: the MQTT → log hop, held mid-way. */
+function gatedLog() {
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  const published: KeyedRecord<ReadingsRecord>[] = [];
+  const log: RecordLog<ReadingsRecord> = {
+    name: "readings",
+    durable: true,
+    async publish(records) {
+      await gate;
+      published.push(...records);
+    },
+    subscribe: () => {
+      throw new Error("not used");
+    },
+    ready: () => true,
+    close: async () => {},
+  };
+  return { log, published, open };
+}
+
+describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
+  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const prefix = `test-bridge-${run}`;
+  const clientId = `core-bridge-${run}`;
+  const session: IClientOptions = {
+    clientId,
+    clean: false,
+    protocolVersion: 5,
+    properties: { sessionExpiryInterval: 60 },
+  };
+  const clients: MqttClient[] = [];
+
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    // A clean connection with the bridge's client id ends its session on the broker.
+    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
+    await cleaner.endAsync();
+  });
+
+  /** Connects with the bridge's session, as a restarted core would, and collects what the broker hands over. */
+  async function takeOverSession(): Promise<{ client: MqttClient; got: { body: string; dup: boolean }[] }> {
+    const got: { body: string; dup: boolean }[] = [];
+    const client = mqtt.connect(mosquittoUrl.href, { ...session, reconnectPeriod: 0 });
+    clients.push(client);
+    client.on("message", (_topic, payload, packet) =>
+      got.push({ body: payload.toString(), dup: packet.dup }),
+    );
+    await new Promise<void>((resolve, reject) => {
+      client.once("connect", () => resolve());
+      client.once("error", reject);
+    });
+    return { client, got };
+  }
+
+  test("PUBACK waits for the log: messages held in the bridge stay in the session; logged ones do not", async () => {
+    const { log, published, open } = gatedLog();
+    const bridge = await startBridge({
+      mqttUrl: mosquittoUrl,
+      topicPrefix: prefix,
+      shareGroup: `bridge-${run}`,
+      clientId,
+      sessionExpirySeconds: 60,
+      readingsLog: log,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger: silent,
+    });
+    const edge = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-edge` });
+    clients.push(edge);
+    const reading = (s: number) =>
+      JSON.stringify({
+        sensor_id: 1,
+        sensor_energy_value: 500 + s,
+        sensor_timestamp: 1_765_152_000 + s,
+        message_creation_time: Date.now(),
+      });
+
+    // 1. Five messages reach the bridge while the log holds their publish: none may be acknowledged.
+    for (let s = 0; s < 5; s++) await edge.publishAsync(`${prefix}/1/reading`, reading(s), { qos: 1 });
+    await until("the bridge to take the five messages", () => bridge.pendingAcks() === 5);
+    expect(published).toHaveLength(0);
+    // A core taking over the session now (the first one "crashed") gets all five again, flagged DUP.
+    const first = await takeOverSession();
+    await until("the five un-acknowledged messages to be redelivered", () => first.got.length === 5);
+    expect(first.got.every((m) => m.dup)).toBe(true);
+    expect(first.got.map((m) => JSON.parse(m.body).sensor_timestamp - 1_765_152_000)).toEqual([
+      0, 1, 2, 3, 4,
+    ]);
+    await first.client.endAsync();
+
+    // 2. The log accepts; the bridge reconnects (its session was taken over) and bridges three more.
+    open();
+    await until("the bridge to reconnect", () => bridge.connected(), 5_000);
+    for (let s = 5; s < 8; s++) await edge.publishAsync(`${prefix}/1/reading`, reading(s), { qos: 1 });
+    await until(
+      "the three new messages logged and acknowledged",
+      () =>
+        published.some((r) => r.value.readings[0]?.eventTimeMs === (1_765_152_000 + 7) * 1000) &&
+        bridge.pendingAcks() === 0,
+    );
+    await bridge.stop();
+
+    // Acknowledged after the log had them: nothing of those is left in the session.
+    const second = await takeOverSession();
+    await Bun.sleep(500);
+    expect(second.got).toEqual([]);
+    await second.client.endAsync();
+  }, 20_000);
+});

@@ -1,0 +1,83 @@
+/**
+ * The `pulsar_client_*` metrics of a Pulsar log after a round trip through the real broker: what we
+ * published, received and acked, and the subscription backlog the admin API reports while records are held
+ * un-acked, then after they are acked.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { Registry } from "prom-client";
+import { pulsarMetrics } from "../../lib/metrics.ts";
+import type { ReadingsRecord } from "../../lib/records.ts";
+import type { LogMessage, RecordLog } from "../log.ts";
+import { createPulsarLog } from "./log.ts";
+import { readingsCodec } from "./readings-codec.ts";
+import { pulsarForTests, uniqueTopic } from "./testing.ts";
+
+const pulsar = await pulsarForTests();
+
+async function until(what: string, done: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** The value of one sample of the registry's exposition, or undefined when it is not there. */
+async function sampleOf(registry: Registry, name: string, topic: string): Promise<number | undefined> {
+  const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{topic="${topic}"} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+describe.skipIf(!pulsar)("Pulsar client metrics on a real Pulsar", () => {
+  const topic = uniqueTopic("metrics");
+  let log: RecordLog<ReadingsRecord> | undefined;
+
+  afterAll(async () => {
+    await log?.close();
+    await pulsar!.admin.deleteTopic(topic).catch(() => {});
+  });
+
+  test("published, received and acked count the round trip; the backlog follows the acks", async () => {
+    const registry = new Registry();
+    log = await createPulsarLog<ReadingsRecord>({
+      name: "readings",
+      topic,
+      url: pulsar!.url,
+      partitions: 2,
+      codec: readingsCodec,
+      metrics: pulsarMetrics(registry),
+      backlogSampleMs: 100,
+      ackFlushMs: 300,
+    });
+    const records = Array.from({ length: 12 }, (_, i) => ({
+      key: String(i % 4),
+      value: {
+        sensorId: i % 4,
+        readings: [{ sensorId: i % 4, eventTimeMs: 1_765_152_000_000 + i * 1000, value: i, createdAtMs: 1 }],
+      },
+    }));
+    await log.publish(records);
+    expect(await sampleOf(registry, "pulsar_client_messages_published_total", "readings")).toBe(12);
+
+    // Hold everything un-acked: the broker counts it as the subscription's backlog.
+    const held: LogMessage<ReadingsRecord>[] = [];
+    log.subscribe("metrics-test", async (batch) => void held.push(...batch));
+    await until("12 records received", () => held.length === 12);
+    await until(
+      "the sampled backlog to show 12 un-acked records",
+      async () => (await sampleOf(registry, "pulsar_subscription_backlog_messages", "readings")) === 12,
+    );
+    expect(await sampleOf(registry, "pulsar_client_messages_received_total", "readings")).toBe(12);
+    expect(await sampleOf(registry, "pulsar_client_messages_acked_total", "readings")).toBeUndefined();
+
+    for (const m of held) m.ack();
+    expect(await sampleOf(registry, "pulsar_client_messages_acked_total", "readings")).toBe(12);
+    await until(
+      "the sampled backlog to drop to 0 after the acks",
+      async () => (await sampleOf(registry, "pulsar_subscription_backlog_messages", "readings")) === 0,
+    );
+    // Nothing failed and nothing reconnected: those series exist only once something happened.
+    expect(await sampleOf(registry, "pulsar_client_publish_errors_total", "readings")).toBeUndefined();
+    expect(await sampleOf(registry, "pulsar_client_reconnects_total", "readings")).toBeUndefined();
+  }, 30_000);
+});

@@ -1,0 +1,186 @@
+/**
+ * The windowing stage's graceful stop, against a scripted log that records what happens in which order:
+ * intake stops, windows are published, their records acked, and only then is the consumer closed (an ack
+ * after the close never reaches Pulsar and the record comes back on restart).
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { Registry } from "prom-client";
+import { coreMetrics } from "../lib/metrics.ts";
+import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { windowCodec } from "./avro/window-schema.ts";
+import { createMemoryDeadLetterSink } from "./dead-letters.ts";
+import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "./log.ts";
+import { createPulsarLog } from "./pulsar/log.ts";
+import { readingsCodec } from "./pulsar/readings-codec.ts";
+import { pulsarForTests, uniqueTopic } from "./pulsar/testing.ts";
+import { startWindowerStage } from "./windower.ts";
+
+const pulsar = await pulsarForTests();
+
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+interface ScriptedLog<T> extends RecordLog<T> {
+  /** Hands a batch to the subscription's handler, as the log's consumer would. */
+  deliver(records: KeyedRecord<T>[]): Promise<void>;
+}
+
+function scriptedLog<T>(name: string, durable: boolean, events: string[]): ScriptedLog<T> {
+  let handler: BatchHandler<T> | undefined;
+  return {
+    name,
+    durable,
+    async publish(records) {
+      events.push(`${name}: publish ${records.map((r) => r.key).join(",")}`);
+    },
+    subscribe(_subscription: string, h: BatchHandler<T>): Subscription {
+      handler = h;
+      return {
+        backlog: () => 0,
+        pause: async () => void events.push(`${name}: pause`),
+        stop: async () => void events.push(`${name}: close consumer`),
+      };
+    },
+    ready: () => true,
+    close: async () => {},
+    async deliver(records) {
+      const batch: LogMessage<T>[] = records.map((r, i) => ({
+        ...r,
+        ack: () => void events.push(`${name}: ack record ${i}`),
+      }));
+      await handler!(batch);
+    },
+  };
+}
+
+const t0 = Date.UTC(2025, 11, 8, 0, 0, 0);
+function record(sensorId: number, fromS: number, toS: number): KeyedRecord<ReadingsRecord> {
+  const readings = [];
+  for (let s = fromS; s < toS; s++)
+    readings.push({ sensorId, eventTimeMs: t0 + s * 1000, value: 100 + s, createdAtMs: undefined });
+  return { key: String(sensorId), value: { sensorId, readings } };
+}
+
+function stage(durable: boolean, events: string[]) {
+  const readingsLog = scriptedLog<ReadingsRecord>("readings", durable, events);
+  const windowsLog = scriptedLog<WindowRecord>("windows", durable, events);
+  const windower = startWindowerStage({
+    readingsLog,
+    windowsLog,
+    deadLetters: createMemoryDeadLetterSink(),
+    metrics: coreMetrics(new Registry()),
+    logger: silent,
+    window: { allowedLatenessMs: 5_000, idleTimeoutMs: 3_600_000 },
+    tickMs: 60_000,
+  });
+  return { readingsLog, windower };
+}
+
+describe("windower stage, graceful stop", () => {
+  test("in-process log: intake stops, open windows are published, their records acked, then the consumer closes", async () => {
+    const events: string[] = [];
+    const { readingsLog, windower } = stage(false, events);
+    await readingsLog.deliver([record(1, 0, 30), record(2, 0, 10)]);
+    expect(events).toEqual([]); // both windows open: nothing published or acked yet
+    await windower.stop();
+    expect(events).toEqual([
+      "readings: pause",
+      "windows: publish 1,2",
+      "readings: ack record 0",
+      "readings: ack record 1",
+      "readings: close consumer",
+    ]);
+  });
+
+  test("durable log: closed windows are published and acked before the close; open ones are left for the next process", async () => {
+    const events: string[] = [];
+    const { readingsLog, windower } = stage(true, events);
+    // Sensor 1's minute 0 closes (its watermark passes 60 s at 66 s); minute 1 stays open, as does sensor 2's.
+    await readingsLog.deliver([record(1, 0, 60), record(1, 60, 66), record(2, 0, 10)]);
+    expect(events).toEqual(["windows: publish 1", "readings: ack record 0"]);
+    events.length = 0;
+    await windower.stop();
+    // Records 1 and 2 stay unacknowledged: Pulsar redelivers them and the next core completes those minutes.
+    expect(events).toEqual(["readings: pause", "readings: close consumer"]);
+  });
+});
+
+describe.skipIf(!pulsar)("windower stage on a real Pulsar, graceful restart", () => {
+  const readingsTopic = uniqueTopic("windower-readings");
+  const windowsTopic = uniqueTopic("windower-windows");
+  const closers: Array<() => Promise<void>> = [];
+
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close();
+    for (const topic of [readingsTopic, windowsTopic]) await pulsar!.admin.deleteTopic(topic).catch(() => {});
+  });
+
+  const openLogs = async () => {
+    const common = { url: pulsar!.url, partitions: 2, ackFlushMs: 300 };
+    const readingsLog = await createPulsarLog<ReadingsRecord>({
+      ...common,
+      name: "readings",
+      topic: readingsTopic,
+      codec: readingsCodec,
+    });
+    const windowsLog = await createPulsarLog<WindowRecord>({
+      ...common,
+      name: "windows",
+      topic: windowsTopic,
+      codec: windowCodec,
+    });
+    closers.push(
+      () => readingsLog.close(),
+      () => windowsLog.close(),
+    );
+    return { readingsLog, windowsLog };
+  };
+  const startStage = (logs: Awaited<ReturnType<typeof openLogs>>) =>
+    startWindowerStage({
+      ...logs,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger: silent,
+      window: { allowedLatenessMs: 5_000, idleTimeoutMs: 600_000 },
+    });
+
+  test("a window open at the stop is completed by the next process, and a closed one is not emitted again", async () => {
+    const emitted: WindowRecord[] = [];
+    const sink = await openLogs();
+    sink.windowsLog.subscribe("collector", async (batch) => {
+      for (const m of batch) {
+        emitted.push(m.value);
+        m.ack();
+      }
+    });
+    const until = async (what: string, done: () => boolean) => {
+      const deadline = Date.now() + 15_000;
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await Bun.sleep(20);
+      }
+    };
+
+    // First process: sensor 2's minute 0 closes (its watermark reaches 65 s); sensor 1's minute 0 is open.
+    const first = await openLogs();
+    const stageA = startStage(first);
+    await first.readingsLog.publish([record(1, 0, 41), record(2, 0, 60), record(2, 60, 71)]);
+    await until("sensor 2's minute 0", () => emitted.some((w) => w.sensorId === 2));
+    await stageA.stop();
+    await first.readingsLog.close();
+    await first.windowsLog.close();
+
+    // Second process on the same subscription: the rest of sensor 1's minute, and a reading that closes it.
+    const second = await openLogs();
+    const stageB = startStage(second);
+    await second.readingsLog.publish([record(1, 41, 60), record(1, 60, 67)]);
+    await until("sensor 1's minute 0", () => emitted.some((w) => w.sensorId === 1));
+    await Bun.sleep(500); // time for a wrongly redelivered record to produce a second emission
+    await stageB.stop();
+
+    const minute0 = emitted.filter((w) => w.windowStartMs === t0);
+    expect(minute0.map((w) => [w.sensorId, w.count]).sort()).toEqual([
+      [1, 60],
+      [2, 60],
+    ]);
+  }, 40_000);
+});
