@@ -6,15 +6,13 @@
 import type { Registry } from "prom-client";
 import type { Database } from "../lib/db/client.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
-import { type CoreMetrics, coreMetrics } from "../lib/metrics.ts";
+import { type CoreMetrics, coreMetrics, pulsarMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
-import { windowCodec, windowSchemaJson } from "./avro/window-schema.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
 import { createMemoryLog, type RecordLog, type Subscription } from "./log.ts";
 import { defaultLimits, type ValidationLimits } from "./messages.ts";
-import { createPulsarLog } from "./pulsar/log.ts";
-import { readingsCodec } from "./pulsar/readings-codec.ts";
+import { openReadingsTopic, openWindowsTopic } from "./pulsar/topics.ts";
 import { startWindowStore } from "./window-store.ts";
 import { startWindowerStage, type WindowerStage } from "./windower.ts";
 
@@ -23,6 +21,8 @@ export interface CoreOptions {
   mqttUsername?: string | undefined;
   mqttPassword?: string | undefined;
   mqttProtocol?: 4 | 5;
+  /** Fixed MQTT client id = persistent session, so a crash loses no message (core/bridge.ts). */
+  mqttClientId?: string | undefined;
   topicPrefix: string;
   shareGroup: string | undefined;
   allowedLatenessMs: number;
@@ -35,6 +35,8 @@ export interface CoreOptions {
   /** Topic namespace and partitions of the `readings` and `windows` topics. */
   pulsarNamespace?: string;
   pulsarPartitions?: number;
+  /** How often the Pulsar subscriptions' backlog is sampled for /metrics, ms (default 5 s). */
+  pulsarBacklogSampleMs?: number;
   logger?: Logger;
 }
 
@@ -44,8 +46,13 @@ export interface Core {
   /** Readiness per dependency, for /ready. */
   readonly checks: Record<string, () => boolean | Promise<boolean>>;
   windowerStats(): ReturnType<WindowerStage["stats"]>;
-  /** Graceful: stop MQTT intake, close all open windows, store them, flush dead letters. */
-  stop(): Promise<void>;
+  /**
+   * Graceful: stop MQTT intake (the taken messages reach the readings log and are acknowledged), publish the
+   * closed windows and ack their records (all windows on in-process logs), store them, flush dead letters.
+   * `beforeClose` runs after the last window is published and before the logs close: other consumers of
+   * the in-process windows log (the forecaster) drain there, since closing that log drops what it still holds.
+   */
+  stop(hooks?: { beforeClose?: () => Promise<void> }): Promise<void>;
 }
 
 /**
@@ -62,26 +69,23 @@ async function openLogs(
       windowsLog: createMemoryLog<WindowRecord>("windows", { logger: logger.child("windows-log") }),
     };
   }
-  const url = options.pulsarUrl.href;
-  const ns = options.pulsarNamespace ?? "public/default";
-  const partitions = options.pulsarPartitions ?? 4;
-  const readingsLog = await createPulsarLog<ReadingsRecord>({
-    name: "readings",
-    topic: `persistent://${ns}/readings`,
-    url,
-    partitions,
-    codec: readingsCodec,
-    logger: logger.child("readings-log"),
-  });
-  const windowsLog = await createPulsarLog<WindowRecord>({
-    name: "windows",
-    topic: `persistent://${ns}/windows`,
-    url,
-    partitions,
-    codec: windowCodec,
-    schema: { type: "AVRO", schema: windowSchemaJson },
-    logger: logger.child("windows-log"),
-  });
+  const topics = {
+    url: options.pulsarUrl,
+    namespace: options.pulsarNamespace ?? "public/default",
+    partitions: options.pulsarPartitions ?? 4,
+    metrics: pulsarMetrics(options.registry),
+    ...(options.pulsarBacklogSampleMs === undefined
+      ? {}
+      : { backlogSampleMs: options.pulsarBacklogSampleMs }),
+  };
+  const readingsLog = await openReadingsTopic({ ...topics, logger: logger.child("readings-log") });
+  let windowsLog: RecordLog<WindowRecord>;
+  try {
+    windowsLog = await openWindowsTopic({ ...topics, logger: logger.child("windows-log") });
+  } catch (error) {
+    await readingsLog.close();
+    throw error;
+  }
   return { readingsLog, windowsLog };
 }
 
@@ -110,6 +114,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       username: options.mqttUsername,
       password: options.mqttPassword,
       protocolVersion: options.mqttProtocol ?? 5,
+      clientId: options.mqttClientId,
       topicPrefix: options.topicPrefix,
       shareGroup: options.shareGroup,
       readingsLog,
@@ -127,20 +132,32 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     throw error;
   }
 
+  const checks: Record<string, () => boolean | Promise<boolean>> = {
+    mqtt: () => bridge.connected(),
+    database: () => options.database.ping(),
+    readingsLog: () => readingsLog.ready(),
+    windowsLog: () => windowsLog.ready(),
+  };
+  // One entry per Pulsar producer and consumer (e.g. "windowsLog consumer window-store"), so /ready names
+  // the connection that is down rather than only the log.
+  for (const [label, log] of [
+    ["readingsLog", readingsLog],
+    ["windowsLog", windowsLog],
+  ] as const) {
+    for (const part of Object.keys(log.connections?.() ?? {}))
+      checks[`${label} ${part}`] = () => log.connections?.()[part] ?? false;
+  }
+
   return {
     metrics,
     windowsLog,
-    checks: {
-      mqtt: () => bridge.connected(),
-      database: () => options.database.ping(),
-      readingsLog: () => readingsLog.ready(),
-      windowsLog: () => windowsLog.ready(),
-    },
+    checks,
     windowerStats: () => windower.stats(),
-    async stop() {
+    async stop(hooks) {
       await bridge.stop();
       await windower.stop();
       await store.stop();
+      await hooks?.beforeClose?.();
       await deadLetters.close();
       await readingsLog.close();
       await windowsLog.close();

@@ -14,6 +14,10 @@
  *   consumer holds at most one queue of messages in memory.
  * - partitioned topics: the proxy subscribes to every partition (Java multi-topic consumer) and keeps a
  *   cache from our id strings to its ids so acks reach the right partition.
+ * - packed messages (`PulsarProducer` with `packing`, format in socket.ts) are split into their records,
+ *   with ids `{packed message id}#{index}`; the packed message is acked once every record of it is acked,
+ *   and one negative ack sends the whole of it back (all its records are redelivered, as with Pulsar's own
+ *   batches without batch-index acks). In pull mode a packed message takes one permit, like any message.
  * - on a dropped socket we reconnect with backoff and drop messages not yet handed out: the broker
  *   redelivers everything un-acked, so nothing is lost (at-least-once; the application may see a message
  *   again). Acks made while disconnected are sent after the reconnect.
@@ -26,7 +30,15 @@ import { PipelineError } from "../../lib/errors.ts";
 import { Backoff, type BackoffOptions, defaultBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { parseServiceUrl } from "./service-url.ts";
-import { fromBase64, openSocket } from "./socket.ts";
+import {
+  decodePacked,
+  fromBase64,
+  openSocket,
+  type PackedRecord,
+  type PulsarSocket,
+  packedProperty,
+  type Transport,
+} from "./socket.ts";
 import { parseTopic, type TopicName } from "./topic.ts";
 
 export type SubscriptionType = "Exclusive" | "Shared" | "Failover" | "Key_Shared";
@@ -53,6 +65,8 @@ export interface ConsumerOptions {
   maxRedeliverCount?: number;
   deadLetterTopic?: string;
   connectTimeoutMs?: number;
+  /** `framed` (default) or Bun's `websocket`; see `Transport` in socket.ts for why framed. */
+  transport?: Transport;
   backoff?: BackoffOptions;
   token?: string;
 }
@@ -81,6 +95,12 @@ interface WireMessage {
   redeliveryCount?: number;
 }
 
+/** The packed message a record id (`{id}#{index}`) belongs to; undefined for a plain id (base64 has no `#`). */
+function packedParent(id: string): string | undefined {
+  const hash = id.lastIndexOf("#");
+  return hash < 0 ? undefined : id.slice(0, hash);
+}
+
 export const defaultConsumer = {
   subscriptionType: "Exclusive" as SubscriptionType,
   receiverQueueSize: 1000,
@@ -95,12 +115,17 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   /** Times the socket was re-opened after a drop. */
   reconnects = 0;
 
-  private ws: WebSocket | undefined;
+  private ws: PulsarSocket | undefined;
+  private readonly transport: Transport;
   private readonly url: string;
   private readonly buffer: PulsarMessage[] = [];
   private readonly receivers: Array<{ resolve: (m: PulsarMessage | undefined) => void }> = [];
   /** Delivered, not yet acked, in delivery order: what `ackCumulative` walks. */
   private readonly unacked = new Set<string>();
+  /** Packed messages delivered and neither fully acked nor nacked: their size and records still to ack. */
+  private readonly packs = new Map<string, { size: number; remaining: number }>();
+  /** Records of packed messages that do not count for a permit (all but the last of each). */
+  private readonly noPermit = new Set<string>();
   /** Frames (acks, nacks) written while disconnected, sent after the reconnect. */
   private readonly outbox: string[] = [];
   private readonly endOfTopicWaiters: Array<(end: boolean) => void> = [];
@@ -131,6 +156,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     );
     this.pullMode = options.pullMode ?? false;
     this.connectTimeoutMs = options.connectTimeoutMs ?? defaultConsumer.connectTimeoutMs;
+    this.transport = options.transport ?? "framed";
     this.backoff = new Backoff(options.backoff ?? defaultBackoff);
     const query = new URLSearchParams({
       subscriptionType: this.subscriptionType,
@@ -156,7 +182,14 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
    */
   static async subscribe(options: ConsumerOptions): Promise<PulsarConsumer> {
     const consumer = new PulsarConsumer(options);
-    consumer.attach(await openSocket(consumer.url, consumer.doing("subscribe"), consumer.connectTimeoutMs));
+    consumer.attach(
+      await openSocket(
+        consumer.url,
+        consumer.doing("subscribe"),
+        consumer.connectTimeoutMs,
+        consumer.transport,
+      ),
+    );
     return consumer;
   }
 
@@ -206,7 +239,16 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   /** Acknowledges one message (fire-and-forget on the WebSocket API). */
   ack(message: PulsarMessage | string): void {
     const id = typeof message === "string" ? message : message.id;
-    this.unacked.delete(id);
+    // a packed record acked twice, or after its pack was nacked or the socket dropped (it comes back whole)
+    if (!this.unacked.delete(id) && id.includes("#")) return;
+    const packed = packedParent(id);
+    if (packed !== undefined) {
+      const pack = this.packs.get(packed);
+      if (!pack || --pack.remaining > 0) return;
+      this.packs.delete(packed);
+      this.write(JSON.stringify({ messageId: packed }));
+      return;
+    }
     this.write(JSON.stringify({ messageId: id }));
   }
 
@@ -214,6 +256,16 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   negativeAck(message: PulsarMessage | string): void {
     const id = typeof message === "string" ? message : message.id;
     this.unacked.delete(id);
+    const packed = packedParent(id);
+    if (packed !== undefined) {
+      const pack = this.packs.get(packed);
+      if (!pack) return;
+      // all its records come back: acks of the ones still held must not count toward the redelivery
+      this.packs.delete(packed);
+      for (let i = 0; i < pack.size; i++) this.unacked.delete(`${packed}#${i}`);
+      this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: packed }));
+      return;
+    }
     this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: id }));
   }
 
@@ -274,7 +326,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   }
 
   private handOut(message: PulsarMessage): PulsarMessage {
-    if (this.pullMode) {
+    if (this.pullMode && !this.noPermit.delete(message.id)) {
       this.taken++;
       // grant in chunks of half a queue: one permit frame per message would double the frame count
       if (this.taken >= Math.max(1, Math.floor(this.receiverQueueSize / 2))) {
@@ -290,7 +342,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     else if (!this.closed) this.outbox.push(frame);
   }
 
-  private attach(ws: WebSocket): void {
+  private attach(ws: PulsarSocket): void {
     this.ws = ws;
     ws.addEventListener("message", (event) => this.onFrame(String(event.data)));
     ws.addEventListener("close", () => {
@@ -315,15 +367,63 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       return;
     }
     if (typeof frame.messageId !== "string") return;
-    const message: PulsarMessage = {
+    const properties = frame.properties ?? {};
+    const publishTime = Date.parse(frame.publishTime);
+    const redeliveryCount = frame.redeliveryCount ?? 0;
+    if (properties[packedProperty] !== undefined) {
+      this.onPacked(frame, publishTime, redeliveryCount);
+      return;
+    }
+    this.deliver({
       id: frame.messageId,
       payload: fromBase64(frame.payload ?? ""),
       key: frame.key,
-      properties: frame.properties ?? {},
-      publishTime: Date.parse(frame.publishTime),
+      properties,
+      publishTime,
       eventTime: frame.eventTime ? Date.parse(frame.eventTime) : undefined,
-      redeliveryCount: frame.redeliveryCount ?? 0,
-    };
+      redeliveryCount,
+    });
+  }
+
+  private onPacked(frame: WireMessage, publishTime: number, redeliveryCount: number): void {
+    let records: PackedRecord[];
+    try {
+      records = decodePacked(fromBase64(frame.payload ?? ""));
+    } catch {
+      // Not ours after all (or damaged): hand it out whole rather than lose it.
+      this.deliver({
+        id: frame.messageId,
+        payload: fromBase64(frame.payload ?? ""),
+        key: frame.key,
+        properties: frame.properties ?? {},
+        publishTime,
+        eventTime: undefined,
+        redeliveryCount,
+      });
+      return;
+    }
+    if (records.length === 0) {
+      this.write(JSON.stringify({ messageId: frame.messageId }));
+      return;
+    }
+    this.packs.set(frame.messageId, { size: records.length, remaining: records.length });
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const id = `${frame.messageId}#${i}`;
+      if (i < records.length - 1) this.noPermit.add(id);
+      this.deliver({
+        id,
+        payload: r.payload,
+        key: frame.key,
+        properties: r.properties ?? {},
+        publishTime,
+        eventTime: r.eventTime,
+        redeliveryCount,
+      });
+    }
+  }
+
+  private deliver(message: PulsarMessage): void {
     this.unacked.add(message.id);
     const waiter = this.receivers.shift();
     if (waiter) waiter.resolve(message);
@@ -335,11 +435,18 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     // the broker redelivers these to whichever consumer gets them next: handing them out too would duplicate
     this.buffer.length = 0;
     this.unacked.clear();
+    this.packs.clear();
+    this.noPermit.clear();
     while (!this.closed) {
       await Bun.sleep(this.backoff.next());
       if (this.closed) return;
       try {
-        const ws = await openSocket(this.url, this.doing("resubscribe"), this.connectTimeoutMs);
+        const ws = await openSocket(
+          this.url,
+          this.doing("resubscribe"),
+          this.connectTimeoutMs,
+          this.transport,
+        );
         if (this.closed) {
           ws.close();
           return;

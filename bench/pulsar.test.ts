@@ -1,0 +1,34 @@
+import { describe, expect, test } from "bun:test";
+import { type BenchRun, markdownTable, processCpuSeconds, ratios } from "./pulsar.ts";
+
+const run = (r: Partial<BenchRun> & Pick<BenchRun, "tool" | "kind" | "mode">): BenchRun => ({
+  topic: "t",
+  messages: 1000,
+  ...r,
+});
+
+describe("bench pulsar helpers", () => {
+  test("CPU seconds from a /proc stat line whose command name holds spaces and parentheses", () => {
+    const stat = "4242 (java (pulsar) x) S 1 2 3 0 -1 4194560 10 0 0 0 250 50 0 0 20 0 90 0 100 0 0";
+    expect(processCpuSeconds(0, stat)).toBe(3);
+    expect(processCpuSeconds(0, "garbage")).toBeUndefined();
+  });
+
+  test("ratios pair each of our runs with pulsar-perf's of the same kind; packed is compared with batched", () => {
+    const runs = [
+      run({ tool: "ours", kind: "produce", mode: "unbatched", msgsPerSec: 5000 }),
+      run({ tool: "pulsar-perf", kind: "produce", mode: "unbatched", msgsPerSec: 10_000 }),
+      run({ tool: "ours", kind: "produce", mode: "batched", error: "timed out" }),
+      run({ tool: "pulsar-perf", kind: "produce", mode: "batched", msgsPerSec: 40_000 }),
+      run({ tool: "ours", kind: "produce", mode: "packed", msgsPerSec: 80_000 }),
+    ];
+    expect(ratios(runs)).toEqual([
+      { test: "produce, unbatched", oursOverPerf: 0.5 },
+      { test: "produce, packed (ours) vs batched (perf)", oursOverPerf: 2 },
+    ]);
+    const table = markdownTable(runs).split("\n");
+    expect(table).toHaveLength(2 + 3);
+    expect(table[2]).toContain("| 5,000 | 10,000 | 50 % |");
+    expect(table[3]).toContain("| failed | 40,000 | – |");
+  });
+});

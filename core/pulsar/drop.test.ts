@@ -1,0 +1,144 @@
+/**
+ * Connections dropped under the client, without restarting the broker (reconnect.test.ts restarts it and is
+ * opt-in): producer and consumer talk to Pulsar through a loopback TCP relay that cuts every connection
+ * mid-stream and refuses new ones for a moment. Nothing sent may be lost, on either transport. This is the
+ * test that found frames arriving with the upgrade response being dropped by `FramedSocket`.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import type { Socket } from "bun";
+import { PulsarConsumer } from "./consumer.ts";
+import { PulsarProducer } from "./producer.ts";
+import type { Transport } from "./socket.ts";
+import { pulsarForTests, uniqueTopic } from "./testing.ts";
+
+const pulsar = await pulsarForTests();
+const created: string[] = [];
+
+interface Side {
+  socket?: Socket<Side>;
+  peer?: Side;
+  /** Bytes the kernel did not take yet (a relay that drops them would corrupt the stream). */
+  pending: Uint8Array[];
+}
+
+function forward(side: Side, chunk: Uint8Array): void {
+  if (!side.socket || side.pending.length > 0) {
+    side.pending.push(chunk.slice());
+    return;
+  }
+  const written = side.socket.write(chunk);
+  if (written < chunk.byteLength) side.pending.push(chunk.slice(Math.max(0, written)));
+}
+
+function drain(side: Side): void {
+  while (side.socket && side.pending.length > 0) {
+    const chunk = side.pending[0]!;
+    const written = side.socket.write(chunk);
+    if (written < chunk.byteLength) {
+      side.pending[0] = chunk.subarray(Math.max(0, written));
+      return;
+    }
+    side.pending.shift();
+  }
+}
+
+/** A TCP relay to `target` whose connections can all be cut at once. */
+function startRelay(target: URL) {
+  const sides = new Set<Side>();
+  let refusing = false;
+  const handlers = {
+    data: (s: Socket<Side>, chunk: Uint8Array) => s.data.peer && forward(s.data.peer, chunk),
+    drain: (s: Socket<Side>) => drain(s.data),
+    close: (s: Socket<Side>) => {
+      sides.delete(s.data);
+      s.data.peer?.socket?.end();
+    },
+  };
+  const server = Bun.listen<Side>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      ...handlers,
+      open(client) {
+        const down: Side = { socket: client, pending: [] };
+        client.data = down;
+        if (refusing) {
+          client.end();
+          return;
+        }
+        const up: Side = { pending: [], peer: down };
+        down.peer = up;
+        sides.add(down).add(up);
+        void Bun.connect<Side>({
+          hostname: target.hostname,
+          port: Number(target.port || 80),
+          data: up,
+          socket: {
+            ...handlers,
+            open(s) {
+              up.socket = s;
+              drain(up);
+            },
+          },
+        }).catch(() => client.end());
+      },
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    /** Ends every relayed connection and refuses new ones for `ms`. */
+    cut(ms: number) {
+      refusing = true;
+      for (const side of sides) side.socket?.end();
+      setTimeout(() => {
+        refusing = false;
+      }, ms);
+    },
+    stop: () => server.stop(true),
+  };
+}
+
+describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
+  afterAll(async () => {
+    for (const topic of created) await pulsar!.admin.deleteTopic(topic).catch(() => {});
+  });
+
+  for (const transport of ["framed", "websocket"] as Transport[]) {
+    test(`${transport}: producer re-sends and consumer resubscribes; every message arrives`, async () => {
+      const relay = startRelay(new URL(pulsar!.url));
+      const topic = uniqueTopic(`drop-${transport}`);
+      created.push(topic);
+      const backoff = { initialMs: 50, maxMs: 300 };
+      const url = relay.url;
+      const consumer = await PulsarConsumer.subscribe({
+        url,
+        topic,
+        subscription: "drop",
+        initialPosition: "Earliest",
+        transport,
+        backoff,
+      });
+      const producer = await PulsarProducer.create({ url, topic, transport, backoff });
+      const total = 3000;
+      const sends: Promise<string>[] = [];
+      for (let i = 0; i < total; i++) {
+        sends.push(producer.send(`d${i}`, { key: `k${i % 3}` }));
+        if (i % 100 === 0) await Bun.sleep(5);
+        if (i === total / 2) relay.cut(500);
+      }
+      await Promise.all(sends);
+      const seen = new Set<string>();
+      while (seen.size < total) {
+        const message = await consumer.receive(8_000);
+        seen.add(new TextDecoder().decode(message.payload));
+        consumer.ack(message);
+      }
+      expect(seen.size).toBe(total);
+      expect(producer.reconnects).toBeGreaterThanOrEqual(1);
+      expect(consumer.reconnects).toBeGreaterThanOrEqual(1);
+      await producer.close();
+      await consumer.close();
+      relay.stop();
+    }, 30_000);
+  }
+});

@@ -1,0 +1,54 @@
+/**
+ * The pipeline's two Pulsar topics, declared once: the core (producer of both) and the standalone
+ * forecaster (consumer of windows) must agree on topic name, partitions, codec and registered schema.
+ */
+
+import type { Logger } from "../../lib/log.ts";
+import type { PulsarMetrics } from "../../lib/metrics.ts";
+import type { ReadingsRecord, WindowRecord } from "../../lib/records.ts";
+import { windowCodec, windowSchemaJson } from "../avro/window-schema.ts";
+import type { RecordLog } from "../log.ts";
+import { createPulsarLog } from "./log.ts";
+import { readingsCodec } from "./readings-codec.ts";
+
+export interface PipelineTopicOptions {
+  /** Pulsar web service URL (admin + WebSocket). */
+  url: URL;
+  /** `tenant/namespace`, default `public/default`. */
+  namespace?: string;
+  /** Partitions of a topic created here, default 4. */
+  partitions?: number;
+  logger: Logger;
+  metrics?: PulsarMetrics;
+  backlogSampleMs?: number;
+}
+
+const common = (o: PipelineTopicOptions) => ({
+  url: o.url.href,
+  partitions: o.partitions ?? 4,
+  ...(o.metrics ? { metrics: o.metrics } : {}),
+  ...(o.backlogSampleMs === undefined ? {} : { backlogSampleMs: o.backlogSampleMs }),
+});
+
+/** `persistent://{ns}/readings`: every valid reading, JSON, keyed by sensor id. */
+export function openReadingsTopic(o: PipelineTopicOptions): Promise<RecordLog<ReadingsRecord>> {
+  return createPulsarLog<ReadingsRecord>({
+    name: "readings",
+    topic: `persistent://${o.namespace ?? "public/default"}/readings`,
+    codec: readingsCodec,
+    logger: o.logger,
+    ...common(o),
+  });
+}
+
+/** `persistent://{ns}/windows`: closed windows, Avro with `energy.WindowRecord` registered in Pulsar. */
+export function openWindowsTopic(o: PipelineTopicOptions): Promise<RecordLog<WindowRecord>> {
+  return createPulsarLog<WindowRecord>({
+    name: "windows",
+    topic: `persistent://${o.namespace ?? "public/default"}/windows`,
+    codec: windowCodec,
+    schema: { type: "AVRO", schema: windowSchemaJson },
+    logger: o.logger,
+    ...common(o),
+  });
+}
