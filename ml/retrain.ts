@@ -1,0 +1,535 @@
+/**
+ * Retraining a device's model (or the shared fallback) from the latest rows in PostgreSQL, with a
+ * promotion gate: the candidate is scored on a held-out tail of those rows together with the serving
+ * model and the persistence baseline — the same origins for all three — and is promoted only if it beats
+ * both. Every decision, promoted or not, is kept with its reason (manifest history and `models` table).
+ *
+ * The steps are separate functions so the forecaster can run the CPU-heavy part in a Worker while its own
+ * thread keeps the database (an embedded PGlite can only be opened by one thread):
+ *
+ *     main thread                          worker
+ *     loadTrainingSeries(db, scope) ──►  retrainSeries({ store, series })  (train, export, score, store)
+ *     recordModelRow(db, outcome)   ◄──  RetrainOutcome (plain data)
+ *
+ * `retrainScope` chains the three for one process, `retrainFromConfig` also opens and closes the database
+ * and store from plain options (for `bun run ml retrain`, or a worker talking to a PostgreSQL server).
+ */
+import { desc, eq, max } from "drizzle-orm";
+import type { Db } from "../lib/db/client.ts";
+import { openDatabase } from "../lib/db/client.ts";
+import { actuals, models } from "../lib/db/schema.ts";
+import { type ErrorCode, errorMessage, PipelineError } from "../lib/errors.ts";
+import type { OnnxForecaster } from "./inference.ts";
+import { artifactFromTraining, openForecaster } from "./store/artifact.ts";
+import { type Holdout, holdoutOf, onnxErrors, persistenceErrors, skillOf } from "./store/holdout.ts";
+import {
+  ModelStore,
+  type ModelStoreOptions,
+  scopeKey,
+  versionForRange,
+  versionPrefix,
+} from "./store/model-store.ts";
+import type { ModelMetrics, ModelScope } from "./store/types.ts";
+import {
+  defaultTrainOptions,
+  type ForecastHead,
+  type TrainOptions,
+  type TrainResult,
+  train,
+  trainBest,
+} from "./train.ts";
+
+/** The study retrained on the latest 600 rows (10 minutes of one-second readings). */
+export const defaultRetrainRows = 600;
+/** Sensors pooled into the shared model when the caller does not name them. */
+export const defaultSharedSensors = 4;
+
+/** Rows to train on, in time order per sensor. Plain typed arrays: structured-cloneable into a Worker. */
+export interface TrainingSeries {
+  scope: ModelScope;
+  values: Float64Array;
+  timestampsMs: Float64Array;
+  /** Sensors whose rows make up the series, in order (one for a device; several for `shared`). */
+  sensors: number[];
+  /** Rows whose value is the window mean filling a missing second. */
+  imputed: number;
+}
+
+export interface RetrainOptions {
+  epochs: number;
+  hidden: number;
+  lookback: number;
+  horizon: number;
+  batchSize: number;
+  learningRate: number;
+  dropout: number;
+  validationFraction: number;
+  seed: number;
+  /** `best` trains both heads and keeps the one with the lower validation error. */
+  head: ForecastHead | "best";
+}
+
+export const defaultRetrainOptions: RetrainOptions = {
+  epochs: defaultTrainOptions.epochs,
+  hidden: defaultTrainOptions.hidden,
+  lookback: defaultTrainOptions.lookback,
+  horizon: defaultTrainOptions.horizon,
+  batchSize: defaultTrainOptions.batchSize,
+  learningRate: defaultTrainOptions.learningRate,
+  dropout: defaultTrainOptions.dropout,
+  validationFraction: defaultTrainOptions.validationFraction,
+  seed: defaultTrainOptions.seed,
+  head: "best",
+};
+
+/** What a retrain did and why; plain data (crosses a Worker boundary, becomes a `models` row). */
+export interface RetrainOutcome {
+  scope: ModelScope;
+  version: string;
+  /** False when the version already existed (no new rows since it was trained): nothing was written. */
+  trained: boolean;
+  promoted: boolean;
+  reason: string;
+  /** The candidate's figures on the held-out tail (for `trained: false`, the stored version's). */
+  metrics: ModelMetrics;
+  /** The serving model scored on the same tail, when there was one that could be scored. */
+  current: { version: string; rmse: number } | null;
+  /** Key prefix in the model store, `{device}/{version}/`. */
+  location: string;
+  head: ForecastHead;
+  trainedFrom: string;
+  trainedTo: string;
+  rows: number;
+  trainMs: number;
+  decidedAt: string;
+}
+
+function checkScope(scope: ModelScope): void {
+  scopeKey(scope);
+  if (scope === 0) {
+    throw new PipelineError(
+      "validation",
+      "sensor 0 cannot be retrained: sensor_id 0 is the shared model in models",
+      {
+        hint: 'retrain "shared" instead, or renumber the sensor',
+      },
+    );
+  }
+}
+
+/**
+ * The latest `rows` rows of a sensor from `actuals`, in time order; for `shared`, the latest `rows` of
+ * each of `sharedSensors` (default: the most recently active few), concatenated by sensor id. The shared
+ * series therefore has a jump at each sensor boundary; the few training windows straddling one are noise
+ * the model has to tolerate, which is acceptable for a fallback model.
+ *
+ * @example
+ * const series = await loadTrainingSeries(db, 2, 600);
+ */
+export async function loadTrainingSeries(
+  db: Db,
+  scope: ModelScope,
+  rows = defaultRetrainRows,
+  sharedSensors?: number[],
+): Promise<TrainingSeries> {
+  checkScope(scope);
+  if (!Number.isInteger(rows) || rows < 1) {
+    throw new PipelineError("config", `retrain rows ${rows} is not a positive integer`);
+  }
+  let sensors: number[];
+  if (scope === "shared") {
+    sensors =
+      sharedSensors ??
+      (
+        await db
+          .select({ sensorId: actuals.sensorId, last: max(actuals.ts) })
+          .from(actuals)
+          .groupBy(actuals.sensorId)
+          .orderBy(desc(max(actuals.ts)))
+          .limit(defaultSharedSensors)
+      ).map((r) => r.sensorId);
+    sensors = [...new Set(sensors)].sort((a, b) => a - b);
+  } else {
+    sensors = [scope];
+  }
+  const chunks: Array<{ ts: Date; value: number; imputed: boolean }[]> = [];
+  for (const sensor of sensors) {
+    const latest = await db
+      .select({ ts: actuals.ts, value: actuals.value, imputed: actuals.imputed })
+      .from(actuals)
+      .where(eq(actuals.sensorId, sensor))
+      .orderBy(desc(actuals.ts))
+      .limit(rows);
+    if (latest.length > 0) chunks.push(latest.reverse());
+  }
+  const n = chunks.reduce((sum, c) => sum + c.length, 0);
+  if (n === 0) {
+    throw new PipelineError(
+      "not-found",
+      `no rows in actuals for ${scope === "shared" ? `the shared model (sensors ${sensors.join(", ") || "none"})` : `sensor ${scope}`}`,
+      { hint: "run the forecaster (or bun run demo) until it has stored actuals" },
+    );
+  }
+  const values = new Float64Array(n);
+  const timestampsMs = new Float64Array(n);
+  let imputed = 0;
+  let i = 0;
+  for (const chunk of chunks) {
+    for (const row of chunk) {
+      values[i] = row.value;
+      timestampsMs[i] = row.ts.getTime();
+      if (row.imputed) imputed++;
+      i++;
+    }
+  }
+  return { scope, values, timestampsMs, sensors, imputed };
+}
+
+function timeRange(series: TrainingSeries): { from: Date; to: Date } {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const t of series.timestampsMs) {
+    if (t < lo) lo = t;
+    if (t > hi) hi = t;
+  }
+  return { from: new Date(lo), to: new Date(hi) };
+}
+
+const w = (x: number) => x.toFixed(1);
+
+/** Scores the serving model on the holdout; null with a note when there is none or it is unusable. */
+async function scoreCurrent(
+  store: ModelStore,
+  scope: ModelScope,
+  series: Float64Array,
+  holdout: Holdout,
+  shape: { lookback: number; horizon: number },
+): Promise<{ current: { version: string; rmse: number } | null; note: string }> {
+  let version: string | null = null;
+  let model: OnnxForecaster | undefined;
+  try {
+    version = (await store.readManifest(scope))?.promoted ?? null;
+    if (!version) return { current: null, note: "no serving model" };
+    // The candidate's shape is what the forecaster serves: a stored model of another shape cannot serve, so it
+    // counts as unusable instead of blocking the candidate.
+    model = await openForecaster(await store.loadVersion(scope, version, shape));
+    const errors = await onnxErrors(model, series, holdout);
+    return { current: { version, rmse: errors.rmse }, note: "" };
+  } catch (error) {
+    // A serving model that is broken or of another shape must not block a replacement that beats
+    // persistence; a store that is unreachable right now must not make the candidate look unopposed.
+    const unusable =
+      error instanceof PipelineError &&
+      (error.code === "model" || error.code === "validation" || error.code === "not-found");
+    if (!unusable) throw error;
+    return {
+      current: null,
+      note: `serving model ${version ?? "?"} could not be scored: ${errorMessage(error)}`,
+    };
+  } finally {
+    await model?.release().catch(() => {});
+  }
+}
+
+/**
+ * Trains a candidate on `series`, stores it as version `{from}-{to}`, scores it against the serving model
+ * and persistence on the same held-out tail, and records the decision in the manifest (promoting it only
+ * if it beats both). Does not touch the database: pass the outcome to `recordModelRow`.
+ *
+ * @example
+ * const outcome = await retrainSeries({ store, series: await loadTrainingSeries(db, 2), options: { epochs: 200 } });
+ * await recordModelRow(db, outcome);
+ */
+export async function retrainSeries(input: {
+  store: ModelStore;
+  series: TrainingSeries;
+  options?: Partial<RetrainOptions>;
+  onProgress?: (message: string) => void;
+  now?: () => Date;
+}): Promise<RetrainOutcome> {
+  const { store, series } = input;
+  const opts: RetrainOptions = { ...defaultRetrainOptions, ...input.options };
+  const now = input.now ?? (() => new Date());
+  const { scope, values } = series;
+  checkScope(scope);
+  const { from, to } = timeRange(series);
+  const version = versionForRange(from, to);
+  const location = versionPrefix(scope, version);
+  const base = {
+    scope,
+    version,
+    location,
+    trainedFrom: from.toISOString(),
+    trainedTo: to.toISOString(),
+    rows: values.length,
+  };
+
+  // Too few rows is the normal state of a sensor that just appeared, not a failure: skip it with the reason
+  // (the same bounds train() enforces, for the widest head this run may train).
+  const outputs = opts.head === "recursive" ? 1 : opts.horizon;
+  const split = Math.floor(values.length * (1 - opts.validationFraction));
+  if (values.length - split < opts.horizon || split - opts.lookback - outputs < 0) {
+    return {
+      ...base,
+      trained: false,
+      promoted: false,
+      reason: `only ${values.length} rows: too few for lookback ${opts.lookback}, horizon ${opts.horizon} and a ${opts.validationFraction} held-out tail`,
+      metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
+      current: null,
+      head: opts.head === "best" ? "recursive" : opts.head,
+      trainMs: 0,
+      decidedAt: now().toISOString(),
+    };
+  }
+
+  if (await store.hasVersion(scope, version)) {
+    const existing = await store.loadVersion(scope, version).catch(() => null);
+    const manifest = await store.readManifest(scope);
+    return {
+      ...base,
+      trained: false,
+      promoted: manifest?.promoted === version,
+      reason: `version ${version} already exists: no new rows since it was trained`,
+      metrics: existing?.meta.metrics ?? { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
+      current: null,
+      head: existing?.meta.head ?? "recursive",
+      trainMs: 0,
+      decidedAt: now().toISOString(),
+    };
+  }
+
+  const trainOptions: Partial<TrainOptions> = {
+    epochs: opts.epochs,
+    hidden: opts.hidden,
+    lookback: opts.lookback,
+    horizon: opts.horizon,
+    batchSize: opts.batchSize,
+    learningRate: opts.learningRate,
+    dropout: opts.dropout,
+    validationFraction: opts.validationFraction,
+    seed: opts.seed,
+    validateEvery: 0,
+  };
+  const label = scope === "shared" ? "shared" : `sensor ${scope}`;
+  input.onProgress?.(
+    `${label}: training on ${values.length} rows (${series.imputed} imputed) ${base.trainedFrom} → ${base.trainedTo}, ${opts.epochs} epochs, head ${opts.head}`,
+  );
+  const started = performance.now();
+  let best: TrainResult;
+  if (opts.head === "best") best = trainBest(values, trainOptions).best;
+  else best = train(values, { ...trainOptions, head: opts.head });
+  const trainMs = performance.now() - started;
+
+  const artifact = artifactFromTraining(best, values, {
+    scope,
+    version,
+    trainedFrom: from,
+    trainedTo: to,
+    createdAt: now(),
+  });
+  const holdout = holdoutOf(best, values.length);
+  const persistence = persistenceErrors(values, holdout);
+  // The candidate is scored through onnxruntime like the serving model, so the comparison is exported
+  // graph against exported graph (float32 both), and a graph that does not run is never promoted.
+  const candidateModel = await openForecaster(artifact);
+  let candidate: Awaited<ReturnType<typeof onnxErrors>>;
+  try {
+    candidate = await onnxErrors(candidateModel, values, holdout);
+  } finally {
+    await candidateModel.release().catch(() => {});
+  }
+  const metrics: ModelMetrics = {
+    mae: candidate.mae,
+    rmse: candidate.rmse,
+    persistenceRmse: persistence.rmse,
+    skill: skillOf(candidate.rmse, persistence.rmse),
+    origins: candidate.origins,
+  };
+  artifact.meta.metrics = metrics;
+
+  const { current, note } = await scoreCurrent(store, scope, values, holdout, {
+    lookback: artifact.meta.lookback,
+    horizon: artifact.meta.horizon,
+  });
+  const beatsPersistence = candidate.rmse < persistence.rmse;
+  const beatsCurrent = current === null || candidate.rmse < current.rmse;
+  const promoted = beatsPersistence && beatsCurrent;
+  const rmse = `rmse ${w(candidate.rmse)} on ${candidate.origins} held-out origins`;
+  const vsCurrent = current ? `current ${current.version} ${w(current.rmse)}` : null;
+  let reason: string;
+  if (promoted) {
+    reason = `${rmse} < ${vsCurrent ? `${vsCurrent} and ` : ""}persistence ${w(persistence.rmse)}`;
+  } else {
+    const lost: string[] = [];
+    if (!beatsCurrent && vsCurrent) lost.push(vsCurrent);
+    if (!beatsPersistence) lost.push(`persistence ${w(persistence.rmse)}`);
+    reason = `not promoted: ${rmse} ≥ ${lost.join(" and ")}`;
+  }
+  if (note && current === null && note !== "no serving model") reason += ` (${note})`;
+
+  await store.saveVersion(artifact);
+  const decidedAt = now().toISOString();
+  await store.recordDecision(scope, { version, at: decidedAt, promoted, reason, metrics });
+  input.onProgress?.(`${label}: ${version} ${promoted ? "promoted" : "kept the serving model"}: ${reason}`);
+  return { ...base, trained: true, promoted, reason, metrics, current, head: best.head, trainMs, decidedAt };
+}
+
+/**
+ * `retrainSeries` with the store opened (and closed) from plain options: the worker side of the split
+ * described at the top of this module.
+ *
+ * @example
+ * // worker: self.onmessage = async ({ data }) => postMessage(await retrainSeriesFromConfig(data));
+ * // main:   worker.postMessage({ store: storeOptions, series: await loadTrainingSeries(db, 2) });
+ * //         worker.onmessage = ({ data }) => recordModelRow(db, data);
+ */
+export async function retrainSeriesFromConfig(input: {
+  store: ModelStoreOptions;
+  series: TrainingSeries;
+  options?: Partial<RetrainOptions>;
+}): Promise<RetrainOutcome> {
+  const store = await ModelStore.open(input.store);
+  try {
+    return await retrainSeries({
+      store,
+      series: input.series,
+      ...(input.options ? { options: input.options } : {}),
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The `models` registry row of an outcome (upsert by sensor and version; sensor 0 = shared). An outcome
+ * that trained nothing writes nothing.
+ */
+export async function recordModelRow(db: Db, outcome: RetrainOutcome): Promise<void> {
+  if (!outcome.trained) return;
+  const metrics: Record<string, number> = { ...outcome.metrics };
+  if (outcome.current) metrics.currentRmse = outcome.current.rmse;
+  const row = {
+    sensorId: outcome.scope === "shared" ? 0 : outcome.scope,
+    version: outcome.version,
+    location: outcome.location,
+    trainedFrom: new Date(outcome.trainedFrom),
+    trainedTo: new Date(outcome.trainedTo),
+    metrics,
+    promoted: outcome.promoted,
+    decision: outcome.reason,
+    promotedAt: outcome.promoted ? new Date(outcome.decidedAt) : null,
+  };
+  const { sensorId: _s, version: _v, ...update } = row;
+  await db
+    .insert(models)
+    .values(row)
+    .onConflictDoUpdate({ target: [models.sensorId, models.version], set: update });
+}
+
+/**
+ * Loads the latest rows, retrains, stores and records, in this process.
+ *
+ * @example
+ * const outcome = await retrainScope({ db, store, scope: 2, rows: 600, epochs: 200 });
+ * if (!outcome.promoted) log.info(outcome.reason);
+ */
+export async function retrainScope(input: {
+  db: Db;
+  store: ModelStore;
+  scope: ModelScope;
+  rows?: number;
+  sharedSensors?: number[];
+  epochs?: number;
+  options?: Partial<RetrainOptions>;
+  onProgress?: (message: string) => void;
+}): Promise<RetrainOutcome> {
+  const series = await loadTrainingSeries(input.db, input.scope, input.rows, input.sharedSensors);
+  const options = { ...input.options, ...(input.epochs !== undefined ? { epochs: input.epochs } : {}) };
+  const outcome = await retrainSeries({
+    store: input.store,
+    series,
+    options,
+    ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+  });
+  await recordModelRow(input.db, outcome);
+  return outcome;
+}
+
+/** Plain, serialisable configuration of a retrain run (what crosses into a Worker). */
+export interface RetrainConfig {
+  /** postgres:// URL; when absent the embedded PGlite in `embeddedDir` (default ./data/pglite). */
+  databaseUrl?: string | undefined;
+  embeddedDir?: string | undefined;
+  store: ModelStoreOptions;
+  /** `all`: every sensor with rows in actuals, then `shared`. */
+  scopes: ModelScope[] | "all";
+  rows?: number;
+  sharedSensors?: number[];
+  options?: Partial<RetrainOptions>;
+}
+
+/** A scope whose retrain failed (plain data: an Error's own fields do not survive postMessage). */
+export interface RetrainFailure {
+  scope: ModelScope;
+  error: { code: ErrorCode; message: string };
+}
+
+export type RetrainResult = RetrainOutcome | RetrainFailure;
+
+/**
+ * Opens the database and the store, retrains each scope in turn (a failure of one is reported in its
+ * result and does not stop the others), closes both.
+ *
+ * @example
+ * const results = await retrainFromConfig({ databaseUrl: "postgres://postgres@127.0.0.1:5432/test",
+ *   store: { localDir: "data/models" }, scopes: [2, "shared"], options: { epochs: 200 } });
+ * for (const r of results) if ("error" in r) console.error(r.scope, r.error.message);
+ */
+export async function retrainFromConfig(
+  config: RetrainConfig,
+  onProgress?: (message: string) => void,
+): Promise<RetrainResult[]> {
+  const database = await openDatabase({
+    url: config.databaseUrl ? new URL(config.databaseUrl) : undefined,
+    ...(config.embeddedDir ? { embeddedDir: config.embeddedDir } : {}),
+  });
+  try {
+    const store = await ModelStore.open(config.store);
+    try {
+      const scopes: ModelScope[] =
+        config.scopes === "all"
+          ? [...(await sensorsWithActuals(database.db)).filter((s) => s !== 0), "shared"]
+          : config.scopes;
+      const results: RetrainResult[] = [];
+      for (const scope of scopes) {
+        try {
+          results.push(
+            await retrainScope({
+              db: database.db,
+              store,
+              scope,
+              ...(config.rows !== undefined ? { rows: config.rows } : {}),
+              ...(config.sharedSensors ? { sharedSensors: config.sharedSensors } : {}),
+              ...(config.options ? { options: config.options } : {}),
+              ...(onProgress ? { onProgress } : {}),
+            }),
+          );
+        } catch (error) {
+          const code: ErrorCode = error instanceof PipelineError ? error.code : "internal";
+          results.push({ scope, error: { code, message: errorMessage(error) } });
+        }
+      }
+      return results;
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+/** All sensors with rows in actuals, ascending (for `--all`). */
+export async function sensorsWithActuals(db: Db): Promise<number[]> {
+  const rows = await db.selectDistinct({ sensorId: actuals.sensorId }).from(actuals);
+  return rows.map((r) => r.sensorId).sort((a, b) => a - b);
+}

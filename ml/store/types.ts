@@ -1,0 +1,74 @@
+/**
+ * The model store's contract (S3 layout from the architecture sketch):
+ *
+ *   {bucket}/{device}/initial/model.onnx + scaler.json + meta.json      first model of a device
+ *   {bucket}/{device}/{from}-{to}/model.onnx + scaler.json + meta.json   a retrained version (from/to: the
+ *                                                                         training rows' time range, compact UTC)
+ *   {bucket}/{device}/manifest.json                                       which version serves, and the history
+ *
+ * `device` is the sensor id, or `shared` for the fallback model serving sensors without a model of their own.
+ * The manifest is the only object ever overwritten; versions are immutable once written.
+ */
+import type { MinMaxScalerJson } from "../scaler.ts";
+import type { ForecastHead } from "../train.ts";
+
+/** `shared` is the fallback model; anything else is a sensor id. */
+export type ModelScope = number | "shared";
+
+/** Validation figures of a version, in the series' units (watts). */
+export interface ModelMetrics {
+  mae: number;
+  rmse: number;
+  /** Persistence baseline (last value repeated) on the same held-out tail. */
+  persistenceRmse: number;
+  /** 1 − rmse / persistenceRmse: > 0 means better than persistence. */
+  skill: number;
+  /** Forecast origins evaluated. */
+  origins: number;
+}
+
+/** Everything needed to serve a version, besides the ONNX bytes (written as meta.json). */
+export interface ModelMeta {
+  scope: ModelScope;
+  version: string;
+  lookback: number;
+  horizon: number;
+  /** ONNX output width: 1 for the recursive head, `horizon` for the direct head. */
+  outputs: number;
+  head: ForecastHead;
+  hidden: number;
+  /** Training rows' time range (ISO 8601), absent for models trained on seed CSVs without timestamps. */
+  trainedFrom?: string;
+  trainedTo?: string;
+  trainSamples: number;
+  createdAt: string;
+  /** Hex SHA-256 of model.onnx: a truncated or swapped upload is refused at load time. */
+  onnxSha256: string;
+  onnxBytes: number;
+  metrics: ModelMetrics;
+}
+
+export interface ModelArtifact {
+  meta: ModelMeta;
+  onnx: Uint8Array;
+  scaler: MinMaxScalerJson;
+}
+
+export interface ManifestEntry {
+  version: string;
+  /** When the decision was made (ISO 8601). */
+  at: string;
+  promoted: boolean;
+  /** Why it was (not) promoted, e.g. "rmse 41.2 < current 44.0 and persistence 63.1". */
+  reason: string;
+  metrics: ModelMetrics;
+}
+
+export interface Manifest {
+  scope: ModelScope;
+  /** The serving version, or null before any promotion. */
+  promoted: string | null;
+  updatedAt: string;
+  /** Newest last; bounded so the manifest stays small. */
+  history: ManifestEntry[];
+}
