@@ -4,6 +4,7 @@ import { openDatabase } from "../lib/db/client.ts";
 import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
+import { coreForecastOptions } from "../ml/forecaster/options.ts";
 import { defaultLimits } from "./messages.ts";
 import { coreOptions } from "./options.ts";
 import { startCore } from "./service.ts";
@@ -13,11 +14,12 @@ const spec = {
   summary:
     "Subscribes to sensor messages on MQTT, validates them, computes event-time one-minute windows per sensor\n" +
     "and stores them in PostgreSQL (embedded PGlite unless DATABASE_URL is set).",
-  options: coreOptions,
+  options: { ...coreOptions, ...coreForecastOptions },
   examples: [
     "bun run core",
     "MQTT_URL=mqtt://127.0.0.1:1883 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bun run core",
     "bun run core --allowed-lateness 10 --http-port 0",
+    "PULSAR_URL=http://127.0.0.1:8080 bun run core --no-forecast   # with `bun run forecaster` consuming Pulsar",
   ],
 };
 
@@ -31,6 +33,7 @@ await runCommand(spec, async (o) => {
     mqttUsername: o.mqttUsername,
     mqttPassword: o.mqttPassword,
     mqttProtocol: o.mqttProtocol === "4" ? 4 : 5,
+    mqttClientId: o.mqttClientId,
     topicPrefix: o.topicPrefix,
     shareGroup: o.shareGroup === "" ? undefined : o.shareGroup,
     allowedLatenessMs: Math.round(o.allowedLateness * 1000),
@@ -43,10 +46,29 @@ await runCommand(spec, async (o) => {
     pulsarNamespace: o.pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
   });
+  // Loaded only when used, so a core without the forecaster never loads onnxruntime.
+  const forecaster = o.forecast
+    ? await (await import("../ml/forecaster/launch.ts"))
+        .launchForecaster({
+          values: o,
+          windowsLog: core.windowsLog,
+          database,
+          registry,
+          logger: logger.child("forecaster"),
+        })
+        .catch(async (error: unknown) => {
+          await core.stop();
+          await database.close();
+          throw error;
+        })
+    : undefined;
+  const forecasterChecks = Object.fromEntries(
+    Object.entries(forecaster?.checks ?? {}).map(([name, check]) => [`forecaster ${name}`, check]),
+  );
   const ops = serveOps({
     service: "core",
     registry,
-    checks: core.checks,
+    checks: { ...core.checks, ...forecasterChecks },
     port: o.httpPort,
     hostname: o.httpHost,
   });
@@ -57,7 +79,7 @@ await runCommand(spec, async (o) => {
     if (stopping) return;
     stopping = true;
     logger.info(`${signal}: closing open windows and flushing`);
-    await core.stop();
+    await core.stop({ beforeClose: async () => forecaster?.stop() });
     await ops.stop();
     await database.close();
     process.exit(0);

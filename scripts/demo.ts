@@ -17,12 +17,15 @@ import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
 import { httpPortOption, mqttProtocols } from "../lib/options.ts";
+import { launchForecaster } from "../ml/forecaster/launch.ts";
+import { forecasterRunOptions } from "../ml/forecaster/options.ts";
+import { forecastSummary } from "../ml/forecaster/sink.ts";
 
 const spec = {
   name: "bun run demo",
   summary:
-    "Runs broker, edge sensors, core and database in one process on the embedded defaults, replaying the\n" +
-    "seed CSVs (data/seed) at high speed. Prints its URLs at start and a JSON summary at the end.",
+    "Runs broker, edge sensors, core, forecaster and database in one process on the embedded defaults,\n" +
+    "replaying the seed CSVs (data/seed) at high speed. Prints its URLs at start and a JSON summary at the end.",
   options: {
     duration: opt.number("stop after this many seconds and print the summary (0 = run until Ctrl-C)", {
       env: "DEMO_DURATION_S",
@@ -69,6 +72,7 @@ const spec = {
       min: 0.01,
     }),
     httpPort: httpPortOption("DEMO_HTTP_PORT", "9100"),
+    ...forecasterRunOptions,
   },
   examples: ["bun run demo", "bun run demo --duration 60", "bun run demo --batch --speed 600 --duration 30"],
 };
@@ -94,6 +98,19 @@ await runCommand(spec, async (o) => {
     database,
     registry,
     logger: logger.child("core"),
+  });
+  // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
+  // the store has no model yet: the bootstrap model trains in a worker and persistence serves meanwhile.
+  const forecaster = await launchForecaster({
+    values: o,
+    windowsLog: core.windowsLog,
+    database,
+    registry,
+    logger: logger.child("forecaster"),
+  });
+  let bootstrap = "pending";
+  void forecaster.bootstrapped.then((outcome) => {
+    bootstrap = outcome;
   });
   const windowsBySensor = new Map<number, number>();
   const counter = core.windowsLog.subscribe("demo-summary", async (batch) => {
@@ -121,7 +138,11 @@ await runCommand(spec, async (o) => {
     service: "demo",
     registry,
     port: o.httpPort,
-    checks: { ...core.checks, edge: () => agent.stats().connected > 0 },
+    checks: {
+      ...core.checks,
+      edge: () => agent.stats().connected > 0,
+      "forecaster model": forecaster.checks.model!,
+    },
     info: () => ({ mqttUrl: mqttUrl.href, embeddedBroker: broker !== undefined, database: database.kind }),
   });
   process.stdout.write(
@@ -132,6 +153,7 @@ await runCommand(spec, async (o) => {
       `  health:       ${ops.url}/health`,
       `  readiness:    ${ops.url}/ready`,
       `  metrics:      ${ops.url}/metrics`,
+      `  forecaster:   in-process, models from ${forecaster.storeLocation}; readiness "forecaster model" in ${ops.url}/ready, forecaster_* in ${ops.url}/metrics`,
       "",
     ].join("\n"),
   );
@@ -153,8 +175,14 @@ await runCommand(spec, async (o) => {
   const received = async () =>
     (await core.metrics.messagesReceived.get()).values.reduce((n, v) => n + v.value, 0);
   while (Date.now() < deadline && (await received()) < edge.messagesSent) await Bun.sleep(50);
-  await core.stop();
-  await counter.stop();
+  let servingAtEnd: ReturnType<typeof forecaster.servingVersions> = {};
+  await core.stop({
+    beforeClose: async () => {
+      servingAtEnd = forecaster.servingVersions();
+      await forecaster.stop();
+      await counter.stop();
+    },
+  });
   const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
     (await c.get()).values.reduce((n, v) => n + v.value, 0);
   const summary = {
@@ -172,6 +200,14 @@ await runCommand(spec, async (o) => {
     duplicates: await total(core.metrics.duplicates),
     invalid: await total(core.metrics.invalid),
     database: database.kind,
+    ...(await forecastSummary(database.db).then((f) => ({
+      actuals: f.actuals,
+      forecasts: f.forecasts,
+      // Rows per model version: `baseline-persistence` rows are those made before a model served.
+      forecastsByModelVersion: f.byVersion,
+    }))),
+    modelVersion: servingAtEnd,
+    bootstrap,
   };
   await ops.stop();
   await database.close();

@@ -1,0 +1,106 @@
+/** `bun run forecaster`: the forecaster as its own process, consuming the core's windows from Pulsar. */
+import { coreOptions } from "../../core/options.ts";
+import { opt, runCommand } from "../../lib/config.ts";
+import { openDatabase } from "../../lib/db/client.ts";
+import { serveOps } from "../../lib/http.ts";
+import { createLogger } from "../../lib/log.ts";
+import { createRegistry } from "../../lib/metrics.ts";
+import { httpPortOption } from "../../lib/options.ts";
+import { launchForecaster } from "./launch.ts";
+import { forecasterRunOptions } from "./options.ts";
+import { openPulsarWindowsLog } from "./windows-log.ts";
+
+const spec = {
+  name: "bun run forecaster",
+  summary:
+    "Consumes the core's one-minute windows from Pulsar, stores the per-second actuals and the next minute's\n" +
+    "forecast per sensor in PostgreSQL, batching inference (ONNX) across sensors; hot-reloads promoted models.\n" +
+    "Without Pulsar the windows exist only inside the core: run `bun run core` (its --forecast is on by default)\n" +
+    "or `bun run demo` instead.",
+  options: {
+    pulsarUrl: opt.url(
+      "Pulsar web service (admin + WebSocket API) carrying the core's windows topic (required)",
+      {
+        env: "PULSAR_URL",
+        protocols: ["http:", "https:"],
+      },
+    ),
+    pulsarNamespace: coreOptions.pulsarNamespace,
+    pulsarPartitions: coreOptions.pulsarPartitions,
+    databaseUrl: coreOptions.databaseUrl,
+    dataDir: coreOptions.dataDir,
+    ...forecasterRunOptions,
+    httpPort: httpPortOption("FORECASTER_HTTP_PORT", "9103"),
+    httpHost: coreOptions.httpHost,
+  },
+  examples: [
+    "PULSAR_URL=http://127.0.0.1:8080 DATABASE_URL=postgres://postgres@127.0.0.1:5432/test bun run forecaster",
+    "bun run forecaster --pulsar-url http://127.0.0.1:8080 --model-poll-interval 5 --retrain-every 600",
+    "S3_ENDPOINT=http://127.0.0.1:9000 S3_ACCESS_KEY_ID=… S3_SECRET_ACCESS_KEY=… bun run forecaster --pulsar-url …",
+  ],
+};
+
+await runCommand(spec, async (o) => {
+  if (!o.pulsarUrl) {
+    // A missing required setting is a usage error: exit 2 like a bad value, with the ways out.
+    process.stderr.write(
+      `${spec.name}: the windows come from Pulsar and PULSAR_URL (--pulsar-url) is not set. Set it ` +
+        "(e.g. PULSAR_URL=http://127.0.0.1:8080, the core running with the same), or run the forecaster " +
+        "in-process: `bun run core` (its --forecast is on by default) or `bun run demo`.\n",
+    );
+    process.exit(2);
+  }
+  const logger = createLogger("forecaster");
+  const registry = createRegistry();
+  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  if (!o.databaseUrl) {
+    // PGlite is single-process: a core running on the same directory would corrupt it.
+    logger.warn(`no DATABASE_URL: writing to this process's own embedded PGlite in ${o.dataDir}`, {
+      hint: "set DATABASE_URL to the core's PostgreSQL to see windows, actuals and forecasts together",
+    });
+  }
+  let windowsLog: Awaited<ReturnType<typeof openPulsarWindowsLog>>;
+  let forecaster: Awaited<ReturnType<typeof launchForecaster>>;
+  try {
+    windowsLog = await openPulsarWindowsLog({
+      pulsarUrl: o.pulsarUrl,
+      namespace: o.pulsarNamespace,
+      partitions: o.pulsarPartitions,
+      registry,
+      logger: logger.child("windows-log"),
+    });
+    forecaster = await launchForecaster({ values: o, windowsLog, database, registry, logger });
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const ops = serveOps({
+    service: "forecaster",
+    registry,
+    checks: { ...forecaster.checks, windowsLog: () => windowsLog.ready() },
+    port: o.httpPort,
+    hostname: o.httpHost,
+    info: () => ({ models: forecaster.servingVersions(), modelStore: forecaster.storeLocation }),
+  });
+  logger.info(
+    `forecaster running; health ${ops.url}/health, readiness ${ops.url}/ready, metrics ${ops.url}/metrics`,
+    {
+      database: `${database.kind} ${database.location}`,
+      modelStore: forecaster.storeLocation,
+    },
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: finishing the batch in hand`);
+    await forecaster.stop();
+    await windowsLog.close();
+    await ops.stop();
+    await database.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+});
