@@ -60,3 +60,17 @@ test("README's metric table lists every metric of the catalogue", async () => {
   const missing = ours.filter((name) => !readme.includes(`\`${name}\``));
   expect(missing).toEqual([]);
 });
+
+test("/ready reports a probe that hangs as timeout instead of hanging itself", async () => {
+  const app = createOpsApp({
+    service: "test",
+    registry: createRegistry(),
+    checks: { stuck: () => new Promise<boolean>(() => {}), fine: () => true },
+    checkTimeoutMs: 50,
+  });
+  const started = Date.now();
+  const res = await app.request("/ready");
+  expect(Date.now() - started).toBeLessThan(1_000);
+  expect(res.status).toBe(503);
+  expect(await res.json()).toMatchObject({ ready: false, dependencies: { stuck: "timeout", fine: "up" } });
+});

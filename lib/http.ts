@@ -10,12 +10,35 @@ import { PipelineError } from "./errors.ts";
 /** A dependency's readiness probe; it must be cheap and must not throw (a throw counts as down). */
 export type ReadinessCheck = () => boolean | Promise<boolean>;
 
+/**
+ * How long /ready waits for one probe. A probe stuck on a half-open socket would otherwise hold the request
+ * until the caller's own timeout, and Docker/Kubernetes health checks would report "timed out" instead of
+ * naming the dependency that is down.
+ */
+export const defaultCheckTimeoutMs = 2_000;
+
 export interface OpsOptions {
   service: string;
   registry: Registry;
   checks: Record<string, ReadinessCheck>;
   /** Extra fields for /health, e.g. the MQTT port the demo's embedded broker listens on. */
   info?: () => Record<string, unknown>;
+  /** Per-probe limit for /ready (default {@link defaultCheckTimeoutMs}); a probe over it counts as down. */
+  checkTimeoutMs?: number;
+}
+
+/** Runs one probe: "up", "down" (false or a throw) or "timeout". */
+async function probe(check: ReadinessCheck, timeoutMs: number): Promise<"up" | "down" | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const result = (async () => ((await check()) ? "up" : "down"))().catch(() => "down" as const);
+  try {
+    return await Promise.race([result, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createOpsApp(options: OpsOptions): Hono {
@@ -30,14 +53,11 @@ export function createOpsApp(options: OpsOptions): Hono {
     }),
   );
   app.get("/ready", async (c) => {
+    const timeoutMs = options.checkTimeoutMs ?? defaultCheckTimeoutMs;
     const entries = await Promise.all(
-      Object.entries(options.checks).map(async ([name, check]) => {
-        try {
-          return [name, (await check()) ? "up" : "down"] as const;
-        } catch {
-          return [name, "down"] as const;
-        }
-      }),
+      Object.entries(options.checks).map(
+        async ([name, check]) => [name, await probe(check, timeoutMs)] as const,
+      ),
     );
     const ready = entries.every(([, state]) => state === "up");
     return c.json(
@@ -58,10 +78,14 @@ export interface OpsServer {
   stop(): Promise<void>;
 }
 
-/** Serves the ops app on loopback by default (port 0 = a free port). */
+/**
+ * Serves the ops app (port 0 = a free port) on `hostname`, else on the HTTP_HOST env var, else on loopback.
+ * HTTP_HOST is read here as well as in the commands' options because every process must be scrapable from
+ * another container (`HTTP_HOST=0.0.0.0` in compose/), including those whose CLI declares no host option.
+ */
 export function serveOps(options: OpsOptions & { port: number; hostname?: string }): OpsServer {
   const app = createOpsApp(options);
-  const hostname = options.hostname ?? "127.0.0.1";
+  const hostname = options.hostname ?? (process.env.HTTP_HOST || "127.0.0.1");
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({ port: options.port, hostname, fetch: app.fetch });
