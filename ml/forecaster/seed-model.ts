@@ -23,7 +23,7 @@ export interface SeedModelRequest {
 /**
  * Trains a shared model on the first `rows` values of one seed CSV. The direct head (Dense(60)): one
  * onnxruntime pass per batch, measured ~20 µs per sensor against ~1 ms for the study's 60 recursive passes
- * (ml/bench-train.ts), and `trainBest` would double the bootstrap's training time.
+ * (`bun run bench ml`), and `trainBest` would double the bootstrap's training time.
  */
 export async function trainSeedModel(request: SeedModelRequest): Promise<ModelArtifact> {
   const seed = await readSeedCsv(request.csvPath);
