@@ -12,10 +12,16 @@
  *     y = D h_T + d        (D [outputs, H], like ONNX Gemm with transB = 1)
  *
  * All parameters live in one Float64Array (`params`), laid out W, R, b, D, d, so the optimiser and the
- * gradient are flat vectors. Float64 throughout training: the gradient check needs it, and JavaScript
- * engines compute in double anyway (Float32Array would only add conversions).
+ * gradient are flat vectors. Float64 throughout training: the gradient check needs it, and Float32Array
+ * storage made the recurrent matmul only 7 % faster in JavaScript (JavaScriptCore computes in double).
+ *
+ * Speed (a device's model, 200 epochs on 600 rows, must train in seconds): the training pass runs its three
+ * matrix products, the rest of the weight gradients and the backward cell step in WebAssembly (lstm-wasm.ts,
+ * f64x2 SIMD), bit-identical to the JavaScript code kept here for the remainders and for runtimes without
+ * SIMD; the gate activations stay in JavaScript (see forwardGates). bench/ml.ts measures it.
  */
 import { PipelineError } from "../lib/errors.ts";
+import { createLstmKernels, type LstmKernels } from "./lstm-wasm.ts";
 import { createRng } from "./random.ts";
 
 export interface LstmConfig {
@@ -129,12 +135,171 @@ export function cloneModel(model: LstmModel): LstmModel {
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 // tanh through exp: measured 6.6 ns vs 11.5 ns for Math.tanh under Bun; its absolute error (≤ 1e-16) is
-// far below float32 resolution, and the backward pass differentiates the value actually computed.
+// far below float32 resolution, and the backward pass differentiates the value actually computed. (An inlined
+// table-driven exp, 6e-16 relative error, was tried and measured no faster end to end than Math.exp.)
 const tanh = (x: number): number => 1 - 2 / (1 + Math.exp(2 * x));
+
+/**
+ * Step t's gate activations (in place in `acts`) and c_t, tanh(c_t), h_t: now the largest part of a training
+ * step (≈40 %, five Math.exp per unit at ≈7 ns). It stays in JavaScript because a WebAssembly f64x2 exp
+ * (degree-13 polynomial) did not pay under Bun: four interleaved chains ran at 3.7 ns per value in
+ * JavaScriptCore's baseline wasm tier but 8 ns once its optimising tier (OMG) recompiled them, and a gate
+ * kernel built on two chains made training 25 % slower end to end (measured back to back).
+ */
+function forwardGates(
+  acts: Float64Array,
+  cs: Float64Array,
+  hs: Float64Array,
+  tcs: Float64Array,
+  t: number,
+  B: number,
+  H: number,
+): void {
+  const G = 4 * H;
+  for (let b = 0; b < B; b++) {
+    const n = t * B + b;
+    const ao = n * G;
+    const cp = n * H; // block t: c_{t−1}; also the row of tanh(c_t)
+    const cn = (n + B) * H; // block t + 1
+    for (let k = 0; k < H; k++) {
+      const ig = sigmoid(acts[ao + k]!);
+      const og = sigmoid(acts[ao + H + k]!);
+      const fg = sigmoid(acts[ao + 2 * H + k]!);
+      const cg = tanh(acts[ao + 3 * H + k]!);
+      acts[ao + k] = ig;
+      acts[ao + H + k] = og;
+      acts[ao + 2 * H + k] = fg;
+      acts[ao + 3 * H + k] = cg;
+      const c = fg * cs[cp + k]! + ig * cg;
+      const tc = tanh(c);
+      cs[cn + k] = c;
+      tcs[cp + k] = tc;
+      hs[cn + k] = og * tc;
+    }
+  }
+}
+
+/** pre[b, j] = bias_j + Σ_i W[j, i] · x[b, t, i] for the `batch` rows of step `t` (the input projection). */
+function inputProjection(
+  p: Float64Array,
+  L: ParamLayout,
+  I: number,
+  G: number,
+  x: ArrayLike<number>,
+  steps: number,
+  t: number,
+  batch: number,
+  pre: Float64Array,
+  preOff: number,
+): void {
+  for (let b = 0; b < batch; b++) {
+    const xo = (b * steps + t) * I;
+    const ao = preOff + b * G;
+    if (I === 1) {
+      const xv = x[xo]!;
+      for (let j = 0; j < G; j++) pre[ao + j] = p[L.b + j]! + p[L.w + j]! * xv;
+    } else {
+      for (let j = 0; j < G; j++) {
+        let acc = p[L.b + j]!;
+        for (let i = 0; i < I; i++) acc += p[L.w + j * I + i]! * x[xo + i]!;
+        pre[ao + j] = acc;
+      }
+    }
+  }
+}
+
+/**
+ * pre[b, ·] += R · h[b, ·] for `batch` rows: the recurrent matmul, ~all of the forward's multiply-adds.
+ * Two samples × four gate rows at a time: eight independent accumulators and six loads per eight
+ * multiply-adds. Measured under Bun (JavaScriptCore's JIT emits no SIMD): 1.4 GMAC/s for a plain dot product,
+ * 3.1 for four rows, 3.5 for 2×4; 3×4 (twelve accumulators) was 5 % slower end to end, and Float32Array
+ * storage only 7 % faster in this kernel while breaking the float64 gradient check.
+ */
+function addRecurrent(
+  p: Float64Array,
+  rOff: number,
+  H: number,
+  h: Float64Array,
+  hOff: number,
+  batch: number,
+  pre: Float64Array,
+  preOff: number,
+  firstSample = 0,
+): void {
+  const G = 4 * H;
+  let b = firstSample;
+  for (; b + 1 < batch; b += 2) {
+    const hp0 = hOff + b * H;
+    const hp1 = hp0 + H;
+    const ao0 = preOff + b * G;
+    const ao1 = ao0 + G;
+    for (let j = 0; j < G; j += 4) {
+      let a00 = pre[ao0 + j]!;
+      let a01 = pre[ao0 + j + 1]!;
+      let a02 = pre[ao0 + j + 2]!;
+      let a03 = pre[ao0 + j + 3]!;
+      let a10 = pre[ao1 + j]!;
+      let a11 = pre[ao1 + j + 1]!;
+      let a12 = pre[ao1 + j + 2]!;
+      let a13 = pre[ao1 + j + 3]!;
+      const r0 = rOff + j * H;
+      const r1 = r0 + H;
+      const r2 = r1 + H;
+      const r3 = r2 + H;
+      for (let k = 0; k < H; k++) {
+        const h0 = h[hp0 + k]!;
+        const h1 = h[hp1 + k]!;
+        const q0 = p[r0 + k]!;
+        const q1 = p[r1 + k]!;
+        const q2 = p[r2 + k]!;
+        const q3 = p[r3 + k]!;
+        a00 += q0 * h0;
+        a01 += q1 * h0;
+        a02 += q2 * h0;
+        a03 += q3 * h0;
+        a10 += q0 * h1;
+        a11 += q1 * h1;
+        a12 += q2 * h1;
+        a13 += q3 * h1;
+      }
+      pre[ao0 + j] = a00;
+      pre[ao0 + j + 1] = a01;
+      pre[ao0 + j + 2] = a02;
+      pre[ao0 + j + 3] = a03;
+      pre[ao1 + j] = a10;
+      pre[ao1 + j + 1] = a11;
+      pre[ao1 + j + 2] = a12;
+      pre[ao1 + j + 3] = a13;
+    }
+  }
+  if (b < batch) {
+    const hp = hOff + b * H;
+    const ao = preOff + b * G;
+    for (let j = 0; j < G; j += 4) {
+      let a0 = pre[ao + j]!;
+      let a1 = pre[ao + j + 1]!;
+      let a2 = pre[ao + j + 2]!;
+      let a3 = pre[ao + j + 3]!;
+      const r0 = rOff + j * H;
+      for (let k = 0; k < H; k++) {
+        const hk = h[hp + k]!;
+        a0 += p[r0 + k]! * hk;
+        a1 += p[r0 + H + k]! * hk;
+        a2 += p[r0 + 2 * H + k]! * hk;
+        a3 += p[r0 + 3 * H + k]! * hk;
+      }
+      pre[ao + j] = a0;
+      pre[ao + j + 1] = a1;
+      pre[ao + j + 2] = a2;
+      pre[ao + j + 3] = a3;
+    }
+  }
+}
 
 /**
  * Inference forward pass (no dropout) for `batch` sequences of `steps` time steps.
  * `input` is [batch, steps, inputSize] row-major (the ONNX `input` layout); returns [batch, outputs].
+ * The whole batch advances one step at a time so the recurrent matmul runs blocked across samples.
  *
  * @example
  * const y = forward(model, window, 1, 60); // one-step forecast, scaled units
@@ -156,35 +321,44 @@ export function forward(
   const L = paramLayout(model.config);
   const p = model.params;
   const G = 4 * H;
-  const h = new Float64Array(H);
-  const c = new Float64Array(H);
-  const pre = new Float64Array(G);
-  for (let bi = 0; bi < batch; bi++) {
-    h.fill(0);
-    c.fill(0);
-    for (let t = 0; t < steps; t++) {
-      const xo = (bi * steps + t) * I;
-      for (let j = 0; j < G; j++) {
-        let acc = p[L.b + j]!;
-        for (let i = 0; i < I; i++) acc += p[L.w + j * I + i]! * input[xo + i]!;
-        const ro = L.r + j * H;
-        for (let k = 0; k < H; k++) acc += p[ro + k]! * h[k]!;
-        pre[j] = acc;
-      }
+  // The recurrent matmul goes through the WebAssembly kernel for batches (bit-identical, see lstm-wasm.ts);
+  // a fresh instance per call costs microseconds against the milliseconds of a batch.
+  const kernels =
+    wasmKernelsEnabled && batch >= 2 ? createLstmKernels(H * G + batch * (2 * H + G) + 8) : null;
+  const memory = kernels?.memory ?? new Float64Array(batch * (2 * H + G));
+  const rT = memory.subarray(0, kernels ? H * G : 0);
+  const h = memory.subarray(rT.length, rT.length + batch * H);
+  const c = memory.subarray(h.byteOffset / 8 + batch * H, h.byteOffset / 8 + 2 * batch * H);
+  const pre = memory.subarray(c.byteOffset / 8 + batch * H, c.byteOffset / 8 + batch * H + batch * G);
+  if (kernels) for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
+  const evenBatch = batch & ~1;
+  for (let t = 0; t < steps; t++) {
+    inputProjection(p, L, I, G, input, steps, t, batch, pre, 0);
+    if (t > 0 && kernels) {
+      kernels.addRecurrent(rT.byteOffset, H, h.byteOffset, batch, pre.byteOffset);
+      if (evenBatch < batch) addRecurrent(p, L.r, H, h, 0, batch, pre, 0, evenBatch);
+    } else if (t > 0) {
+      addRecurrent(p, L.r, H, h, 0, batch, pre, 0);
+    }
+    for (let b = 0; b < batch; b++) {
+      const ao = b * G;
+      const so = b * H;
       for (let k = 0; k < H; k++) {
-        const ig = sigmoid(pre[k]!);
-        const og = sigmoid(pre[H + k]!);
-        const fg = sigmoid(pre[2 * H + k]!);
-        const cg = tanh(pre[3 * H + k]!);
-        const cn = fg * c[k]! + ig * cg;
-        c[k] = cn;
-        h[k] = og * tanh(cn);
+        const ig = sigmoid(pre[ao + k]!);
+        const og = sigmoid(pre[ao + H + k]!);
+        const fg = sigmoid(pre[ao + 2 * H + k]!);
+        const cg = tanh(pre[ao + 3 * H + k]!);
+        const cn = fg * c[so + k]! + ig * cg;
+        c[so + k] = cn;
+        h[so + k] = og * tanh(cn);
       }
     }
+  }
+  for (let b = 0; b < batch; b++) {
     for (let o = 0; o < O; o++) {
       let acc = p[L.denseBias + o]!;
-      for (let k = 0; k < H; k++) acc += p[L.dense + o * H + k]! * h[k]!;
-      out[bi * O + o] = acc;
+      for (let k = 0; k < H; k++) acc += p[L.dense + o * H + k]! * h[b * H + k]!;
+      out[b * O + o] = acc;
     }
   }
   return out;
@@ -208,43 +382,82 @@ export class TrainingWorkspace {
   // History for the backward pass; n = t·B + b indexes (step, sample) pairs.
   readonly acts: Float64Array; // [T·B, 4H] activated gates
   readonly cs: Float64Array; // [(T+1)·B, H] cell states, row block 0 = zeros
-  readonly hs: Float64Array; // [(T+1)·B, H] hidden states
+  readonly hs: Float64Array; // [(T+1)·B, H] hidden states, row block 0 = zeros
   readonly tcs: Float64Array; // [T·B, H] tanh(c)
-  // Transposed copies so the weight gradients are contiguous dot products of length T·B.
-  readonly hT: Float64Array; // [H, T·B] h_{t−1}
-  readonly xT: Float64Array; // [I, T·B]
-  readonly dgT: Float64Array; // [4H, T·B] gradients of the gate pre-activations
-  readonly dgStep: Float64Array; // [B, 4H]
+  readonly dgs: Float64Array; // [4H, B] gate pre-activation gradients of one step, gate-major
   readonly dh: Float64Array; // [B, H]
   readonly dc: Float64Array; // [B, H]
   readonly hDrop: Float64Array; // [B, H]
   readonly rT: Float64Array; // [H, 4H] R transposed
+  /** Copies of the parameters and the gradient inside the kernels' memory (unused without them). */
+  readonly params: Float64Array;
+  readonly grad: Float64Array;
+  /** The WebAssembly SIMD kernels, whose memory holds every buffer above; null runs all in JavaScript. */
+  readonly kernels: LstmKernels | null;
 
   constructor(config: LstmConfig, maxBatch: number, steps: number) {
     checkConfig(config);
     const { inputSize: I, hidden: H, outputs: O } = config;
     const G = 4 * H;
     const N = steps * maxBatch;
+    const P = paramLayout(config).size;
+    const sizes = {
+      x: maxBatch * steps * I,
+      y: maxBatch * O,
+      mask: maxBatch * H,
+      yhat: maxBatch * O,
+      acts: N * G,
+      cs: (steps + 1) * maxBatch * H,
+      hs: (steps + 1) * maxBatch * H,
+      tcs: N * H,
+      dgs: G * maxBatch,
+      dh: maxBatch * H,
+      dc: maxBatch * H,
+      hDrop: maxBatch * H,
+      rT: H * G,
+      params: P,
+      grad: P,
+    };
+    // Every buffer is a view into one memory, the kernels' when WebAssembly SIMD is there; each starts on a
+    // 16-byte boundary for the vector loads.
+    const total = Object.values(sizes).reduce((sum, n) => sum + n + 1, 0);
+    this.kernels = wasmKernelsEnabled ? createLstmKernels(total) : null;
+    const memory = this.kernels?.memory ?? new Float64Array(total);
+    let next = 0;
+    const take = (n: number) => {
+      const view = memory.subarray(next, next + n);
+      next += n + (n % 2);
+      return view;
+    };
     this.config = config;
     this.maxBatch = maxBatch;
     this.steps = steps;
-    this.x = new Float64Array(maxBatch * steps * I);
-    this.y = new Float64Array(maxBatch * O);
-    this.mask = new Float64Array(maxBatch * H).fill(1);
-    this.yhat = new Float64Array(maxBatch * O);
-    this.acts = new Float64Array(N * G);
-    this.cs = new Float64Array((steps + 1) * maxBatch * H);
-    this.hs = new Float64Array((steps + 1) * maxBatch * H);
-    this.tcs = new Float64Array(N * H);
-    this.hT = new Float64Array(H * N);
-    this.xT = new Float64Array(I * N);
-    this.dgT = new Float64Array(G * N);
-    this.dgStep = new Float64Array(maxBatch * G);
-    this.dh = new Float64Array(maxBatch * H);
-    this.dc = new Float64Array(maxBatch * H);
-    this.hDrop = new Float64Array(maxBatch * H);
-    this.rT = new Float64Array(H * G);
+    this.x = take(sizes.x);
+    this.y = take(sizes.y);
+    this.mask = take(sizes.mask).fill(1);
+    this.yhat = take(sizes.yhat);
+    this.acts = take(sizes.acts);
+    this.cs = take(sizes.cs);
+    this.hs = take(sizes.hs);
+    this.tcs = take(sizes.tcs);
+    this.dgs = take(sizes.dgs);
+    this.dh = take(sizes.dh);
+    this.dc = take(sizes.dc);
+    this.hDrop = take(sizes.hDrop);
+    this.rT = take(sizes.rT);
+    this.params = take(sizes.params);
+    this.grad = take(sizes.grad);
   }
+}
+
+let wasmKernelsEnabled = true;
+
+/**
+ * Whether workspaces created from now on use the WebAssembly SIMD kernels (default: yes, where supported).
+ * Both paths give bit-identical results; the switch exists so tests can check exactly that.
+ */
+export function setWasmKernels(enabled: boolean): void {
+  wasmKernelsEnabled = enabled;
 }
 
 /** Fills `ws.mask` for `batch` samples: each unit kept with probability 1 − rate and scaled by 1/(1 − rate). */
@@ -265,7 +478,7 @@ export function fillDropoutMask(
 
 /**
  * Mean squared error of the model on the batch in `ws.x`/`ws.y` (first `batch` samples), and its gradient
- * with respect to every parameter, written into `grad` (overwritten, same layout as `params`).
+ * with respect to every parameter, written into `gradient` (overwritten, same layout as `params`).
  * With `useMask`, h_T is multiplied by `ws.mask` (dropout); without it the pass equals `forward`.
  *
  * Loss = Σ (ŷ − y)² / (batch · outputs), Keras' `mse` averaged over the batch.
@@ -274,7 +487,7 @@ export function lossAndGradient(
   model: LstmModel,
   ws: TrainingWorkspace,
   batch: number,
-  grad: Float64Array,
+  gradient: Float64Array,
   useMask: boolean,
 ): number {
   const { inputSize: I, hidden: H, outputs: O } = model.config;
@@ -287,143 +500,31 @@ export function lossAndGradient(
   const T = ws.steps;
   const B = batch;
   const G = 4 * H;
-  const N = T * B;
   const L = paramLayout(model.config);
   const p = model.params;
-  const { x, y, mask, yhat, acts, cs, hs, tcs, hT, xT, dgT, dgStep, dh, dc, hDrop, rT } = ws;
+  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dh, dc, hDrop, rT, kernels } = ws;
+  // With the kernels, parameters and gradient live in their memory for the duration of the call.
+  if (kernels) ws.params.set(p);
+  const grad = kernels ? ws.grad : gradient;
+  const evenB = B & ~1;
+  const evenH = H & ~1;
 
-  // R transposed, for dh_{t−1} = Rᵀ·dg as contiguous dot products.
+  // R transposed, for dh_{t−1} = Rᵀ·dg as contiguous rows.
   for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
-  for (let i = 0; i < I; i++) {
-    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) xT[i * N + t * B + b] = x[(b * T + t) * I + i]!;
-  }
   cs.fill(0, 0, B * H);
   hs.fill(0, 0, B * H);
-  for (let k = 0; k < H; k++) hT.fill(0, k * N, k * N + B); // h_{−1} = 0
 
   // Forward, keeping what the backward pass needs.
   for (let t = 0; t < T; t++) {
-    // Gate pre-activations, two samples × four gate rows at a time: eight independent accumulators and six
-    // loads per eight multiply-adds. Measured under Bun: 1.4 GMAC/s for a plain dot product, 3.1 for four
-    // rows, more for 4×2 (see bench-train.ts for the end-to-end effect).
-    let b = 0;
-    for (; b + 1 < B; b += 2) {
-      const n = t * B + b;
-      const hp0 = n * H;
-      const hp1 = hp0 + H;
-      const ao0 = n * G;
-      const ao1 = ao0 + G;
-      const xo0 = (b * T + t) * I;
-      const xo1 = xo0 + T * I;
-      for (let j = 0; j < G; j += 4) {
-        let a00 = p[L.b + j]!;
-        let a01 = p[L.b + j + 1]!;
-        let a02 = p[L.b + j + 2]!;
-        let a03 = p[L.b + j + 3]!;
-        let a10 = a00;
-        let a11 = a01;
-        let a12 = a02;
-        let a13 = a03;
-        for (let i = 0; i < I; i++) {
-          const x0 = x[xo0 + i]!;
-          const x1 = x[xo1 + i]!;
-          const w0 = p[L.w + j * I + i]!;
-          const w1 = p[L.w + (j + 1) * I + i]!;
-          const w2 = p[L.w + (j + 2) * I + i]!;
-          const w3 = p[L.w + (j + 3) * I + i]!;
-          a00 += w0 * x0;
-          a01 += w1 * x0;
-          a02 += w2 * x0;
-          a03 += w3 * x0;
-          a10 += w0 * x1;
-          a11 += w1 * x1;
-          a12 += w2 * x1;
-          a13 += w3 * x1;
-        }
-        const r0 = L.r + j * H;
-        const r1 = r0 + H;
-        const r2 = r1 + H;
-        const r3 = r2 + H;
-        for (let k = 0; k < H; k++) {
-          const h0 = hs[hp0 + k]!;
-          const h1 = hs[hp1 + k]!;
-          const q0 = p[r0 + k]!;
-          const q1 = p[r1 + k]!;
-          const q2 = p[r2 + k]!;
-          const q3 = p[r3 + k]!;
-          a00 += q0 * h0;
-          a01 += q1 * h0;
-          a02 += q2 * h0;
-          a03 += q3 * h0;
-          a10 += q0 * h1;
-          a11 += q1 * h1;
-          a12 += q2 * h1;
-          a13 += q3 * h1;
-        }
-        acts[ao0 + j] = a00;
-        acts[ao0 + j + 1] = a01;
-        acts[ao0 + j + 2] = a02;
-        acts[ao0 + j + 3] = a03;
-        acts[ao1 + j] = a10;
-        acts[ao1 + j + 1] = a11;
-        acts[ao1 + j + 2] = a12;
-        acts[ao1 + j + 3] = a13;
-      }
+    const pre = t * B * G;
+    inputProjection(p, L, I, G, x, T, t, B, acts, pre);
+    if (t > 0 && kernels) {
+      kernels.addRecurrent(rT.byteOffset, H, hs.byteOffset + t * B * H * 8, B, acts.byteOffset + pre * 8);
+      if (evenB < B) addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre, evenB);
+    } else if (t > 0) {
+      addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre);
     }
-    if (b < B) {
-      const n = t * B + b;
-      const hp = n * H;
-      const ao = n * G;
-      const xo = (b * T + t) * I;
-      for (let j = 0; j < G; j += 4) {
-        let a0 = p[L.b + j]!;
-        let a1 = p[L.b + j + 1]!;
-        let a2 = p[L.b + j + 2]!;
-        let a3 = p[L.b + j + 3]!;
-        for (let i = 0; i < I; i++) {
-          const xi = x[xo + i]!;
-          a0 += p[L.w + j * I + i]! * xi;
-          a1 += p[L.w + (j + 1) * I + i]! * xi;
-          a2 += p[L.w + (j + 2) * I + i]! * xi;
-          a3 += p[L.w + (j + 3) * I + i]! * xi;
-        }
-        const r0 = L.r + j * H;
-        for (let k = 0; k < H; k++) {
-          const hk = hs[hp + k]!;
-          a0 += p[r0 + k]! * hk;
-          a1 += p[r0 + H + k]! * hk;
-          a2 += p[r0 + 2 * H + k]! * hk;
-          a3 += p[r0 + 3 * H + k]! * hk;
-        }
-        acts[ao + j] = a0;
-        acts[ao + j + 1] = a1;
-        acts[ao + j + 2] = a2;
-        acts[ao + j + 3] = a3;
-      }
-    }
-    for (b = 0; b < B; b++) {
-      const n = t * B + b;
-      const ao = n * G;
-      const cp = n * H; // block t: c_{t−1}; also the row of tanh(c_t)
-      const cn = (n + B) * H; // block t + 1
-      for (let k = 0; k < H; k++) {
-        const ig = sigmoid(acts[ao + k]!);
-        const og = sigmoid(acts[ao + H + k]!);
-        const fg = sigmoid(acts[ao + 2 * H + k]!);
-        const cg = tanh(acts[ao + 3 * H + k]!);
-        acts[ao + k] = ig;
-        acts[ao + H + k] = og;
-        acts[ao + 2 * H + k] = fg;
-        acts[ao + 3 * H + k] = cg;
-        const c = fg * cs[cp + k]! + ig * cg;
-        const tc = tanh(c);
-        const h = og * tc;
-        cs[cn + k] = c;
-        tcs[cp + k] = tc;
-        hs[cn + k] = h;
-        if (t + 1 < T) hT[k * N + n + B] = h;
-      }
-    }
+    forwardGates(acts, cs, hs, tcs, t, B, H);
   }
 
   // Dense head and loss.
@@ -457,15 +558,30 @@ export function lossAndGradient(
   }
   dc.fill(0, 0, B * H);
 
-  // Backward through time.
+  // Backward through time. Each step's weight gradients are accumulated while its gate gradients (one
+  // [4H, B] block, 25 KB) are still in L1, instead of keeping all of them ([4H, T·B], 1.5 MB, plus a
+  // transposed copy of h) for one pass at the end: 3 MB less per workspace and a few percent faster.
   for (let t = T - 1; t >= 0; t--) {
+    let firstUnit = 0;
+    if (kernels) {
+      kernels.backwardGates(
+        acts.byteOffset + t * B * G * 8,
+        tcs.byteOffset + t * B * H * 8,
+        cs.byteOffset + t * B * H * 8,
+        dh.byteOffset,
+        dc.byteOffset,
+        dgs.byteOffset,
+        H,
+        B,
+      );
+      firstUnit = evenH;
+    }
     for (let b = 0; b < B; b++) {
       const n = t * B + b;
       const ao = n * G;
       const so = n * H;
       const bo = b * H;
-      const go = b * G;
-      for (let k = 0; k < H; k++) {
+      for (let k = firstUnit; k < H; k++) {
         const ig = acts[ao + k]!;
         const og = acts[ao + H + k]!;
         const fg = acts[ao + 2 * H + k]!;
@@ -473,131 +589,186 @@ export function lossAndGradient(
         const tc = tcs[so + k]!;
         const dhk = dh[bo + k]!;
         const dck = dc[bo + k]! + dhk * og * (1 - tc * tc);
-        const dI = dck * cg * ig * (1 - ig);
-        const dO = dhk * tc * og * (1 - og);
-        const dF = dck * cs[so + k]! * fg * (1 - fg);
-        const dC = dck * ig * (1 - cg * cg);
         dc[bo + k] = dck * fg;
-        dgStep[go + k] = dI;
-        dgStep[go + H + k] = dO;
-        dgStep[go + 2 * H + k] = dF;
-        dgStep[go + 3 * H + k] = dC;
-        dgT[k * N + n] = dI;
-        dgT[(H + k) * N + n] = dO;
-        dgT[(2 * H + k) * N + n] = dF;
-        dgT[(3 * H + k) * N + n] = dC;
+        dgs[k * B + b] = dck * cg * ig * (1 - ig);
+        dgs[(H + k) * B + b] = dhk * tc * og * (1 - og);
+        dgs[(2 * H + k) * B + b] = dck * cs[so + k]! * fg * (1 - fg);
+        dgs[(3 * H + k) * B + b] = dck * ig * (1 - cg * cg);
       }
     }
-    if (t > 0) backpropHidden(rT, dgStep, dh, B, H);
+    if (kernels) {
+      if (t > 0)
+        kernels.weightGradientR(
+          grad.byteOffset + L.r * 8,
+          H,
+          dgs.byteOffset,
+          B,
+          hs.byteOffset + t * B * H * 8,
+        );
+      if (I === 1) {
+        kernels.weightGradientRest(
+          grad.byteOffset + (L.r + H - 1) * 8,
+          grad.byteOffset + L.w * 8,
+          grad.byteOffset + L.b * 8,
+          H,
+          dgs.byteOffset,
+          B,
+          hs.byteOffset + (t * B * H + H - 1) * 8,
+          x.byteOffset + t * 8,
+          T * 8,
+          t > 0 && evenH < H ? 1 : 0,
+        );
+      } else {
+        accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t, evenH);
+      }
+      if (t > 0) {
+        kernels.backpropHidden(
+          rT.byteOffset,
+          H,
+          dgs.byteOffset,
+          B,
+          dh.byteOffset,
+          ws.params.byteOffset + L.r * 8,
+        );
+        if (evenB < B) backpropHidden(rT, dgs, dh, B, H, evenB);
+      }
+    } else {
+      accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t);
+      if (t > 0) backpropHidden(rT, dgs, dh, B, H);
+    }
   }
+  if (kernels) gradient.set(grad);
+  return loss;
+}
 
-  // Weight gradients as dot products over all (step, sample) pairs: dR = dGᵀ·H_prev, dW = dGᵀ·X, db = Σ dG.
-  // Columns n < B are step 0, where h_{−1} = 0, so dR sums from n = B.
+/**
+ * One step's share of the weight gradients: dR += dGᵀ·h_{t−1}, dW += dGᵀ·x_t, db += Σ_b dG, with dG the
+ * [4H, B] gate gradients in `dg` and h_{t−1} the rows of `hs` from `hOff` (zero at t = 0, so dR is skipped).
+ * dR columns below `firstUnit` are left to the caller (the WebAssembly kernel did them).
+ */
+function accumulateWeightGradients(
+  grad: Float64Array,
+  L: ParamLayout,
+  I: number,
+  H: number,
+  dg: Float64Array,
+  B: number,
+  hs: Float64Array,
+  hOff: number,
+  x: Float64Array,
+  T: number,
+  t: number,
+  firstUnit = 0,
+): void {
+  const G = 4 * H;
   for (let j = 0; j < G; j += 4) {
-    const g0 = j * N;
-    const g1 = g0 + N;
-    const g2 = g1 + N;
-    const g3 = g2 + N;
-    let k = 0;
-    for (; k + 1 < H; k += 2) {
-      const h0 = k * N;
-      const h1 = h0 + N;
-      let a00 = 0;
-      let a01 = 0;
-      let a02 = 0;
-      let a03 = 0;
-      let a10 = 0;
-      let a11 = 0;
-      let a12 = 0;
-      let a13 = 0;
-      for (let n = B; n < N; n++) {
-        const v0 = hT[h0 + n]!;
-        const v1 = hT[h1 + n]!;
-        const d0 = dgT[g0 + n]!;
-        const d1 = dgT[g1 + n]!;
-        const d2 = dgT[g2 + n]!;
-        const d3 = dgT[g3 + n]!;
-        a00 += d0 * v0;
-        a01 += d1 * v0;
-        a02 += d2 * v0;
-        a03 += d3 * v0;
-        a10 += d0 * v1;
-        a11 += d1 * v1;
-        a12 += d2 * v1;
-        a13 += d3 * v1;
+    const g0 = j * B;
+    const g1 = g0 + B;
+    const g2 = g1 + B;
+    const g3 = g2 + B;
+    if (t > 0) {
+      let k = firstUnit;
+      for (; k + 1 < H; k += 2) {
+        let a00 = 0;
+        let a01 = 0;
+        let a02 = 0;
+        let a03 = 0;
+        let a10 = 0;
+        let a11 = 0;
+        let a12 = 0;
+        let a13 = 0;
+        for (let b = 0; b < B; b++) {
+          const ho = hOff + b * H + k;
+          const v0 = hs[ho]!;
+          const v1 = hs[ho + 1]!;
+          const d0 = dg[g0 + b]!;
+          const d1 = dg[g1 + b]!;
+          const d2 = dg[g2 + b]!;
+          const d3 = dg[g3 + b]!;
+          a00 += d0 * v0;
+          a01 += d1 * v0;
+          a02 += d2 * v0;
+          a03 += d3 * v0;
+          a10 += d0 * v1;
+          a11 += d1 * v1;
+          a12 += d2 * v1;
+          a13 += d3 * v1;
+        }
+        const r = L.r + j * H + k;
+        grad[r]! += a00;
+        grad[r + H]! += a01;
+        grad[r + 2 * H]! += a02;
+        grad[r + 3 * H]! += a03;
+        grad[r + 1]! += a10;
+        grad[r + H + 1]! += a11;
+        grad[r + 2 * H + 1]! += a12;
+        grad[r + 3 * H + 1]! += a13;
       }
-      const r = L.r + j * H + k;
-      grad[r] = a00;
-      grad[r + H] = a01;
-      grad[r + 2 * H] = a02;
-      grad[r + 3 * H] = a03;
-      grad[r + 1] = a10;
-      grad[r + H + 1] = a11;
-      grad[r + 2 * H + 1] = a12;
-      grad[r + 3 * H + 1] = a13;
-    }
-    if (k < H) {
-      const h0 = k * N;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      for (let n = B; n < N; n++) {
-        const v = hT[h0 + n]!;
-        a0 += dgT[g0 + n]! * v;
-        a1 += dgT[g1 + n]! * v;
-        a2 += dgT[g2 + n]! * v;
-        a3 += dgT[g3 + n]! * v;
+      if (k < H) {
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        let a3 = 0;
+        for (let b = 0; b < B; b++) {
+          const v = hs[hOff + b * H + k]!;
+          a0 += dg[g0 + b]! * v;
+          a1 += dg[g1 + b]! * v;
+          a2 += dg[g2 + b]! * v;
+          a3 += dg[g3 + b]! * v;
+        }
+        const r = L.r + j * H + k;
+        grad[r]! += a0;
+        grad[r + H]! += a1;
+        grad[r + 2 * H]! += a2;
+        grad[r + 3 * H]! += a3;
       }
-      const r = L.r + j * H + k;
-      grad[r] = a0;
-      grad[r + H] = a1;
-      grad[r + 2 * H] = a2;
-      grad[r + 3 * H] = a3;
     }
     for (let i = 0; i < I; i++) {
-      const xo = i * N;
       let a0 = 0;
       let a1 = 0;
       let a2 = 0;
       let a3 = 0;
-      for (let n = 0; n < N; n++) {
-        const xv = xT[xo + n]!;
-        a0 += dgT[g0 + n]! * xv;
-        a1 += dgT[g1 + n]! * xv;
-        a2 += dgT[g2 + n]! * xv;
-        a3 += dgT[g3 + n]! * xv;
+      for (let b = 0; b < B; b++) {
+        const xv = x[(b * T + t) * I + i]!;
+        a0 += dg[g0 + b]! * xv;
+        a1 += dg[g1 + b]! * xv;
+        a2 += dg[g2 + b]! * xv;
+        a3 += dg[g3 + b]! * xv;
       }
-      grad[L.w + j * I + i] = a0;
-      grad[L.w + (j + 1) * I + i] = a1;
-      grad[L.w + (j + 2) * I + i] = a2;
-      grad[L.w + (j + 3) * I + i] = a3;
+      grad[L.w + j * I + i]! += a0;
+      grad[L.w + (j + 1) * I + i]! += a1;
+      grad[L.w + (j + 2) * I + i]! += a2;
+      grad[L.w + (j + 3) * I + i]! += a3;
     }
     let s0 = 0;
     let s1 = 0;
     let s2 = 0;
     let s3 = 0;
-    for (let n = 0; n < N; n++) {
-      s0 += dgT[g0 + n]!;
-      s1 += dgT[g1 + n]!;
-      s2 += dgT[g2 + n]!;
-      s3 += dgT[g3 + n]!;
+    for (let b = 0; b < B; b++) {
+      s0 += dg[g0 + b]!;
+      s1 += dg[g1 + b]!;
+      s2 += dg[g2 + b]!;
+      s3 += dg[g3 + b]!;
     }
-    grad[L.b + j] = s0;
-    grad[L.b + j + 1] = s1;
-    grad[L.b + j + 2] = s2;
-    grad[L.b + j + 3] = s3;
+    grad[L.b + j]! += s0;
+    grad[L.b + j + 1]! += s1;
+    grad[L.b + j + 2]! += s2;
+    grad[L.b + j + 3]! += s3;
   }
-  return loss;
 }
 
-/** dh_{t−1}[b] = Rᵀ dg[b] for every sample, two samples × four hidden units at a time (as in the forward). */
-function backpropHidden(rT: Float64Array, dg: Float64Array, dh: Float64Array, B: number, H: number): void {
+/** dh_{t−1}[b] = Rᵀ dg[·, b] for every sample (dg gate-major [4H, B]), two samples × four units at a time. */
+function backpropHidden(
+  rT: Float64Array,
+  dg: Float64Array,
+  dh: Float64Array,
+  B: number,
+  H: number,
+  firstSample = 0,
+): void {
   const G = 4 * H;
-  let b = 0;
+  let b = firstSample;
   for (; b + 1 < B; b += 2) {
-    const g0 = b * G;
-    const g1 = g0 + G;
     const o0 = b * H;
     const o1 = o0 + H;
     let k = 0;
@@ -615,8 +786,8 @@ function backpropHidden(rT: Float64Array, dg: Float64Array, dh: Float64Array, B:
       let a12 = 0;
       let a13 = 0;
       for (let j = 0; j < G; j++) {
-        const d0 = dg[g0 + j]!;
-        const d1 = dg[g1 + j]!;
+        const d0 = dg[j * B + b]!;
+        const d1 = dg[j * B + b + 1]!;
         const r0 = rT[q0 + j]!;
         const r1 = rT[q1 + j]!;
         const r2 = rT[q2 + j]!;
@@ -645,25 +816,20 @@ function backpropHidden(rT: Float64Array, dg: Float64Array, dh: Float64Array, B:
       let a1 = 0;
       for (let j = 0; j < G; j++) {
         const r = rT[q + j]!;
-        a0 += r * dg[g0 + j]!;
-        a1 += r * dg[g1 + j]!;
+        a0 += r * dg[j * B + b]!;
+        a1 += r * dg[j * B + b + 1]!;
       }
       dh[o0 + k] = a0;
       dh[o1 + k] = a1;
     }
   }
   if (b < B) {
-    const g0 = b * G;
     const o0 = b * H;
     for (let k = 0; k < H; k++) {
       const q = k * G;
       let a0 = 0;
-      let a1 = 0;
-      for (let j = 0; j < G; j += 2) {
-        a0 += rT[q + j]! * dg[g0 + j]!;
-        a1 += rT[q + j + 1]! * dg[g0 + j + 1]!;
-      }
-      dh[o0 + k] = a0 + a1;
+      for (let j = 0; j < G; j++) a0 += rT[q + j]! * dg[j * B + b]!;
+      dh[o0 + k] = a0;
     }
   }
 }
