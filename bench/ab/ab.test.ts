@@ -1,0 +1,139 @@
+import { describe, expect, test } from "bun:test";
+import { histogramOf, parsePrometheus, sumMetric } from "../lib/prom.ts";
+import { bucketQuantile } from "../lib/stats.ts";
+import { mosquittoConfig } from "./broker.ts";
+import { parseStatCpuSeconds, parseStatusKb } from "./procstat.ts";
+import { eventStartFor, exactPercentiles, parseAgentStarted } from "./run.ts";
+import { findSaturation, keptUp } from "./saturation.ts";
+
+describe("/proc parsing", () => {
+  test("utime + stime in seconds, counted from the last ')' so odd command names do not shift fields", () => {
+    // Fields 14 and 15 are 250 and 50 ticks: 3 s at 100 ticks/s.
+    const rest = "S 1 42 42 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 1 0 5 0 0";
+    expect(parseStatCpuSeconds(`42 (bun) ${rest}`)).toBe(3);
+    expect(parseStatCpuSeconds(`42 (my (odd) name) ${rest}`)).toBe(3);
+  });
+
+  test("a line without fields is an error, not zero CPU", () => {
+    expect(() => parseStatCpuSeconds("garbage")).toThrow();
+    expect(() => parseStatCpuSeconds("1 (x) S 1")).toThrow();
+  });
+
+  test("VmHWM and VmRSS in bytes; absent fields are undefined", () => {
+    const status = "Name:\tbun\nVmPeak:\t  999 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
+    expect(parseStatusKb(status, "VmHWM")).toBe(204800 * 1024);
+    expect(parseStatusKb(status, "VmRSS")).toBe(102400 * 1024);
+    expect(parseStatusKb("Name:\tkthreadd\n", "VmHWM")).toBeUndefined();
+  });
+});
+
+describe("percentiles", () => {
+  test("exact: nearest rank on the raw samples", () => {
+    const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 1..100, unordered
+    const p = exactPercentiles(values);
+    expect([p.p50, p.p95, p.p99, p.min, p.max, p.n]).toEqual([50, 95, 99, 1, 100, 100]);
+    expect(Number.isNaN(exactPercentiles([]).p99)).toBe(true);
+  });
+
+  test("from a /metrics histogram: interpolated inside the bucket that holds the rank", () => {
+    const text = [
+      "# HELP core_window_emit_delay_seconds x",
+      'core_window_emit_delay_seconds_bucket{le="1"} 0',
+      'core_window_emit_delay_seconds_bucket{le="5"} 50',
+      'core_window_emit_delay_seconds_bucket{le="10"} 100',
+      'core_window_emit_delay_seconds_bucket{le="+Inf"} 100',
+      "core_window_emit_delay_seconds_sum 600",
+      "core_window_emit_delay_seconds_count 100",
+      'core_messages_received_total{kind="reading"} 7',
+      'core_messages_received_total{kind="batch"} 3',
+    ].join("\n");
+    const samples = parsePrometheus(text);
+    expect(sumMetric(samples, "core_messages_received_total")).toBe(10);
+    expect(sumMetric(samples, "core_messages_received_total", { kind: "batch" })).toBe(3);
+    const h = histogramOf(samples, "core_window_emit_delay_seconds")!;
+    expect(h.count).toBe(100);
+    // Rank 50 is the top of the (1, 5] bucket; rank 75 halfway through (5, 10].
+    expect(bucketQuantile(h.buckets, 0.5)).toBe(5);
+    expect(bucketQuantile(h.buckets, 0.75)).toBe(7.5);
+  });
+});
+
+describe("saturation", () => {
+  test("the first step below 95 % of offered is the saturation point", () => {
+    const s = findSaturation([
+      { offered: 16_000, achieved: 11_000, lost: 0 },
+      { offered: 1_000, achieved: 999, lost: 0 },
+      { offered: 4_000, achieved: 3_900, lost: 0 },
+    ]);
+    expect(s).toEqual({ saturatedAt: 16_000, sustained: 4_000, maxAchieved: 11_000 });
+  });
+
+  test("any loss counts as not keeping up, whatever the rate", () => {
+    expect(keptUp({ offered: 1_000, achieved: 1_000, lost: 1 })).toBe(false);
+    expect(keptUp({ offered: 1_000, achieved: 950, lost: 0 })).toBe(true);
+    expect(keptUp({ offered: 1_000, achieved: 949, lost: 0 })).toBe(false);
+  });
+
+  test("a ramp that always kept up has no saturation point", () => {
+    const s = findSaturation([{ offered: 10, achieved: 10, lost: 0 }]);
+    expect(s.saturatedAt).toBeUndefined();
+    expect(s.sustained).toBe(10);
+  });
+});
+
+describe("run timing", () => {
+  test("the event start puts a minute boundary `lead` seconds into the run, within 30 s of now", () => {
+    const now = Date.UTC(2026, 0, 1, 12, 0, 41, 500);
+    const t = eventStartFor(now, 8);
+    expect((t + 8_000) % 60_000).toBe(0);
+    expect(Math.abs(t - now)).toBeLessThanOrEqual(30_000);
+  });
+
+  test("the edge's start line gives its wall-clock start and event-clock start", () => {
+    const line =
+      '2026-11-25T12:48:36.500Z info  [edge] agent started {"mode":"streaming","sensors":10,"connections":4,"speed":1,"eventTime":"2026-11-25T12:48:52.000Z"}';
+    expect(parseAgentStarted(line)).toEqual({
+      wallMs: Date.parse("2026-11-25T12:48:36.500Z"),
+      eventMs: Date.parse("2026-11-25T12:48:52.000Z"),
+    });
+    expect(parseAgentStarted("2026-11-25T12:48:36.500Z info  [edge] health http://x")).toBeUndefined();
+  });
+});
+
+describe("broker config", () => {
+  test("loopback only, no persistence, and no silent queue limits", () => {
+    const conf = mosquittoConfig(18830);
+    expect(conf).toContain("listener 18830 127.0.0.1");
+    expect(conf).toContain("persistence false");
+    expect(conf).toMatch(/^max_queued_messages 0$/m);
+    expect(conf).toMatch(/^max_inflight_messages 0$/m);
+  });
+});
+
+describe("plot axes", () => {
+  test("round ticks cover the range and labels stay short", async () => {
+    const { linearTicks, tickLabel, lineChart } = await import("../lib/plot.ts");
+    expect(linearTicks(0, 9)).toEqual([0, 2, 4, 6, 8]);
+    expect(tickLabel(15_000)).toBe("15k");
+    expect(tickLabel(2_500_000)).toBe("2.5M");
+    const svg = lineChart({
+      title: "t <&>",
+      xLabel: "x",
+      yLabel: "y",
+      logX: true,
+      series: [
+        {
+          name: "A",
+          points: [
+            [10, 1],
+            [1000, Number.NaN],
+            [100, 3],
+          ],
+        },
+      ],
+    });
+    expect(svg).toContain("t &lt;&amp;&gt;");
+    // The NaN point is skipped, not drawn at a bogus position.
+    expect(svg.match(/<circle /g)?.length).toBe(2);
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * CPU time and memory of a process from Linux /proc, sampled while a benchmark runs. /proc rather than
+ * prom-client's process metrics so the broker (Mosquitto) is measured the same way as our processes, and a
+ * process that stops answering HTTP is still measured.
+ */
+import { readFileSync } from "node:fs";
+
+/** Clock ticks per second of utime/stime in /proc/<pid>/stat: USER_HZ, 100 on every Linux we target. */
+export const clockTicksPerSecond = 100;
+
+export interface ProcStat {
+  /** User + system CPU seconds since the process started. */
+  cpuSeconds: number;
+  /** Resident set size now, bytes. */
+  rssBytes: number;
+  /** Peak resident set size (VmHWM), bytes. */
+  peakRssBytes: number;
+}
+
+/**
+ * utime + stime (fields 14 and 15) from a /proc/<pid>/stat line, in seconds. The command name (field 2) may
+ * hold spaces and parentheses, so fields are counted from the last ")".
+ *
+ * @example parseStatCpuSeconds("42 (bun) S 1 42 42 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 1 0 5 0 0") // 3
+ */
+export function parseStatCpuSeconds(stat: string, ticksPerSecond = clockTicksPerSecond): number {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) throw new Error(`not a /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  // After ") " come field 3 (state) onwards, so utime (14) is index 11 and stime (15) index 12.
+  const fields = stat.slice(close + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) {
+    throw new Error(`no utime/stime in /proc/<pid>/stat line: ${stat.slice(0, 80)}`);
+  }
+  return (utime + stime) / ticksPerSecond;
+}
+
+/** A "Name:   123 kB" field of /proc/<pid>/status, in bytes; undefined when absent (kernel threads, zombies). */
+export function parseStatusKb(status: string, field: "VmHWM" | "VmRSS"): number | undefined {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(status);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/** The process's CPU seconds and RSS now; undefined once it has exited. */
+export function readProcStat(pid: number): ProcStat | undefined {
+  try {
+    const cpuSeconds = parseStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return {
+      cpuSeconds,
+      rssBytes: parseStatusKb(status, "VmRSS") ?? 0,
+      peakRssBytes: parseStatusKb(status, "VmHWM") ?? 0,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProcSeries {
+  name: string;
+  pid: number;
+  /** [ms since epoch, stat] samples, in time order. */
+  samples: { atMs: number; stat: ProcStat }[];
+}
+
+/**
+ * Samples named processes at a fixed period, so a process that exits is still measured up to its last
+ * sample, and the peak RSS is seen even if the process is gone when the run ends.
+ */
+export class ProcSampler {
+  private readonly series = new Map<string, ProcSeries>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly periodMs = 250) {}
+
+  /** Starts watching `pid` under `name` (replacing an earlier process of that name) and samples it now. */
+  watch(name: string, pid: number): ProcStat | undefined {
+    this.series.set(name, { name, pid, samples: [] });
+    this.timer ??= setInterval(() => this.sampleAll(), this.periodMs);
+    return this.sample(name);
+  }
+
+  /** Samples one process now and returns the stat (undefined when it is gone or unknown). */
+  sample(name: string): ProcStat | undefined {
+    const s = this.series.get(name);
+    if (!s) return undefined;
+    const stat = readProcStat(s.pid);
+    if (stat) s.samples.push({ atMs: Date.now(), stat });
+    return stat;
+  }
+
+  sampleAll(): void {
+    for (const name of this.series.keys()) this.sample(name);
+  }
+
+  /** The newest sample of a process (its last one if it exited). */
+  last(name: string): ProcStat | undefined {
+    return this.series.get(name)?.samples.at(-1)?.stat;
+  }
+
+  /** Highest VmHWM seen. */
+  peakRssBytes(name: string): number {
+    let peak = 0;
+    for (const { stat } of this.series.get(name)?.samples ?? []) peak = Math.max(peak, stat.peakRssBytes);
+    return peak;
+  }
+
+  /** Highest VmRSS sampled at or after `fromMs`. */
+  maxRssBytes(name: string, fromMs = 0): number {
+    let peak = 0;
+    for (const { atMs, stat } of this.series.get(name)?.samples ?? []) {
+      if (atMs >= fromMs) peak = Math.max(peak, stat.rssBytes);
+    }
+    return peak;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,527 @@
+/**
+ * One sweep point: a fresh core (own database, own Pulsar namespace when on Pulsar) and an edge process
+ * sending S sensors × R readings/s for D seconds through the bench's Mosquitto, measured end to end.
+ *
+ * Time: the edge runs in real time (speed 1) with its event clock started at a chosen instant T close to
+ * now, placed so a minute boundary falls `leadS` seconds into the run; otherwise a short run would often
+ * contain no closed one-minute window to time. The event clock then trails (or leads) the wall clock by a
+ * constant offset k, read from the edge's "agent started" log line (its timestamp is the agent's wall-clock
+ * start, its eventTime is T) and subtracted from window-end times, so delays are processing time only.
+ * Reading → window latency uses message_creation_time (wall clock) and needs no correction.
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { freePort } from "../lib/net.ts";
+import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
+import { bucketQuantile, percentile } from "../lib/stats.ts";
+import type { Child, Children } from "./procs.ts";
+import type { ProcSampler } from "./procstat.ts";
+import { createBenchNamespace, deleteBenchNamespace, subscriptionBacklog } from "./pulsar.ts";
+import {
+  createScratchDatabase,
+  emitDelaysMs,
+  forecastDelaysMs,
+  openPgliteResults,
+  openPostgresResults,
+  type ResultsDb,
+  storedCounts,
+} from "./results-db.ts";
+
+export type Mode = "A" | "B";
+
+export interface PointSpec {
+  mode: Mode;
+  sensors: number;
+  /** Readings per second per sensor. */
+  rate: number;
+  durationS: number;
+  /** "sweep" or "ramp": where the point belongs in the report. */
+  phase: "sweep" | "ramp";
+}
+
+export interface RunContext {
+  children: Children;
+  sampler: ProcSampler;
+  mqttUrl: string;
+  /** Where this run's logs and PGlite directories go. */
+  dir: string;
+  databaseUrl: URL | undefined;
+  pulsarUrl: URL | undefined;
+  /** Run the core's in-process forecaster (--forecast) and time forecasts; false = --no-forecast. */
+  forecast: boolean;
+  /** Whether the core knows --forecast at all (older cores have no forecaster). */
+  forecastOption: boolean;
+  /** The run's own model store (a copy of the checkout's), so no point trains or writes a shared one. */
+  modelDir: string;
+  allowedLatenessS: number;
+  idleTimeoutS: number;
+  /** Seconds into the run at which a minute boundary falls (event time). */
+  leadS: number;
+  progress: (line: string) => void;
+  /** A unique suffix for names on shared servers (database, Pulsar namespace). */
+  uniqueId: string;
+}
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  /** "exact" = from every window's stored times; "buckets" = interpolated from a /metrics histogram. */
+  source: "exact" | "buckets";
+  n: number;
+  /** A bucket estimate that fell in the +Inf bucket is only a lower bound. */
+  lowerBound?: boolean;
+}
+
+export interface ProcFigures {
+  cpuSeconds: number;
+  cpuSecondsPerMillionReadings: number;
+  /** VmHWM: the process's lifetime peak, start-up included (PGlite's migrations peak near 1 GB). */
+  peakRssMb: number;
+  /** Highest VmRSS sampled between the edge's start and the end of the drain: the load's own footprint. */
+  runPeakRssMb: number;
+}
+
+export interface PointResult {
+  spec: PointSpec;
+  label: string;
+  offered: { readings: number; readingsPerSecond: number };
+  edge: {
+    readingsSent: number;
+    messagesSent: number;
+    bytesSent: number;
+    dropped: number;
+    errors: number;
+    abandoned: number;
+    /** Agent start to process exit: above D when the edge (or the broker's acks) could not keep pace. */
+    sendSeconds: number;
+  };
+  achieved: {
+    /** Readings the core accepted. */
+    readings: number;
+    /** readings ÷ (time from the agent's start until the core had accepted the last one + 1/R). */
+    readingsPerSecond: number;
+    ratio: number;
+    /** After the edge stopped, until the core had every reading: the backlog it built up. */
+    drainLagSeconds: number;
+  };
+  mqtt: {
+    messagesReceived: number;
+    bytesReceived: number;
+    messagesPerSecond: number;
+    bytesPerSecond: number;
+    messagesPerReading: number;
+    bytesPerReading: number;
+  };
+  latency: {
+    /** Window end → window emitted, ms (exact, per watermark-closed window). */
+    windowEndToEmittedMs: Percentiles & { min: number; max: number; mean: number };
+    /** Newest reading's creation → window emitted, seconds (core histogram buckets). */
+    readingToWindowS: Percentiles;
+    /** Window end → forecast stored, ms (exact) — only when the core forecasts. */
+    windowEndToForecastMs?: Percentiles;
+    /** pipeline_end_to_end_seconds buckets, when the core exposes it. */
+    endToEndS?: Percentiles;
+  };
+  counts: {
+    sent: number;
+    storedReadings: number;
+    windows: number;
+    lost: number;
+    late: number;
+    invalid: number;
+    duplicates: number;
+    deadLetters: Record<string, number>;
+    invalidByReason: Record<string, number>;
+  };
+  processes: { core: ProcFigures; edge: ProcFigures; broker: ProcFigures };
+  pulsarBacklog?: Record<string, number>;
+  eventClockOffsetMs: number;
+  /** False when the core had not taken in every reading before the drain deadline. */
+  complete: boolean;
+  /** The emulator itself could not offer the load (sent late): the point measures the edge, not the core. */
+  edgeLimited: boolean;
+  notes: string[];
+}
+
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+async function scrape(port: number): Promise<Sample[] | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    return parsePrometheus(await res.text());
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitReady(port: number, core: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | undefined;
+  void core.exited.then((code) => (exited = code));
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      throw new PipelineError("internal", `the core exited with code ${exited} before it was ready`);
+    }
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(2_000) });
+      if (res.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await Bun.sleep(100);
+  }
+  throw new PipelineError("timeout", `the core was not ready within ${timeoutMs} ms`);
+}
+
+/** The event-time start T: the instant near `nowMs` at which a minute boundary lies `leadS` seconds later. */
+export function eventStartFor(nowMs: number, leadS: number): number {
+  const minute = 60_000;
+  return Math.round((nowMs + leadS * 1000) / minute) * minute - leadS * 1000;
+}
+
+/** Parses the edge's `agent started {...,"eventTime":"..."}` line: [wall ms of the line, event ms]. */
+export function parseAgentStarted(line: string): { wallMs: number; eventMs: number } | undefined {
+  if (!line.includes("agent started")) return undefined;
+  const wallMs = Date.parse(line.slice(0, line.indexOf(" ")));
+  const m = /"eventTime":"([^"]+)"/.exec(line);
+  const eventMs = m ? Date.parse(m[1]!) : Number.NaN;
+  return Number.isFinite(wallMs) && Number.isFinite(eventMs) ? { wallMs, eventMs } : undefined;
+}
+
+function bucketPercentiles(samples: Sample[], name: string): Percentiles | undefined {
+  const h = histogramOf(samples, name);
+  if (!h || h.count === 0) return undefined;
+  const total = h.buckets.at(-1)?.count ?? 0;
+  const lastFinite = h.buckets.filter((b) => Number.isFinite(b.le)).at(-1)?.count ?? 0;
+  return {
+    p50: bucketQuantile(h.buckets, 0.5),
+    p95: bucketQuantile(h.buckets, 0.95),
+    p99: bucketQuantile(h.buckets, 0.99),
+    source: "buckets",
+    n: h.count,
+    // The p99 rank lies in the +Inf bucket: the estimate is only the largest finite bound.
+    ...(lastFinite < 0.99 * total ? { lowerBound: true } : {}),
+  };
+}
+
+/** Exact nearest-rank percentiles and extremes of raw samples. */
+export function exactPercentiles(
+  values: readonly number[],
+): Percentiles & { min: number; max: number; mean: number } {
+  const sorted = Float64Array.from(values).sort();
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  const n = sorted.length;
+  return {
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    source: "exact",
+    n,
+    min: n ? sorted[0]! : Number.NaN,
+    max: n ? sorted[n - 1]! : Number.NaN,
+    mean: n ? sum / n : Number.NaN,
+  };
+}
+
+const procFigures = (
+  sampler: ProcSampler,
+  name: string,
+  cpuSeconds: number,
+  readings: number,
+  fromMs: number,
+): ProcFigures => ({
+  cpuSeconds: Math.round(cpuSeconds * 100) / 100,
+  cpuSecondsPerMillionReadings: readings > 0 ? (cpuSeconds / readings) * 1e6 : Number.NaN,
+  peakRssMb: mb(sampler.peakRssBytes(name)),
+  runPeakRssMb: mb(sampler.maxRssBytes(name, fromMs)),
+});
+
+/** Runs one point and returns its figures; every process it started is stopped before it returns. */
+export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointResult> {
+  const label = `${spec.mode} S=${spec.sensors} R=${spec.rate}/s D=${spec.durationS}s`;
+  const slug = `${spec.phase}-${spec.mode}-s${spec.sensors}-r${spec.rate}`;
+  const dir = join(ctx.dir, slug);
+  mkdirSync(dir, { recursive: true });
+  const notes: string[] = [];
+  const say = (text: string) => ctx.progress(`[${label}] ${text}`);
+
+  // Database and Pulsar namespace of this point alone, so its counts are its own.
+  const name = `bench_ab_${ctx.uniqueId}_${slug.replaceAll("-", "_").replaceAll(".", "_")}`.toLowerCase();
+  const scratch = ctx.databaseUrl ? await createScratchDatabase(ctx.databaseUrl, name) : undefined;
+  const pulsarNamespace = ctx.pulsarUrl ? `public/${name.replaceAll("_", "-")}` : undefined;
+  if (ctx.pulsarUrl && pulsarNamespace) await createBenchNamespace(ctx.pulsarUrl, pulsarNamespace);
+
+  const corePort = freePort();
+  const edgePort = freePort();
+  const pgliteDir = join(dir, "pglite");
+  const coreArgs = [
+    process.execPath,
+    "core/cli.ts",
+    "--mqtt-url",
+    ctx.mqttUrl,
+    "--http-port",
+    String(corePort),
+    "--allowed-lateness",
+    String(ctx.allowedLatenessS),
+    "--idle-timeout",
+    String(ctx.idleTimeoutS),
+    ...(scratch ? ["--database-url", scratch.url.href] : ["--data-dir", pgliteDir]),
+    ...(ctx.pulsarUrl && pulsarNamespace
+      ? ["--pulsar-url", ctx.pulsarUrl.href, "--pulsar-namespace", pulsarNamespace]
+      : []),
+    ...(ctx.forecastOption
+      ? ctx.forecast
+        ? ["--forecast", "--model-dir", ctx.modelDir]
+        : ["--no-forecast"]
+      : []),
+  ];
+  // The core must not inherit the bench's PULSAR_URL/DATABASE_URL: its flags say exactly what it uses.
+  const childEnv = { PULSAR_URL: undefined, DATABASE_URL: undefined, MQTT_URL: undefined, LOG_LEVEL: "info" };
+  let core: Child | undefined;
+  let edge: Child | undefined;
+  let db: ResultsDb | undefined;
+  try {
+    say("starting core");
+    core = ctx.children.spawn("core", coreArgs, { logFile: join(dir, "core.log"), env: childEnv });
+    await waitReady(corePort, core, 90_000);
+    ctx.sampler.watch("core", core.pid);
+
+    const offeredPerSensor = Math.ceil(spec.durationS * spec.rate);
+    const offeredReadings = offeredPerSensor * spec.sensors;
+    const eventStartMs = eventStartFor(Date.now() + 500, ctx.leadS);
+    let started: { wallMs: number; eventMs: number } | undefined;
+    const runStartMs = Date.now();
+    const coreAtStart = ctx.sampler.sample("core");
+    const brokerAtStart = ctx.sampler.sample("broker");
+    let edgeAtStart: ReturnType<ProcSampler["sample"]>;
+    say("starting edge");
+    edge = ctx.children.spawn(
+      "edge",
+      [
+        process.execPath,
+        "edge/cli.ts",
+        "--mqtt-url",
+        ctx.mqttUrl,
+        "--http-port",
+        String(edgePort),
+        "--source",
+        "generator",
+        "--sensors",
+        String(spec.sensors),
+        "--rate",
+        String(spec.rate),
+        "--speed",
+        "1",
+        "--duration",
+        String(spec.durationS),
+        "--start",
+        new Date(eventStartMs).toISOString(),
+        "--client-id-prefix",
+        `ab-edge-${ctx.uniqueId}`,
+        ...(spec.mode === "B" ? ["--batch"] : []),
+      ],
+      {
+        logFile: join(dir, "edge.log"),
+        env: childEnv,
+        captureStdout: true,
+        onStderrLine: (line) => {
+          const s = started === undefined ? parseAgentStarted(line) : undefined;
+          if (s) {
+            started = s;
+            edgeAtStart = ctx.sampler.sample("edge");
+          }
+        },
+      },
+    );
+    ctx.sampler.watch("edge", edge.pid);
+    edgeAtStart = ctx.sampler.sample("edge");
+
+    // Readings the core has accepted, sampled over time: when it reached the final count is the end of
+    // the run as the pipeline saw it.
+    const trace: { atMs: number; readings: number }[] = [];
+    let lastProgress = Date.now();
+    const poll = async () => {
+      const s = await scrape(corePort);
+      if (!s) return undefined;
+      trace.push({ atMs: Date.now(), readings: sumMetric(s, "core_readings_total") });
+      if (Date.now() - lastProgress >= 5_000) {
+        lastProgress = Date.now();
+        say(
+          `core accepted ${trace.at(-1)!.readings} of ${offeredReadings} readings, stored ${sumMetric(s, "core_windows_stored_total")} windows`,
+        );
+      }
+      return s;
+    };
+    let edgeCode: number | undefined;
+    const edgeDone = edge.exited.then((code) => (edgeCode = code));
+    const edgeDeadline = Date.now() + (spec.durationS + 90) * 1000;
+    // Once a second while the edge runs: every scrape costs the core CPU (prom-client renders all metrics),
+    // which this benchmark counts against it. After the edge stops, 200 ms to time the drain's end.
+    while (edgeCode === undefined && Date.now() < edgeDeadline) {
+      await Promise.race([poll(), edgeDone]);
+      // Near the end the last reading's arrival is what is being timed: poll finer then.
+      const elapsedS = started ? (Date.now() - started.wallMs) / 1000 : 0;
+      await Promise.race([Bun.sleep(elapsedS > spec.durationS - 3 ? 200 : 1_000), edgeDone]);
+    }
+    const edgeEndMs = Date.now();
+    if (edgeCode === undefined) {
+      notes.push("edge did not finish in D + 90 s and was stopped");
+      await edge.stop(5_000);
+    }
+    const edgeLast = ctx.sampler.last("edge");
+    const summaryLine = edge.stdout().trim().split("\n").at(-1) ?? "{}";
+    let edgeSummary: Record<string, number> = {};
+    try {
+      edgeSummary = JSON.parse(summaryLine) as Record<string, number>;
+    } catch {
+      notes.push("edge printed no summary");
+    }
+    const readingsSent = edgeSummary.readingsSent ?? 0;
+    if (!started)
+      throw new PipelineError("internal", `the edge never logged "agent started" (see ${dir}/edge.log)`);
+    const k = started.wallMs - started.eventMs;
+
+    // Drain: until the core has every reading and every window is closed and stored, bounded.
+    say(`edge done (${readingsSent} readings sent); waiting for the core to store every window`);
+    const drainDeadline = Date.now() + (ctx.idleTimeoutS + ctx.allowedLatenessS + 30 + spec.durationS) * 1000;
+    let samples: Sample[] | undefined;
+    let complete = false;
+    while (Date.now() < drainDeadline) {
+      samples = await poll();
+      if (samples) {
+        const accepted = sumMetric(samples, "core_readings_total");
+        const open = sumMetric(samples, "core_open_windows");
+        const emitted = sumMetric(samples, "core_windows_emitted_total");
+        const stored = sumMetric(samples, "core_windows_stored_total");
+        const rejected = sumMetric(samples, "core_invalid_messages_total");
+        if (accepted + rejected >= readingsSent && open === 0 && emitted > 0 && emitted === stored) {
+          complete = accepted + rejected >= readingsSent;
+          break;
+        }
+      }
+      await Bun.sleep(200);
+    }
+    if (!complete) notes.push("the core had not stored every reading by the drain deadline");
+    const coreEnd = ctx.sampler.sample("core");
+    const brokerEnd = ctx.sampler.sample("broker");
+    samples = (await scrape(corePort)) ?? samples ?? [];
+    const pulsarBacklog =
+      ctx.pulsarUrl && pulsarNamespace
+        ? await subscriptionBacklog(ctx.pulsarUrl, pulsarNamespace)
+        : undefined;
+    await core.stop(30_000);
+
+    // Figures from the core's metrics.
+    const accepted = sumMetric(samples, "core_readings_total");
+    const finalReached = trace.find((t) => t.readings >= accepted)?.atMs ?? Date.now();
+    // Reading i of a sensor is due at i/R s, so the last is due at D − 1/R; each reading stands for one
+    // 1/R slot, so a pipeline that delivers instantly spans exactly D and achieves exactly the offered rate.
+    const span = (finalReached - started.wallMs) / 1000 + 1 / spec.rate;
+    const messagesReceived = sumMetric(samples, "core_messages_received_total");
+    const bytesReceived = sumMetric(samples, "core_bytes_received_total");
+    const late = sumMetric(samples, "core_late_readings_total");
+    const invalid = sumMetric(samples, "core_invalid_messages_total");
+    const readingToWindow = bucketPercentiles(samples, "core_reading_to_window_seconds") ?? {
+      p50: Number.NaN,
+      p95: Number.NaN,
+      p99: Number.NaN,
+      source: "buckets" as const,
+      n: 0,
+    };
+    const endToEnd = bucketPercentiles(samples, "pipeline_end_to_end_seconds");
+
+    // Exact figures from the database.
+    db = scratch ? await openPostgresResults(scratch.url) : await openPgliteResults(pgliteDir);
+    const stored = await storedCounts(db);
+    // Windows whose end lies before the last reading by more than the lateness closed by the watermark (A)
+    // or by a complete batch (B); later ones closed by the idle timeout after the run and are not timed.
+    const cutoffMs = eventStartMs + spec.durationS * 1000 - ctx.allowedLatenessS * 1000;
+    const emit = (await emitDelaysMs(db, cutoffMs)).map((ms) => ms - k);
+    const emitSummary = exactPercentiles(emit);
+    const forecastMs = ctx.forecast ? (await forecastDelaysMs(db, cutoffMs)).map((ms) => ms - k) : [];
+    await db.close();
+    db = undefined;
+    // The logs stay for a post-mortem; the database (tens of MB per point) does not.
+    if (!scratch) rmSync(pgliteDir, { recursive: true, force: true });
+
+    const lost = Math.max(0, readingsSent - stored.readings - stored.duplicates - late - invalid);
+    const sendSeconds = (edgeEndMs - started.wallMs) / 1000;
+    const edgeCpu = (edgeLast?.cpuSeconds ?? 0) - (edgeAtStart?.cpuSeconds ?? 0);
+    const coreCpu = (coreEnd?.cpuSeconds ?? 0) - (coreAtStart?.cpuSeconds ?? 0);
+    const brokerCpu = (brokerEnd?.cpuSeconds ?? 0) - (brokerAtStart?.cpuSeconds ?? 0);
+    const forecastSummary = exactPercentiles(forecastMs);
+    const result: PointResult = {
+      spec,
+      label,
+      offered: { readings: offeredReadings, readingsPerSecond: spec.sensors * spec.rate },
+      edge: {
+        readingsSent,
+        messagesSent: edgeSummary.messagesSent ?? 0,
+        bytesSent: edgeSummary.bytesSent ?? 0,
+        dropped: edgeSummary.droppedReadings ?? edgeSummary.dropped ?? 0,
+        errors: edgeSummary.errors ?? 0,
+        abandoned: edgeSummary.abandoned ?? 0,
+        sendSeconds,
+      },
+      achieved: {
+        readings: accepted,
+        readingsPerSecond: accepted / span,
+        ratio: accepted / span / (spec.sensors * spec.rate),
+        drainLagSeconds: Math.max(0, (finalReached - edgeEndMs) / 1000),
+      },
+      mqtt: {
+        messagesReceived,
+        bytesReceived,
+        messagesPerSecond: messagesReceived / span,
+        bytesPerSecond: bytesReceived / span,
+        messagesPerReading: accepted > 0 ? messagesReceived / accepted : Number.NaN,
+        bytesPerReading: accepted > 0 ? bytesReceived / accepted : Number.NaN,
+      },
+      latency: {
+        windowEndToEmittedMs: emitSummary,
+        readingToWindowS: readingToWindow,
+        ...(forecastMs.length > 0 ? { windowEndToForecastMs: forecastSummary } : {}),
+        ...(endToEnd ? { endToEndS: endToEnd } : {}),
+      },
+      counts: {
+        sent: readingsSent,
+        storedReadings: stored.readings,
+        windows: stored.windows,
+        lost,
+        late,
+        invalid,
+        duplicates: stored.duplicates,
+        deadLetters: stored.deadLetters,
+        invalidByReason: metricByLabel(samples, "core_invalid_messages_total", "reason"),
+      },
+      processes: {
+        core: procFigures(ctx.sampler, "core", coreCpu, accepted, runStartMs),
+        edge: procFigures(ctx.sampler, "edge", edgeCpu, readingsSent, runStartMs),
+        broker: procFigures(ctx.sampler, "broker", brokerCpu, accepted, runStartMs),
+      },
+      ...(pulsarBacklog ? { pulsarBacklog } : {}),
+      eventClockOffsetMs: k,
+      complete,
+      edgeLimited: readingsSent < 0.95 * offeredReadings || sendSeconds > spec.durationS * 1.1 + 5,
+      notes,
+    };
+    say(
+      `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s, lost ${lost}, ` +
+        `emit p99 ${Math.round(emitSummary.p99)} ms, core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
+        `core peak RSS ${result.processes.core.peakRssMb} MB`,
+    );
+    return result;
+  } finally {
+    await edge?.stop(5_000);
+    await core?.stop(10_000);
+    await db?.close().catch(() => {});
+    await scratch?.drop().catch((e) => ctx.progress(`cannot drop scratch database: ${errorMessage(e)}`));
+    if (ctx.pulsarUrl && pulsarNamespace) {
+      const problem = await deleteBenchNamespace(ctx.pulsarUrl, pulsarNamespace);
+      if (problem) ctx.progress(`Pulsar cleanup: ${problem}`);
+    }
+  }
+}

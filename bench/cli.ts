@@ -1,0 +1,21 @@
+/** `bun run bench <name>`: benchmarks that write JSON (and plots) under bench/results/. */
+import { runSubcommands } from "../lib/subcommands.ts";
+
+await runSubcommands(
+  "bun run bench",
+  "Benchmarks of the pipeline; each writes bench/results/<date>-<name>.json and prints a table.",
+  {
+    ab: {
+      summary: "architecture A (streaming sensors) vs B (smart batching sensors) through the full pipeline",
+      load: () => import("./ab.ts"),
+    },
+    pulsar: {
+      summary: "our TypeScript Pulsar producer/consumer vs Pulsar's own pulsar-perf, same standalone",
+      load: () => import("./pulsar.ts"),
+    },
+    ml: {
+      summary: "LSTM training time, ONNX inference latency (1 and 1,000 sensors), forecasts/s",
+      load: () => import("./ml.ts"),
+    },
+  },
+);
