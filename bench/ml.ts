@@ -14,8 +14,8 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { opt, parseCommand, usage, type Values } from "../lib/config.ts";
-import { errorMessage, PipelineError } from "../lib/errors.ts";
+import { commandMain, opt, type Values } from "../lib/config.ts";
+import { PipelineError } from "../lib/errors.ts";
 import { OnnxForecaster } from "../ml/inference.ts";
 import { encodeOnnxModel } from "../ml/onnx.ts";
 import { readSeedCsv } from "../ml/seed.ts";
@@ -76,28 +76,8 @@ interface InferenceFigures {
   forecastsPerSecond: number;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let options: Options;
-  try {
-    const parsed = parseCommand(spec, argv);
-    if (parsed.help) {
-      process.stdout.write(usage(spec));
-      return 0;
-    }
-    options = parsed.values;
-  } catch (error) {
-    if (error instanceof PipelineError) {
-      process.stderr.write(`${spec.name}: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  try {
-    return await run(options);
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return commandMain(spec, argv, run);
 }
 
 async function run(o: Options): Promise<number> {

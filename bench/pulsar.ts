@@ -28,7 +28,7 @@ import { PulsarAdmin } from "../core/pulsar/admin.ts";
 import { PulsarConsumer } from "../core/pulsar/consumer.ts";
 import { type PackingOptions, PulsarProducer } from "../core/pulsar/producer.ts";
 import type { Transport } from "../core/pulsar/socket.ts";
-import { opt, parseCommand, usage, type Values } from "../lib/config.ts";
+import { commandMain, opt, type Values } from "../lib/config.ts";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
 import { machineInfo } from "./lib/machine.ts";
 import { type PerfFigures, parsePerfConsume, parsePerfProduce, runPulsarPerf } from "./lib/pulsar-perf.ts";
@@ -134,28 +134,8 @@ interface Ctx {
 
 const progress = (text: string) => process.stderr.write(`[bench pulsar] ${text}\n`);
 
-export async function main(argv: string[]): Promise<number> {
-  let options: Options;
-  try {
-    const parsed = parseCommand(spec, argv);
-    if (parsed.help) {
-      process.stdout.write(usage(spec));
-      return 0;
-    }
-    options = parsed.values;
-  } catch (error) {
-    if (error instanceof PipelineError) {
-      process.stderr.write(`${spec.name}: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  try {
-    return await run(options);
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return commandMain(spec, argv, run);
 }
 
 async function run(o: Options): Promise<number> {

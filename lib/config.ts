@@ -248,3 +248,34 @@ export async function runCommand<S extends Record<string, Option<unknown>>>(
     throw error;
   }
 }
+
+/**
+ * `main(argv)` of a subcommand module (`bun run bench pulsar`, `bun run ml evaluate`): `--help` prints the
+ * usage (0), a bad option prints its message (2), otherwise `run` decides the exit code. An error it throws
+ * exits 1: a typed one with its message only (it says what to do), anything else with its stack (a bug).
+ */
+export async function commandMain<S extends Record<string, Option<unknown>>>(
+  spec: CommandSpec<S>,
+  argv: readonly string[],
+  run: (values: Values<S>) => Promise<number>,
+): Promise<number> {
+  let parsed: ParseResult<S>;
+  try {
+    parsed = parseCommand(spec, argv);
+  } catch (error) {
+    if (!(error instanceof PipelineError)) throw error;
+    process.stderr.write(`${spec.name}: ${error.message}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(usage(spec));
+    return 0;
+  }
+  try {
+    return await run(parsed.values);
+  } catch (error) {
+    const text = error instanceof PipelineError ? error.message : ((error as Error)?.stack ?? String(error));
+    process.stderr.write(`${spec.name}: ${text}\n`);
+    return 1;
+  }
+}

@@ -5,8 +5,8 @@
 import { mkdir, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { opt, parseCommand, usage, type Values } from "../../lib/config.ts";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { commandMain, opt, type Values } from "../../lib/config.ts";
+import { PipelineError } from "../../lib/errors.ts";
 import { type DeviceEvaluation, evaluateDevice, renderMarkdown, renderPlot } from "../evaluate.ts";
 import { readSeedCsv, type SeedSeries } from "../seed.ts";
 
@@ -60,28 +60,8 @@ async function loadSeedDevices(dir: string): Promise<SeedSeries[]> {
   return [...bySensor.values()].sort((a, b) => a.sensorId - b.sensorId);
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let options: Options;
-  try {
-    const parsed = parseCommand(spec, argv);
-    if (parsed.help) {
-      process.stdout.write(usage(spec));
-      return 0;
-    }
-    options = parsed.values;
-  } catch (error) {
-    if (error instanceof PipelineError) {
-      process.stderr.write(`${spec.name}: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  try {
-    return await run(options, argv);
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return commandMain(spec, argv, (options) => run(options, argv));
 }
 
 async function run(o: Options, argv: string[]): Promise<number> {
