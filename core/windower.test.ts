@@ -76,19 +76,15 @@ function stage(durable: boolean, events: string[]) {
 }
 
 describe("windower stage, graceful stop", () => {
-  test("in-process log: intake stops, open windows are published, their records acked, then the consumer closes", async () => {
+  test("in-process log: intake stops, open windows are published, then the consumer closes (nothing kept to ack)", async () => {
     const events: string[] = [];
     const { readingsLog, windower } = stage(false, events);
     await readingsLog.deliver([record(1, 0, 30), record(2, 0, 10)]);
     expect(events).toEqual([]); // both windows open: nothing published or acked yet
     await windower.stop();
-    expect(events).toEqual([
-      "readings: pause",
-      "windows: publish 1,2",
-      "readings: ack record 0",
-      "readings: ack record 1",
-      "readings: close consumer",
-    ]);
+    // The in-process log redelivers nothing, so the stage keeps no records for it (at 10,000 streaming
+    // sensors they cost ~1 GB) and acks none.
+    expect(events).toEqual(["readings: pause", "windows: publish 1,2", "readings: close consumer"]);
   });
 
   test("durable log: closed windows are published and acked before the close; open ones are left for the next process", async () => {

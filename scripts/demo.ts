@@ -65,6 +65,9 @@ const spec = {
     }),
     databaseUrl: coreOptions.databaseUrl,
     dataDir: coreOptions.dataDir,
+    pulsarUrl: coreOptions.pulsarUrl,
+    pulsarNamespace: coreOptions.pulsarNamespace,
+    pulsarPartitions: coreOptions.pulsarPartitions,
     allowedLateness: coreOptions.allowedLateness,
     idleTimeout: opt.number("idle timeout that closes a silent sensor's windows, seconds", {
       env: "IDLE_TIMEOUT_S",
@@ -74,7 +77,12 @@ const spec = {
     httpPort: httpPortOption("DEMO_HTTP_PORT", "9100"),
     ...forecasterRunOptions,
   },
-  examples: ["bun run demo", "bun run demo --duration 60", "bun run demo --batch --speed 600 --duration 30"],
+  examples: [
+    "bun run demo",
+    "bun run demo --duration 60",
+    "bun run demo --batch --speed 600 --duration 30",
+    "PULSAR_URL=http://127.0.0.1:8080 bun run demo --duration 60   # the core's logs on a real Pulsar",
+  ],
 };
 
 await runCommand(spec, async (o) => {
@@ -98,6 +106,9 @@ await runCommand(spec, async (o) => {
     database,
     registry,
     logger: logger.child("core"),
+    pulsarUrl: o.pulsarUrl,
+    pulsarNamespace: o.pulsarNamespace,
+    pulsarPartitions: o.pulsarPartitions,
   });
   // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
   // the store has no model yet: the bootstrap model trains in a worker and persistence serves meanwhile.
