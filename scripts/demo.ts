@@ -69,11 +69,7 @@ const spec = {
     pulsarNamespace: coreOptions.pulsarNamespace,
     pulsarPartitions: coreOptions.pulsarPartitions,
     allowedLateness: coreOptions.allowedLateness,
-    idleTimeout: opt.number("idle timeout that closes a silent sensor's windows, seconds", {
-      env: "IDLE_TIMEOUT_S",
-      default: "2",
-      min: 0.01,
-    }),
+    idleTimeout: coreOptions.idleTimeout,
     httpPort: httpPortOption("DEMO_HTTP_PORT", "9100"),
     ...forecasterRunOptions,
   },

@@ -3,6 +3,8 @@
  * otherwise an embedded PGlite stored under `./data/pglite` (or in memory). Both run the same drizzle
  * schema and migrations, applied at start-up; tables are never dropped.
  */
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -82,6 +84,8 @@ async function openPostgres(url: URL): Promise<Database> {
 async function openPglite(dir: string): Promise<Database> {
   let client: PGlite;
   try {
+    // PGlite creates its own directory but not its parents (`--data-dir /tmp/new/pglite` would fail).
+    await mkdir(dirname(dir), { recursive: true });
     client = await PGlite.create(dir);
     await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
   } catch (error) {
