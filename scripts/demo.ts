@@ -6,6 +6,7 @@
  */
 import { defaultLimits } from "../core/messages.ts";
 import { coreOptions } from "../core/options.ts";
+import { PulsarAdmin } from "../core/pulsar/admin.ts";
 import { startCore } from "../core/service.ts";
 import { startAgent } from "../edge/agent.ts";
 import { bindAgentMetrics } from "../edge/metrics.ts";
@@ -66,7 +67,10 @@ const spec = {
     databaseUrl: coreOptions.databaseUrl,
     dataDir: coreOptions.dataDir,
     pulsarUrl: coreOptions.pulsarUrl,
-    pulsarNamespace: coreOptions.pulsarNamespace,
+    pulsarNamespace: opt.string(
+      "Pulsar namespace of the demo's topics (default: a new public/demo-… per run, so the summary never counts an earlier run's messages)",
+      { env: "PULSAR_NAMESPACE" },
+    ),
     pulsarPartitions: coreOptions.pulsarPartitions,
     allowedLateness: coreOptions.allowedLateness,
     idleTimeout: coreOptions.idleTimeout,
@@ -89,6 +93,12 @@ await runCommand(spec, async (o) => {
     : await startEmbeddedBroker({ port: o.mqttPort });
   const mqttUrl = o.mqttUrl ?? broker!.url;
   const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  let pulsarNamespace = o.pulsarNamespace;
+  if (o.pulsarUrl && !pulsarNamespace) {
+    pulsarNamespace = `public/demo-${Date.now().toString(36)}`;
+    await new PulsarAdmin({ url: o.pulsarUrl.href }).ensureNamespace(pulsarNamespace);
+    logger.info(`Pulsar topics in the new namespace ${pulsarNamespace}`);
+  }
   const core = await startCore({
     mqttUrl,
     // aedes speaks MQTT 3.1.1 only.
@@ -103,7 +113,7 @@ await runCommand(spec, async (o) => {
     registry,
     logger: logger.child("core"),
     pulsarUrl: o.pulsarUrl,
-    pulsarNamespace: o.pulsarNamespace,
+    pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
   });
   // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
