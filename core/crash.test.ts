@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
-import type { Reading } from "../lib/records.ts";
+import type { Reading, WindowRecord } from "../lib/records.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
 import { TumblingWindower } from "./window.ts";
@@ -144,20 +144,7 @@ async function until(what: string, done: () => Promise<boolean>, ms: number, log
 }
 
 /** The window columns that depend only on the readings (not on processing time or redeliveries). */
-function comparable(w: {
-  sensorId: number;
-  windowStartMs: number;
-  windowEndMs: number;
-  count: number;
-  sum: number;
-  mean: number;
-  min: number;
-  max: number;
-  firstEventMs: number;
-  lastEventMs: number;
-  slots: number[];
-  imputed: boolean[];
-}) {
+function comparable(w: Omit<WindowRecord, "duplicates" | "maxCreatedAtMs" | "emittedAtMs">) {
   return {
     sensorId: w.sensorId,
     windowStartMs: w.windowStartMs,
