@@ -1,3 +1,5 @@
+import { PipelineError } from "../../lib/errors.ts";
+
 /**
  * Exponential backoff with full jitter for reconnects: attempt n waits a random time in
  * [0, min(maxMs, initialMs * 2^n)], so many clients restarting together do not hit the broker in step.
@@ -27,4 +29,35 @@ export class Backoff {
   reset(): void {
     this.attempt = 0;
   }
+}
+
+/**
+ * The reconnect loop of our producer and consumer: waits with backoff and calls `open` until it succeeds
+ * (`{ socket }`, backoff reset), the client is closed (undefined; a socket opened meanwhile is closed), or
+ * `open` fails in a way retrying cannot mend (`{ fatal }`: auth, not-found). Connection and timeout errors
+ * are retried: the broker may be restarting.
+ */
+export async function reopenWithBackoff<S extends { close(): void }>(
+  backoff: Backoff,
+  isClosed: () => boolean,
+  open: () => Promise<S>,
+): Promise<{ socket: S } | { fatal: PipelineError } | undefined> {
+  while (!isClosed()) {
+    await Bun.sleep(backoff.next());
+    if (isClosed()) return undefined;
+    try {
+      const socket = await open();
+      if (isClosed()) {
+        socket.close();
+        return undefined;
+      }
+      backoff.reset();
+      return { socket };
+    } catch (error) {
+      if (error instanceof PipelineError && (error.code === "auth" || error.code === "not-found")) {
+        return { fatal: error };
+      }
+    }
+  }
+  return undefined;
 }

@@ -27,7 +27,7 @@
  * for await (const msg of consumer) { handle(msg); consumer.ack(msg); }
  */
 import { PipelineError } from "../../lib/errors.ts";
-import { Backoff, type BackoffOptions, defaultBackoff } from "./backoff.ts";
+import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import {
@@ -437,32 +437,19 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     this.unacked.clear();
     this.packs.clear();
     this.noPermit.clear();
-    while (!this.closed) {
-      await Bun.sleep(this.backoff.next());
-      if (this.closed) return;
-      try {
-        const ws = await openSocket(
-          this.url,
-          this.doing("resubscribe"),
-          this.connectTimeoutMs,
-          this.transport,
-        );
-        if (this.closed) {
-          ws.close();
-          return;
-        }
-        this.reconnects++;
-        this.backoff.reset();
-        this.attach(ws);
-        return;
-      } catch (error) {
-        if (error instanceof PipelineError && (error.code === "auth" || error.code === "not-found")) {
-          this.fatal = error;
-          this.closed = true;
-          for (const waiter of this.receivers.splice(0)) waiter.resolve(undefined);
-          return;
-        }
-      }
+    const outcome = await reopenWithBackoff(
+      this.backoff,
+      () => this.closed,
+      () => openSocket(this.url, this.doing("resubscribe"), this.connectTimeoutMs, this.transport),
+    );
+    if (!outcome) return;
+    if ("fatal" in outcome) {
+      this.fatal = outcome.fatal;
+      this.closed = true;
+      for (const waiter of this.receivers.splice(0)) waiter.resolve(undefined);
+      return;
     }
+    this.reconnects++;
+    this.attach(outcome.socket);
   }
 }

@@ -27,7 +27,7 @@
  * const fast = await PulsarProducer.create({ topic: "readings", packing: defaultPacking });
  */
 import { PipelineError } from "../../lib/errors.ts";
-import { Backoff, type BackoffOptions, defaultBackoff } from "./backoff.ts";
+import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import {
@@ -380,34 +380,27 @@ export class PulsarProducer {
 
   private async reconnect(): Promise<void> {
     this.ws = undefined;
-    while (!this.closed) {
-      await Bun.sleep(this.backoff.next());
-      if (this.closed) return;
-      try {
-        const ws = await openSocket(
+    // Connection and timeout errors are retried inside; each send keeps its own deadline meanwhile.
+    const outcome = await reopenWithBackoff(
+      this.backoff,
+      () => this.closed,
+      () =>
+        openSocket(
           this.url,
           `reopen producer on ${this.topic.full}`,
           this.opts.connectTimeoutMs,
           this.transport,
-        );
-        if (this.closed) {
-          ws.close();
-          return;
-        }
-        this.reconnects++;
-        this.backoff.reset();
-        this.attach(ws);
-        // Map iteration is insertion order, so re-sends keep the original order per key.
-        for (const entry of this.pending.values()) ws.send(entry.frame);
-        return;
-      } catch (error) {
-        if (error instanceof PipelineError && (error.code === "auth" || error.code === "not-found")) {
-          this.failAll(error);
-          return;
-        }
-        // connection / timeout / broker still starting: keep trying; each send has its own deadline
-      }
+        ),
+    );
+    if (!outcome) return;
+    if ("fatal" in outcome) {
+      this.failAll(outcome.fatal);
+      return;
     }
+    this.reconnects++;
+    this.attach(outcome.socket);
+    // Map iteration is insertion order, so re-sends keep the original order per key.
+    for (const entry of this.pending.values()) outcome.socket.send(entry.frame);
   }
 
   private failAll(error: PipelineError): void {
