@@ -252,7 +252,8 @@ export async function runCommand<S extends Record<string, Option<unknown>>>(
 /**
  * `main(argv)` of a subcommand module (`bun run bench pulsar`, `bun run ml evaluate`): `--help` prints the
  * usage (0), a bad option prints its message (2), otherwise `run` decides the exit code. An error it throws
- * exits 1: a typed one with its message only (it says what to do), anything else with its stack (a bug).
+ * is printed and exits 2 when it is a `config` error (a bad combination of options found while running), 1
+ * otherwise: a typed one with its message only (it says what to do), anything else with its stack (a bug).
  */
 export async function commandMain<S extends Record<string, Option<unknown>>>(
   spec: CommandSpec<S>,
@@ -276,6 +277,6 @@ export async function commandMain<S extends Record<string, Option<unknown>>>(
   } catch (error) {
     const text = error instanceof PipelineError ? error.message : ((error as Error)?.stack ?? String(error));
     process.stderr.write(`${spec.name}: ${text}\n`);
-    return 1;
+    return error instanceof PipelineError && error.code === "config" ? 2 : 1;
   }
 }

@@ -7,8 +7,8 @@
  * PGlite directory can only be open in one process.
  */
 import { coreOptions } from "../../core/options.ts";
-import { type CommandSpec, opt, parseCommand, usage, type Values } from "../../lib/config.ts";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { type CommandSpec, commandMain, opt, type Values } from "../../lib/config.ts";
+import { PipelineError } from "../../lib/errors.ts";
 import {
   defaultRetrainOptions,
   defaultRetrainRows,
@@ -67,43 +67,28 @@ function summaryLine(result: RetrainResult): string {
 }
 
 /** `bun run ml retrain [options]`; returns the exit code (2 = bad option, 1 = a retrain failed). */
-export async function main(argv: string[]): Promise<number> {
-  let values: Values<typeof retrainOptions>;
-  try {
-    const parsed = parseCommand(spec, argv);
-    if (parsed.help) {
-      process.stdout.write(usage(spec));
-      return 0;
-    }
-    values = parsed.values;
-    if (!values.all && !values.sensor?.length) {
-      throw new PipelineError("config", "nothing to retrain", {
-        hint: "give --sensor N (or shared) or --all",
-      });
-    }
-    if (values.all && values.sensor?.length) {
-      throw new PipelineError("config", "--sensor and --all exclude each other");
-    }
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return 2;
+export function main(argv: string[]): Promise<number> {
+  return commandMain(spec, argv, run);
+}
+
+async function run(values: Values<typeof retrainOptions>): Promise<number> {
+  if (!values.all && !values.sensor?.length) {
+    throw new PipelineError("config", "nothing to retrain", { hint: "give --sensor N (or shared) or --all" });
   }
-  try {
-    const results = await retrainFromConfig(
-      {
-        databaseUrl: values.databaseUrl?.href,
-        embeddedDir: values.dataDir,
-        store: modelStoreConfig(values),
-        scopes: values.all ? "all" : values.sensor!,
-        rows: values.rows,
-        options: { epochs: values.epochs, hidden: values.hidden, seed: values.seed, head: values.head },
-      },
-      (message) => process.stderr.write(`${message}\n`),
-    );
-    for (const result of results) process.stdout.write(`${summaryLine(result)}\n`);
-    return results.some((r) => "error" in r) ? 1 : 0;
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return 1;
+  if (values.all && values.sensor?.length) {
+    throw new PipelineError("config", "--sensor and --all exclude each other");
   }
+  const results = await retrainFromConfig(
+    {
+      databaseUrl: values.databaseUrl?.href,
+      embeddedDir: values.dataDir,
+      store: modelStoreConfig(values),
+      scopes: values.all ? "all" : values.sensor!,
+      rows: values.rows,
+      options: { epochs: values.epochs, hidden: values.hidden, seed: values.seed, head: values.head },
+    },
+    (message) => process.stderr.write(`${message}\n`),
+  );
+  for (const result of results) process.stdout.write(`${summaryLine(result)}\n`);
+  return results.some((r) => "error" in r) ? 1 : 0;
 }

@@ -5,7 +5,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type CommandSpec, opt, parseCommand, usage, type Values } from "../../lib/config.ts";
+import { type CommandSpec, commandMain, opt, type Values } from "../../lib/config.ts";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { readSeedCsv, type SeedSeries } from "../seed.ts";
 import { artifactFromTraining } from "../store/artifact.ts";
@@ -236,19 +236,11 @@ function table(rows: Row[]): string {
 }
 
 /** `bun run ml train [options]`; returns the exit code (2 = bad option, 1 = a model failed). */
-export async function main(argv: string[]): Promise<number> {
-  let values: Values<typeof trainOptions>;
-  try {
-    const parsed = parseCommand(spec, argv);
-    if (parsed.help) {
-      process.stdout.write(usage(spec));
-      return 0;
-    }
-    values = parsed.values;
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return 2;
-  }
+export function main(argv: string[]): Promise<number> {
+  return commandMain(spec, argv, run);
+}
+
+async function run(values: Values<typeof trainOptions>): Promise<number> {
   let store: ModelStore | undefined;
   try {
     const devices = await readSeedDevices(values.seedDir);
@@ -278,9 +270,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stdout.write(table(rows));
     return failed > 0 ? 1 : 0;
-  } catch (error) {
-    process.stderr.write(`${spec.name}: ${errorMessage(error)}\n`);
-    return error instanceof PipelineError && error.code === "config" ? 2 : 1;
   } finally {
     await store?.close();
   }
