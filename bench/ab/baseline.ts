@@ -37,30 +37,12 @@ function lastJsonLine<T>(text: string, who: string): T {
  */
 export async function runBaseline(
   children: Children,
-  o: {
-    url: string;
-    kind: MessageKind;
-    messages: number;
-    sensors: number;
-    readingsPerBatch: number;
-    ratePerSecond: number;
-    dir: string;
-    timeoutMs: number;
-  },
+  o: Omit<WorkerConfig, "connections" | "maxInFlight"> & { dir: string },
 ): Promise<BaselineResult> {
-  const config: WorkerConfig = {
-    url: o.url,
-    kind: o.kind,
-    messages: o.messages,
-    sensors: o.sensors,
-    readingsPerBatch: o.readingsPerBatch,
-    ratePerSecond: o.ratePerSecond,
-    // The edge's defaults: 4 connections, 1,000 unacknowledged publishes each.
-    connections: 4,
-    maxInFlight: 1_000,
-    timeoutMs: o.timeoutMs,
-  };
-  const logFile = join(o.dir, `baseline-${o.kind}.log`);
+  const { dir, ...common } = o;
+  // The edge's defaults: 4 connections, 1,000 unacknowledged publishes each.
+  const config: WorkerConfig = { ...common, connections: 4, maxInFlight: 1_000 };
+  const logFile = join(dir, `baseline-${o.kind}.log`);
   let subscribed: () => void = () => {};
   const ready = new Promise<void>((resolve) => (subscribed = resolve));
   const sub = children.spawn("baseline-sub", [process.execPath, workerPath, "sub", JSON.stringify(config)], {
