@@ -348,11 +348,26 @@ describe("docker-compose.yml", () => {
       const dashboard = JSON.parse(readFileSync(onHost, "utf8")) as {
         uid: string;
         panels: { title: string; datasource?: { uid: string; type: string } }[];
+        templating: { list: { name: string; type: string; query: unknown; current?: { value?: string } }[] };
       };
       expect(dashboard.uid).toMatch(/^[a-z0-9-]{1,40}$/);
+      // A datasource variable (`${name}`) resolves to its default, which must be provisioned with its type.
+      const variables = new Map(
+        dashboard.templating.list.filter((v) => v.type === "datasource").map((v) => [`\${${v.name}}`, v]),
+      );
       for (const panel of dashboard.panels) {
         const ds = panel.datasource!;
-        expect({ panel: panel.title, type: uids.get(ds.uid) }).toEqual({ panel: panel.title, type: ds.type });
+        const variable = variables.get(ds.uid);
+        if (variable)
+          expect({ panel: panel.title, plugin: variable.query }).toEqual({
+            panel: panel.title,
+            plugin: ds.type,
+          });
+        const uid = variable ? variable.current?.value : ds.uid;
+        expect({ panel: panel.title, type: uids.get(uid ?? "") }).toEqual({
+          panel: panel.title,
+          type: ds.type,
+        });
       }
     }
   });

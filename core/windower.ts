@@ -52,6 +52,8 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
   // redelivers nothing, so nothing is kept for it at all.
   const retainAcks = options.readingsLog.durable;
   const unacked = new Map<number, { maxEventMs: number; ack: () => void }[]>();
+  // Newest event time per sensor, for core_window_event_time_lag_seconds (meaningful for replays too).
+  const newestEventMs = new Map<number, number>();
   let emitting: Promise<void> = Promise.resolve();
 
   const publishWindows = async (windows: WindowRecord[], now: number) => {
@@ -61,6 +63,8 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
       for (const w of windows) {
         const delay = now - w.windowEndMs;
         if (delay >= 0 && delay < liveHorizonMs) metrics.windowEmitDelay.observe(delay / 1000);
+        const lag = (newestEventMs.get(w.sensorId) ?? w.windowEndMs) - w.windowEndMs;
+        metrics.windowEventTimeLag.observe(Math.max(0, lag) / 1000);
         if (w.maxCreatedAtMs > 0 && now - w.maxCreatedAtMs < liveHorizonMs)
           metrics.readingToWindow.observe((now - w.maxCreatedAtMs) / 1000);
       }
@@ -112,7 +116,9 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
     const now = Date.now();
     for (const message of batch) {
       const record = message.value;
+      let newest = newestEventMs.get(record.sensorId) ?? Number.NEGATIVE_INFINITY;
       for (const reading of record.readings) {
+        if (reading.eventTimeMs > newest) newest = reading.eventTimeMs;
         const outcome = windower.add(reading, now);
         if (outcome === "late") {
           metrics.late.inc();
@@ -127,6 +133,9 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
           metrics.duplicates.inc();
         }
       }
+      // A complete batch's watermark is event time the sensor vouched for, like a reading's.
+      if (record.watermarkMs !== undefined && record.watermarkMs > newest) newest = record.watermarkMs;
+      if (newest > Number.NEGATIVE_INFINITY) newestEventMs.set(record.sensorId, newest);
       if (record.watermarkMs !== undefined)
         windower.advanceWatermark(record.sensorId, record.watermarkMs, now);
       if (!retainAcks) continue;

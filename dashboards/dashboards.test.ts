@@ -14,8 +14,9 @@
  * database with Grafana's macros expanded. A query that never returns data (NaN counts as none) within 45 s
  * fails the test with its dashboard, panel and expression. Panels whose description carries
  * `[requires: cadvisor]` are skipped with that reason and listed: cAdvisor measures containers, and none run
- * here. Without the prometheus binary the test is skipped loudly, unless REQUIRE_PROMETHEUS=1 (set by .ci/run)
- * makes it fail.
+ * here. `[requires: pulsar]` panels are skipped likewise when Pulsar is unreachable, locally only (CI fails).
+ * Without the prometheus binary the test is skipped with one line, unless REQUIRE_PROMETHEUS=1 (set by
+ * .ci/run) makes it fail.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -32,7 +33,7 @@ import {
   forecasterMetrics,
   pulsarMetrics,
 } from "../lib/metrics.ts";
-import { isCI, postgresUrl, reachable } from "../test/servers.ts";
+import { announceSkip, isCI, postgresUrl, reachable } from "../test/servers.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..");
@@ -73,14 +74,26 @@ interface PanelQuery {
   refId: string;
   kind: "promql" | "sql";
   text: string;
+  /** The `[requires: …]` tag of the panel's description. */
+  requirement?: string;
   /** Why the query cannot have data here, from a `[requires: …]` tag in the panel's description. */
   skip?: string;
 }
 
-/** Requirements a panel may declare, and why they cannot be met on a machine without containers. */
-const unmetRequirements: Record<string, string> = {
+const pulsarUrl = process.env.PULSAR_URL ?? "http://127.0.0.1:8080";
+const pulsarUp = await reachable(new URL(pulsarUrl), 8080);
+const pulsarMissing = `Pulsar at ${new URL(pulsarUrl).host} is unreachable (bash scripts/pulsar.sh start; CI fails instead)`;
+
+/**
+ * Requirements a panel may declare: why each cannot be met here, or undefined when it is. Pulsar is a skip
+ * reason locally only: in CI an unreachable Pulsar fails the run (nothing may skip there).
+ */
+const requirements: Record<string, string | undefined> = {
   cadvisor: "cAdvisor measures containers; none run here (compose/ runs it)",
+  pulsar: pulsarUp || isCI ? undefined : pulsarMissing,
 };
+/** The metrics that make a panel need its requirement (the test checks the tag against the queries). */
+const requirementMetrics: Record<string, RegExp> = { cadvisor: /container_/, pulsar: /pulsar_/ };
 
 function loadDashboards(): { file: string; dashboard: Dashboard }[] {
   return readdirSync(here)
@@ -93,9 +106,12 @@ function panelQueries(dashboard: Dashboard): PanelQuery[] {
   const flat = (panels: Panel[]): Panel[] => panels.flatMap((p) => [p, ...flat(p.panels ?? [])]);
   return flat(dashboard.panels).flatMap((panel) => {
     const requirement = /\[requires: ([a-z0-9-]+)\]/.exec(panel.description ?? "")?.[1];
-    const skip = requirement
-      ? (unmetRequirements[requirement] ?? `unknown requirement ${requirement}`)
-      : undefined;
+    const skip =
+      requirement === undefined
+        ? undefined
+        : requirement in requirements
+          ? requirements[requirement]
+          : `unknown requirement ${requirement}`;
     return (panel.targets ?? []).map((t): PanelQuery => {
       const kind = t.rawSql !== undefined ? "sql" : "promql";
       const text = (kind === "sql" ? t.rawSql : t.expr) ?? "";
@@ -105,6 +121,7 @@ function panelQueries(dashboard: Dashboard): PanelQuery[] {
         refId: t.refId,
         kind,
         text,
+        ...(requirement ? { requirement } : {}),
         ...(skip ? { skip } : {}),
       };
     });
@@ -205,10 +222,14 @@ class ChildOutput {
   }
 }
 
+/** Runs `cmd` in the repository; an env entry set to undefined removes that variable. */
 function spawn(cmd: string[], env: Record<string, string | undefined>): ChildOutput {
+  const merged = Object.entries({ ...process.env, LOG_LEVEL: "warn", ...env }).filter(
+    (e): e is [string, string] => e[1] !== undefined,
+  );
   const proc = Bun.spawn(cmd, {
     cwd: repo,
-    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    env: Object.fromEntries(merged),
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -275,11 +296,11 @@ const hasData = (result: VectorResult[]) => result.some((r) => !Number.isNaN(Num
 const prometheusBin = Bun.which("prometheus");
 const requirePrometheus = process.env.REQUIRE_PROMETHEUS === "1";
 if (!prometheusBin) {
-  const message =
-    "prometheus is not installed: the dashboard queries are NOT tested (apt-get install -y prometheus; .ci/run does)";
-  if (requirePrometheus) console.error(`[fail] ${message}`);
-  else console.warn(`\n[skip] ${"!".repeat(20)} ${message} ${"!".repeat(20)}\n`);
+  const message = "prometheus is not installed (apt-get install -y prometheus; .ci/run does)";
+  if (requirePrometheus) console.error(`[fail] dashboard queries: ${message}`);
+  else announceSkip("dashboard queries against Prometheus", message);
 }
+if (prometheusBin && requirements.pulsar) announceSkip("Pulsar dashboard panels", requirements.pulsar);
 const run = prometheusBin || requirePrometheus ? describe : describe.skip;
 
 const dashboards = loadDashboards();
@@ -312,13 +333,50 @@ describe("dashboard files", () => {
     expect(unknown).toEqual([]);
   });
 
-  test("cAdvisor panels are the only ones marked as untestable here", () => {
-    const skipped = queries.filter((q) => q.skip).map((q) => `${q.dashboard} / ${q.panel}`);
-    expect([...new Set(skipped)]).toEqual([
+  test("cAdvisor and Pulsar panels are the only ones with requirements, each reading such metrics", () => {
+    const tagged = (r: string) => [
+      ...new Set(queries.filter((q) => q.requirement === r).map((q) => `${q.dashboard} / ${q.panel}`)),
+    ];
+    expect(tagged("cadvisor")).toEqual([
       "Resources / CPU per container",
       "Resources / Memory per container",
+      "Resources / Network per container",
     ]);
-    for (const q of queries.filter((q) => q.skip)) expect(q.text).toContain("container_");
+    expect(tagged("pulsar")).toEqual([
+      "Pipeline / Pulsar subscription backlog",
+      "Pipeline / Pulsar client messages/s",
+    ]);
+    for (const q of queries.filter((q) => q.requirement)) {
+      expect({ panel: q.panel, unknown: !(q.requirement! in requirements) }).toEqual({
+        panel: q.panel,
+        unknown: false,
+      });
+      expect(q.text).toMatch(requirementMetrics[q.requirement!]!);
+    }
+    // Only Pulsar's may be skipped outside containers, and never in CI.
+    const skipped = new Set(queries.filter((q) => q.skip).map((q) => q.requirement));
+    expect(skipped.has("pulsar")).toBe(!pulsarUp && !isCI);
+  });
+
+  test("datasources are chosen by a dashboard variable, not hard-coded uids", () => {
+    // forecasts.json belongs to the ML work in progress: it moves to ${datasource} there.
+    const exempt = new Set(["forecasts.json"]);
+    for (const { file, dashboard } of dashboards) {
+      if (exempt.has(file)) continue;
+      const uids = new Set<string>();
+      const collect = (o: unknown): void => {
+        if (Array.isArray(o)) for (const v of o) collect(v);
+        else if (o && typeof o === "object") {
+          const ds = (o as { datasource?: { uid?: string } }).datasource;
+          if (ds?.uid !== undefined) uids.add(ds.uid);
+          for (const v of Object.values(o)) collect(v);
+        }
+      };
+      collect(dashboard.panels);
+      collect(dashboard.templating.list);
+      const variables = dashboard.templating.list.filter((v) => v.type === "datasource").map((v) => v.name);
+      expect({ file, uids: [...uids] }).toEqual({ file, uids: variables.map((name) => `\${${name}}`) });
+    }
   });
 });
 
@@ -328,7 +386,6 @@ run("dashboards against a real Prometheus and the demo's database", () => {
   let edgeB: ChildOutput | undefined;
   let core: ChildOutput | undefined;
   let pulsarNamespace = "";
-  let pulsarUrl = "";
   let prometheus: ChildOutput | undefined;
   let injector: mqtt.MqttClient | undefined;
   let injectTimer: ReturnType<typeof setInterval> | undefined;
@@ -362,7 +419,8 @@ run("dashboards against a real Prometheus and the demo's database", () => {
     }
 
     // A fresh PostgreSQL database, so the SQL panels can run on what the demo stored.
-    const env: Record<string, string> = {};
+    // The demo keeps its logs in-process (the core below is the one on Pulsar), whatever PULSAR_URL says.
+    const env: Record<string, string | undefined> = { PULSAR_URL: undefined };
     if (await reachable(postgresUrl, 5432)) {
       database = `dashboards_test_${process.pid}_${Date.now()}`;
       const adminUrl = new URL(postgresUrl.href);
@@ -376,12 +434,13 @@ run("dashboards against a real Prometheus and the demo's database", () => {
     } else {
       if (isCI)
         throw new Error(`PostgreSQL at ${postgresUrl.host} is unreachable: the SQL panels cannot run`);
-      console.warn(`[skip] PostgreSQL at ${postgresUrl.host} is unreachable: the SQL panels are NOT tested`);
+      announceSkip(
+        "SQL dashboard panels",
+        `PostgreSQL at ${postgresUrl.host} is unreachable (CI fails instead)`,
+      );
       env.DATA_DIR = "memory://";
     }
-    pulsarUrl = process.env.PULSAR_URL ?? "http://127.0.0.1:8080";
     const pulsar = new URL(pulsarUrl);
-    const pulsarUp = await reachable(pulsar, 8080);
     // The demo's forecaster keeps its models in this run's directory, not in the shared default one.
     env.MODEL_DIR = join(tmp, "models");
 
@@ -447,8 +506,6 @@ run("dashboards against a real Prometheus and the demo's database", () => {
       );
     } else if (isCI) {
       throw new Error(`Pulsar at ${pulsar.host} is unreachable: the Pulsar panels cannot have data`);
-    } else {
-      console.warn(`[skip] Pulsar at ${pulsar.host} is unreachable: the Pulsar panels will have no data`);
     }
 
     // 20 minutes behind the clock at 20×: for about a minute every window closes with a real emit delay.
@@ -561,7 +618,8 @@ run("dashboards against a real Prometheus and the demo's database", () => {
     for (const { dashboard } of dashboards) {
       for (const v of dashboard.templating.list) {
         const query = typeof v.query === "string" ? v.query : v.query.query;
-        if (v.datasource?.uid === "prometheus") {
+        if (v.type === "datasource") continue; // chooses the datasource; the queries run on ours
+        if (v.datasource?.type === "prometheus") {
           // label_values(metric, label): the values Grafana would offer, which must include our jobs.
           const m = /^label_values\((\w+),\s*(\w+)\)$/.exec(query);
           if (!m) throw new Error(`variable ${v.name}: unsupported query ${query}`);
@@ -611,7 +669,7 @@ run("dashboards against a real Prometheus and the demo's database", () => {
       const to = new Date(Date.now() + 86_400_000);
       const from = new Date(Date.now() - 2 * 365 * 86_400_000);
       const sqlVars = dashboards.flatMap(({ dashboard }) =>
-        dashboard.templating.list.filter((v) => v.datasource?.uid === "postgres"),
+        dashboard.templating.list.filter((v) => v.datasource?.type === "grafana-postgresql-datasource"),
       );
       const pendingSql = new Set(sqlQueries);
       const sqlDeadline = Math.max(deadline, Date.now() + 10_000);

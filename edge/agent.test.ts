@@ -7,6 +7,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { createLogger } from "../lib/log.ts";
 import type { BatchMessage, StreamingMessage } from "../lib/records.ts";
+import { announceSkip } from "../test/servers.ts";
 import { type AgentOptions, startAgent } from "./agent.ts";
 import { defaultGeneratorStartMs } from "./sources/generator.ts";
 import { buildSensorStreams, type SourceOptions } from "./sources/index.ts";
@@ -29,9 +30,7 @@ async function brokerReachable(): Promise<boolean> {
 
 const reachable = await brokerReachable();
 if (!reachable && !process.env.CI) {
-  console.warn(
-    `edge/agent.test.ts: Mosquitto not reachable at ${url}; skipping integration tests (set CI to fail)`,
-  );
+  announceSkip("Mosquitto integration tests", `Mosquitto at ${url} is unreachable (CI fails instead)`);
 }
 
 test.if(!!process.env.CI)("Mosquitto is reachable (required in CI)", () => {

@@ -1,19 +1,165 @@
 /**
  * The metric catalogue, in one place (README "Metrics" lists the same names; a test keeps them in step).
  * Labels are bounded sets (mode, kind, reason, sink): never a sensor id, which would mean 10,000 series.
+ * Every known value of a counter's label is set to 0 at start: a series that only appears with its first
+ * increment is invisible to `increase()` alerts and shows "No data" in a panel until something goes wrong.
  */
+import { heapStats } from "bun:jsc";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { MessageKind, RejectReason } from "./records.ts";
 
 export interface MetricsRegistry {
   readonly registry: Registry;
 }
 
-/** A registry with the default process metrics (CPU, RSS, event-loop lag) already on it. */
+/**
+ * prom-client defaults that are wrong under Bun, measured against /proc/self and bun:jsc (lib/metrics.test.ts
+ * checks what is kept): `process_heap_bytes` is VmData, the address space Bun reserves (6.5 GB for a 68 MB
+ * process), not a heap; `nodejs_heap_size_*` come from process.memoryUsage(), whose heapTotal is below
+ * heapUsed under Bun (replaced from heapStats below); the V8 heap spaces are zero except "old"; the active
+ * handles/requests/resources are always 0; no GC performance entries arrive, so the GC histogram stays
+ * empty; monitorEventLoopDelay misses stalls (a 300-ms block showed as an 8-ms p99), replaced below; and
+ * nodejs_version_info reports Bun's Node compatibility level, not the runtime (bun_version_info instead).
+ */
+export const defaultMetricsWrongUnderBun: readonly string[] = [
+  "process_heap_bytes",
+  "nodejs_heap_size_total_bytes",
+  "nodejs_heap_size_used_bytes",
+  "nodejs_heap_space_size_total_bytes",
+  "nodejs_heap_space_size_used_bytes",
+  "nodejs_heap_space_size_available_bytes",
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_requests",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources",
+  "nodejs_active_resources_total",
+  "nodejs_gc_duration_seconds",
+  "nodejs_eventloop_lag_seconds",
+  "nodejs_eventloop_lag_min_seconds",
+  "nodejs_eventloop_lag_max_seconds",
+  "nodejs_eventloop_lag_mean_seconds",
+  "nodejs_eventloop_lag_stddev_seconds",
+  "nodejs_eventloop_lag_p50_seconds",
+  "nodejs_eventloop_lag_p90_seconds",
+  "nodejs_eventloop_lag_p99_seconds",
+  "nodejs_version_info",
+];
+
+/** How often the event-loop monitor's timer is due; a stall shows as that timer firing late. */
+const loopProbeMs = 100;
+
+/**
+ * A registry with the process metrics that are right under Bun: prom-client's CPU, RSS, virtual memory,
+ * start time and file descriptors, plus the JavaScriptCore heap, an event-loop stall monitor and the Bun
+ * version in place of the defaults listed in {@link defaultMetricsWrongUnderBun}.
+ */
 export function createRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of defaultMetricsWrongUnderBun) registry.removeSingleMetric(name);
+  new Gauge({
+    name: "nodejs_heap_size_used_bytes",
+    help: "JavaScript heap in use, bytes (bun:jsc heapStats().heapSize)",
+    registers: [registry],
+    collect() {
+      this.set(heapStats().heapSize);
+    },
+  });
+  new Gauge({
+    name: "nodejs_heap_size_total_bytes",
+    help: "JavaScript heap allocated, bytes (bun:jsc heapStats().heapCapacity)",
+    registers: [registry],
+    collect() {
+      this.set(heapStats().heapCapacity);
+    },
+  });
+  new Gauge({
+    name: "bun_version_info",
+    help: "1, labelled with the Bun version running the process",
+    labelNames: ["version"] as const,
+    registers: [registry],
+  }).set({ version: Bun.version }, 1);
+  eventLoopMetrics(registry);
   return registry;
 }
+
+/**
+ * Event-loop stalls measured by a timer that should fire every {@link loopProbeMs}: how late it fires is how
+ * long the loop was blocked. The gauge holds the worst delay since the previous scrape (then starts over), so
+ * `max_over_time` of it catches every stall longer than the probe period; the histogram keeps the
+ * distribution for quantiles. The timer is unref'd: it never keeps a process alive.
+ */
+function eventLoopMetrics(registry: Registry): void {
+  let worst = 0;
+  const delay = new Histogram({
+    name: "nodejs_eventloop_delay_seconds",
+    help: `How late a timer due every ${loopProbeMs} ms fired, seconds (event-loop stalls)`,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "nodejs_eventloop_lag_max_seconds",
+    help: `Longest event-loop stall since the previous scrape, seconds (a timer due every ${loopProbeMs} ms firing late)`,
+    registers: [registry],
+    collect() {
+      this.set(worst);
+      worst = 0;
+    },
+  });
+  let due = performance.now() + loopProbeMs;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = Math.max(0, now - due) / 1000;
+    due = now + loopProbeMs;
+    delay.observe(late);
+    if (late > worst) worst = late;
+  }, loopProbeMs);
+  timer.unref();
+}
+
+/** Validation's reasons, the values of `core_invalid_messages_total{reason}` ("late" has its own counter). */
+export const invalidReasons = [
+  "too_large",
+  "not_json",
+  "bad_shape",
+  "bad_sensor_id",
+  "bad_value",
+  "bad_timestamp",
+  "timestamp_out_of_range",
+  "topic_mismatch",
+] as const satisfies readonly RejectReason[];
+// A new RejectReason fails type checking here until it is listed above (or is "late").
+const allReasonsListed: [Exclude<RejectReason, "late" | (typeof invalidReasons)[number]>] extends [never]
+  ? true
+  : never = true;
+void allReasonsListed;
+
+export const messageKinds = ["reading", "batch"] as const satisfies readonly MessageKind[];
+/** `core_store_errors_total{sink}`: the tables the core writes. */
+export const storeSinks = ["windows"] as const;
+/** `forecaster_errors_total{stage}`. */
+export const forecasterErrorStages = ["bootstrap", "manifest", "model_load", "inference", "store"] as const;
+/** `forecaster_retrains_total{outcome}`. */
+export const retrainOutcomes = ["promoted", "rejected", "skipped", "failed"] as const;
+/** `forecaster_forecasts_total{model}`: the sensor's own model or the shared one. */
+export const forecastModels = ["sensor", "shared"] as const;
+
+/** Creates the series of every known label value at 0. */
+function zeroed<L extends string>(counter: Counter<L>, label: L, values: readonly string[]): Counter<L> {
+  for (const value of values) counter.inc({ [label]: value } as Partial<Record<L, string>>, 0);
+  return counter;
+}
+
+/**
+ * Buckets of the window delays, seconds. Streaming windows close once a reading `allowed lateness` (5 s by
+ * default) past their end arrives, so they land at 5.0–5.6 s: fine buckets there. Complete batches and full
+ * windows close at once: fine sub-second buckets too. Beyond, coarse buckets for a slow or lagging core.
+ */
+export const windowDelayBuckets = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 4.5, 5, 5.25, 5.5, 5.75, 6, 7, 8, 10, 15, 20, 30, 60,
+  120, 300,
+];
 
 export function edgeMetrics(registry: Registry) {
   return {
@@ -53,12 +199,16 @@ export type EdgeMetrics = ReturnType<typeof edgeMetrics>;
 
 export function coreMetrics(registry: Registry) {
   return {
-    messagesReceived: new Counter({
-      name: "core_messages_received_total",
-      help: "MQTT messages received by the core, by kind (reading = architecture A, batch = B)",
-      labelNames: ["kind"] as const,
-      registers: [registry],
-    }),
+    messagesReceived: zeroed(
+      new Counter({
+        name: "core_messages_received_total",
+        help: "MQTT messages received by the core, by kind (reading = architecture A, batch = B)",
+        labelNames: ["kind"] as const,
+        registers: [registry],
+      }),
+      "kind",
+      messageKinds,
+    ),
     bytesReceived: new Counter({
       name: "core_bytes_received_total",
       help: "MQTT payload bytes received by the core",
@@ -69,12 +219,16 @@ export function coreMetrics(registry: Registry) {
       help: "Valid readings accepted by the core",
       registers: [registry],
     }),
-    invalid: new Counter({
-      name: "core_invalid_messages_total",
-      help: "Messages or batch entries rejected by validation, by reason (each kept as a dead letter)",
-      labelNames: ["reason"] as const,
-      registers: [registry],
-    }),
+    invalid: zeroed(
+      new Counter({
+        name: "core_invalid_messages_total",
+        help: "Messages or batch entries rejected by validation, by reason (each kept as a dead letter)",
+        labelNames: ["reason"] as const,
+        registers: [registry],
+      }),
+      "reason",
+      invalidReasons,
+    ),
     late: new Counter({
       name: "core_late_readings_total",
       help: "Readings that arrived after their window closed (counted and dead-lettered, never dropped silently)",
@@ -108,7 +262,13 @@ export function coreMetrics(registry: Registry) {
     windowEmitDelay: new Histogram({
       name: "core_window_emit_delay_seconds",
       help: "Processing-time delay from a window's end (event time, for live data) to its emission",
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      buckets: windowDelayBuckets,
+      registers: [registry],
+    }),
+    windowEventTimeLag: new Histogram({
+      name: "core_window_event_time_lag_seconds",
+      help: "Event time a window's sensor had reached when the window was emitted, minus the window's end (live and replayed data)",
+      buckets: windowDelayBuckets,
       registers: [registry],
     }),
     readingToWindow: new Histogram({
@@ -117,12 +277,16 @@ export function coreMetrics(registry: Registry) {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
       registers: [registry],
     }),
-    storeErrors: new Counter({
-      name: "core_store_errors_total",
-      help: "Failed writes to PostgreSQL (retried)",
-      labelNames: ["sink"] as const,
-      registers: [registry],
-    }),
+    storeErrors: zeroed(
+      new Counter({
+        name: "core_store_errors_total",
+        help: "Failed writes to PostgreSQL (retried)",
+        labelNames: ["sink"] as const,
+        registers: [registry],
+      }),
+      "sink",
+      storeSinks,
+    ),
   };
 }
 export type CoreMetrics = ReturnType<typeof coreMetrics>;
@@ -140,18 +304,26 @@ export function forecasterMetrics(registry: Registry) {
       help: "Per-second actual values upserted into PostgreSQL (imputed ones included, flagged)",
       registers: [registry],
     }),
-    forecasts: new Counter({
-      name: "forecaster_forecasts_total",
-      help: "Next-minute forecasts stored, by kind of model used (sensor = its own, shared = the fallback)",
-      labelNames: ["model"] as const,
-      registers: [registry],
-    }),
-    forecastErrors: new Counter({
-      name: "forecaster_errors_total",
-      help: "Failures while forecasting or storing, by stage (retried or reported, never silent)",
-      labelNames: ["stage"] as const,
-      registers: [registry],
-    }),
+    forecasts: zeroed(
+      new Counter({
+        name: "forecaster_forecasts_total",
+        help: "Next-minute forecasts stored, by kind of model used (sensor = its own, shared = the fallback)",
+        labelNames: ["model"] as const,
+        registers: [registry],
+      }),
+      "model",
+      forecastModels,
+    ),
+    forecastErrors: zeroed(
+      new Counter({
+        name: "forecaster_errors_total",
+        help: "Failures while forecasting or storing, by stage (retried or reported, never silent)",
+        labelNames: ["stage"] as const,
+        registers: [registry],
+      }),
+      "stage",
+      forecasterErrorStages,
+    ),
     inference: new Histogram({
       name: "forecaster_inference_seconds",
       help: "Duration of one batched ONNX inference call (all sensors whose minute closed in the same tick)",
@@ -175,12 +347,16 @@ export function forecasterMetrics(registry: Registry) {
       help: "Models held in memory (per-sensor models plus the shared one)",
       registers: [registry],
     }),
-    retrains: new Counter({
-      name: "forecaster_retrains_total",
-      help: "Retraining runs, by outcome (promoted, rejected, failed)",
-      labelNames: ["outcome"] as const,
-      registers: [registry],
-    }),
+    retrains: zeroed(
+      new Counter({
+        name: "forecaster_retrains_total",
+        help: "Retraining runs, by outcome (promoted, rejected, skipped, failed)",
+        labelNames: ["outcome"] as const,
+        registers: [registry],
+      }),
+      "outcome",
+      retrainOutcomes,
+    ),
     endToEnd: new Histogram({
       name: "pipeline_end_to_end_seconds",
       help: "From the newest reading's creation time in a window to its forecast being stored",
@@ -236,3 +412,18 @@ export function pulsarMetrics(registry: Registry) {
   };
 }
 export type PulsarMetrics = ReturnType<typeof pulsarMetrics>;
+
+/**
+ * Creates a log's `pulsar_client_*` counter series at 0 when the log opens: its topic is known only then, and
+ * a failure counter that appears with its first failure is one `increase()` never sees.
+ */
+export function zeroPulsarCounters(metrics: PulsarMetrics, topic: string): void {
+  for (const counter of [
+    metrics.published,
+    metrics.publishErrors,
+    metrics.received,
+    metrics.acked,
+    metrics.reconnects,
+  ])
+    counter.inc({ topic }, 0);
+}

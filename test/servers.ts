@@ -6,6 +6,20 @@ import { connect } from "node:net";
 
 export const isCI = Boolean(process.env.CI);
 
+// Module state is shared by every test file of one `bun test` run, so each group's reason prints once even
+// when eight files skip the same group.
+const announced = new Set<string>();
+
+/**
+ * Prints `[skip] {group}: {reason}` once per test run, however many test files skip that group: one
+ * clear line per skipped group instead of one per file.
+ */
+export function announceSkip(group: string, reason: string): void {
+  if (announced.has(group)) return;
+  announced.add(group);
+  console.warn(`[skip] ${group}: ${reason}`);
+}
+
 export const postgresUrl = new URL(
   process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
 );
@@ -32,6 +46,6 @@ export function reachable(url: URL, defaultPort: number, timeoutMs = 1_000): Pro
 export async function skipUnlessReachable(name: string, url: URL, defaultPort: number): Promise<boolean> {
   if (await reachable(url, defaultPort)) return false;
   if (isCI) return false; // let the tests run and fail loudly
-  console.warn(`[skip] ${name} at ${url.host} is unreachable; its integration tests are skipped locally`);
+  announceSkip(`${name} integration tests`, `${name} at ${url.host} is unreachable (CI fails instead)`);
   return true;
 }

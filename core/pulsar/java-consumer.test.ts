@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import os from "node:os";
 import { createLogger } from "../../lib/log.ts";
 import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import { announceSkip } from "../../test/servers.ts";
 import type { RecordLog } from "../log.ts";
 import { pulsarForTests } from "./testing.ts";
 import { openWindowsTopic } from "./topics.ts";
@@ -62,7 +63,7 @@ if (pulsar && !dist) {
   const message =
     "no Pulsar distribution under ~/.cache/energy-pipeline/pulsar (bash scripts/pulsar.sh start)";
   if (process.env.CI) throw new Error(`CI: ${message}`);
-  console.warn(`SKIPPING the Java consumer test: ${message}`);
+  announceSkip("Java consumer test", message);
 }
 
 describe.skipIf(!pulsar || !dist)("windows topic read by a Java consumer", () => {

@@ -29,7 +29,7 @@
  */
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
-import type { PulsarMetrics } from "../../lib/metrics.ts";
+import { type PulsarMetrics, zeroPulsarCounters } from "../../lib/metrics.ts";
 import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "../log.ts";
 import { PulsarAdmin, type SchemaDefinition } from "./admin.ts";
 import { Backoff, defaultBackoff } from "./backoff.ts";
@@ -144,6 +144,7 @@ class PulsarLog<T> implements RecordLog<T> {
     this.name = options.name;
     this.window = new SendWindow(maxInFlight);
     if (options.metrics) {
+      zeroPulsarCounters(options.metrics, this.name);
       this.sampler = setInterval(
         () => void this.sample(),
         options.backlogSampleMs ?? defaultPulsarLog.backlogSampleMs,

@@ -6,6 +6,7 @@
  * to be the one scripts/pulsar.sh manages (its `status` says running).
  */
 import { describe, expect, test } from "bun:test";
+import { announceSkip } from "../../test/servers.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { PulsarProducer } from "./producer.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
@@ -15,11 +16,11 @@ const script = `${import.meta.dir}/../../scripts/pulsar.sh`;
 const optedIn = process.env.PULSAR_RESTART_TEST === "1";
 const managed = optedIn && pulsar !== undefined && Bun.spawnSync(["bash", script, "status"]).exitCode === 0;
 if (!optedIn)
-  console.warn("SKIPPING broker-restart test: set PULSAR_RESTART_TEST=1 to run it (it restarts Pulsar)");
+  announceSkip("Pulsar broker-restart test", "set PULSAR_RESTART_TEST=1 to run it (it restarts Pulsar)");
 else if (pulsar && !managed) {
-  const message = "broker-restart test: the Pulsar at PULSAR_URL is not managed by scripts/pulsar.sh";
-  if (process.env.CI) throw new Error(`CI: ${message}`);
-  console.warn(`SKIPPING ${message}`);
+  const message = "the Pulsar at PULSAR_URL is not managed by scripts/pulsar.sh";
+  if (process.env.CI) throw new Error(`CI: broker-restart test: ${message}`);
+  announceSkip("Pulsar broker-restart test", message);
 }
 const enabled = managed;
 

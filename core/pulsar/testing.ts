@@ -7,6 +7,7 @@
  * const pulsar = await pulsarForTests(); // undefined locally when Pulsar is down
  * describe.skipIf(!pulsar)("producer", () => { ... });
  */
+import { announceSkip } from "../../test/servers.ts";
 import { PulsarAdmin } from "./admin.ts";
 import { defaultPulsarUrl } from "./service-url.ts";
 
@@ -19,15 +20,30 @@ export interface TestPulsar {
 
 export const testNamespace = "energy-test/client";
 
-export async function pulsarForTests(): Promise<TestPulsar | undefined> {
+// One probe per URL and test run: every Pulsar test file asks, and an unreachable host must not cost each
+// of them the admin timeout again.
+const probes = new Map<string, Promise<TestPulsar | undefined>>();
+
+export function pulsarForTests(): Promise<TestPulsar | undefined> {
   const url = process.env.PULSAR_URL ?? defaultPulsarUrl;
+  let probe = probes.get(url);
+  if (!probe) {
+    probe = probePulsar(url);
+    probes.set(url, probe);
+  }
+  return probe;
+}
+
+async function probePulsar(url: string): Promise<TestPulsar | undefined> {
   const admin = new PulsarAdmin({ url, timeoutMs: 5_000 });
   try {
     await admin.listClusters();
   } catch (error) {
-    const message = `Pulsar is not reachable at ${url} (${(error as Error).message}); start it with: bash scripts/pulsar.sh start`;
+    const cause = (error as Error).cause as { code?: string } | undefined;
+    const why = cause?.code ?? (error as Error).message;
+    const message = `Pulsar is not reachable at ${url} (${why}); start it with: bash scripts/pulsar.sh start`;
     if (process.env.CI) throw new Error(`CI: ${message}`);
-    console.warn(`SKIPPING Pulsar integration tests: ${message}`);
+    announceSkip("Pulsar integration tests", `${message} (CI fails instead)`);
     return undefined;
   }
   await admin.ensureNamespace(testNamespace);
