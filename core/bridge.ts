@@ -16,6 +16,7 @@ import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
 import { type Logger, rateLimitedLogger } from "../lib/log.ts";
 import type { CoreMetrics } from "../lib/metrics.ts";
+import type { MqttTls } from "../lib/mqtt-tls.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
 import type { DeadLetterSink } from "./dead-letters.ts";
 import type { RecordLog } from "./log.ts";
@@ -34,6 +35,8 @@ export interface BridgeOptions {
   shareGroup: string | undefined;
   username?: string | undefined;
   password?: string | undefined;
+  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  tls?: MqttTls | undefined;
   /**
    * A fixed client id gives a persistent session (messages in flight or published while the core is down
    * are redelivered to the next process with this id); each core needs its own. Without one, a random id
@@ -186,6 +189,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     clientId: persistent ? options.clientId : `core-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
     username: options.username,
     password: options.password,
+    ...options.tls,
     protocolVersion: v5 ? 5 : 4,
     // MQTT 5 ends a session at disconnect unless it has an expiry (§3.1.2.11.2), even with clean: false.
     // No topicAliasMaximum is announced, so the broker sends full topic names (§3.3.2.3.4).

@@ -1,9 +1,10 @@
 /** `bun run core`: the core runtime as a long-running process. */
 import { runCommand } from "../lib/config.ts";
 import { openDatabase } from "../lib/db/client.ts";
-import { serveOps } from "../lib/http.ts";
+import { type ReadinessCheck, serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
+import { readMqttTls } from "../lib/mqtt-tls.ts";
 import { coreForecastOptions } from "../ml/forecaster/options.ts";
 import { defaultLimits } from "./messages.ts";
 import { coreOptions } from "./options.ts";
@@ -25,13 +26,24 @@ const spec = {
 
 await runCommand(spec, async (o) => {
   const logger = createLogger("core");
-  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
-  logger.info(`database: ${database.kind} ${database.location}`);
+  const mqttTls = await readMqttTls(o.mqttUrl, o);
   const registry = createRegistry();
+  // The port first: a taken port fails in milliseconds, before MQTT, the database or a model is touched.
+  // Not ready until the dependencies' own checks replace this one.
+  const checks: Record<string, ReadinessCheck> = { starting: () => false };
+  const ops = serveOps({ service: "core", registry, checks, port: o.httpPort, hostname: o.httpHost });
+  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir }).catch(
+    async (error: unknown) => {
+      await ops.stop();
+      throw error;
+    },
+  );
+  logger.info(`database: ${database.kind} ${database.location}`);
   const core = await startCore({
     mqttUrl: o.mqttUrl,
     mqttUsername: o.mqttUsername,
     mqttPassword: o.mqttPassword,
+    mqttTls,
     mqttProtocol: o.mqttProtocol === "4" ? 4 : 5,
     mqttClientId: o.mqttClientId,
     topicPrefix: o.topicPrefix,
@@ -59,19 +71,15 @@ await runCommand(spec, async (o) => {
         .catch(async (error: unknown) => {
           await core.stop();
           await database.close();
+          await ops.stop();
           throw error;
         })
     : undefined;
   const forecasterChecks = Object.fromEntries(
     Object.entries(forecaster?.checks ?? {}).map(([name, check]) => [`forecaster ${name}`, check]),
   );
-  const ops = serveOps({
-    service: "core",
-    registry,
-    checks: { ...core.checks, ...forecasterChecks },
-    port: o.httpPort,
-    hostname: o.httpHost,
-  });
+  delete checks.starting;
+  Object.assign(checks, core.checks, forecasterChecks);
   logger.info(`core running; health ${ops.url}/health, metrics ${ops.url}/metrics`);
 
   let stopping = false;

@@ -1,6 +1,13 @@
 /** The core's configuration: one declaration gives flags, env vars, defaults and `--help`. */
 import { opt } from "../lib/config.ts";
-import { httpPortOption, mqttUrlOption } from "../lib/options.ts";
+import {
+  httpHostOption,
+  httpPortOption,
+  mqttAuthOptions,
+  mqttTlsOptions,
+  mqttUrlOption,
+  topicPrefixOption,
+} from "../lib/options.ts";
 
 export const coreOptions = {
   mqttUrl: mqttUrlOption("MQTT broker to subscribe to"),
@@ -16,12 +23,9 @@ export const coreOptions = {
     "MQTT client id; set = persistent session, so messages survive a core crash or restart (one id per core)",
     { env: "MQTT_CLIENT_ID" },
   ),
-  mqttUsername: opt.string("MQTT username", { env: "MQTT_USERNAME" }),
-  mqttPassword: opt.string("MQTT password", { env: "MQTT_PASSWORD" }),
-  topicPrefix: opt.string("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch", {
-    env: "TOPIC_PREFIX",
-    default: "sensors",
-  }),
+  ...mqttAuthOptions,
+  ...mqttTlsOptions,
+  topicPrefix: topicPrefixOption("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch"),
   shareGroup: opt.string(
     'MQTT shared-subscription group so several cores split the load ("" = plain subscription)',
     {
@@ -69,5 +73,5 @@ export const coreOptions = {
     min: 64,
   }),
   httpPort: httpPortOption("CORE_HTTP_PORT", "9102"),
-  httpHost: opt.string("address the health/metrics server binds", { env: "HTTP_HOST", default: "127.0.0.1" }),
+  httpHost: httpHostOption,
 };

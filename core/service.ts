@@ -7,6 +7,7 @@ import type { Registry } from "prom-client";
 import type { Database } from "../lib/db/client.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { type CoreMetrics, coreMetrics, pulsarMetrics } from "../lib/metrics.ts";
+import type { MqttTls } from "../lib/mqtt-tls.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
@@ -20,6 +21,8 @@ export interface CoreOptions {
   mqttUrl: URL;
   mqttUsername?: string | undefined;
   mqttPassword?: string | undefined;
+  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  mqttTls?: MqttTls | undefined;
   mqttProtocol?: 4 | 5;
   /** Fixed MQTT client id = persistent session, so a crash loses no message (core/bridge.ts). */
   mqttClientId?: string | undefined;
@@ -113,6 +116,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       mqttUrl: options.mqttUrl,
       username: options.mqttUsername,
       password: options.mqttPassword,
+      tls: options.mqttTls,
       protocolVersion: options.mqttProtocol ?? 5,
       clientId: options.mqttClientId,
       topicPrefix: options.topicPrefix,

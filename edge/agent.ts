@@ -9,6 +9,7 @@
  */
 import { PipelineError } from "../lib/errors.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
+import type { MqttTls } from "../lib/mqtt-tls.ts";
 import { type BatchMessage, defaultTopicPrefix, type StreamingMessage, sensorTopic } from "../lib/records.ts";
 import { type BatcherOptions, SensorBatcher } from "./batcher.ts";
 import { MqttPublisher, type PublisherStats, type QoS } from "./publisher.ts";
@@ -28,6 +29,8 @@ export interface AgentOptions {
   qos?: QoS;
   username?: string | undefined;
   password?: string | undefined;
+  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  tls?: MqttTls | undefined;
   clientIdPrefix?: string;
   /** MQTT connections in the pool; sensor id modulo this picks one. Default 4. */
   connections?: number;
@@ -109,6 +112,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
     qos: options.qos ?? 1,
     username: options.username,
     password: options.password,
+    tls: options.tls,
     clientIdPrefix: options.clientIdPrefix ?? "edge",
     connections,
     queueLimit: offlineQueue,

@@ -7,8 +7,16 @@ import { PipelineError } from "../lib/errors.ts";
 import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
-import { httpPortOption, mqttUrlOption } from "../lib/options.ts";
-import { defaultTopicPrefix } from "../lib/records.ts";
+import { readMqttTls } from "../lib/mqtt-tls.ts";
+import {
+  csvDirOption,
+  httpHostOption,
+  httpPortOption,
+  mqttAuthOptions,
+  mqttTlsOptions,
+  mqttUrlOption,
+  topicPrefixOption,
+} from "../lib/options.ts";
 import { startAgent } from "./agent.ts";
 import { minBatchBytes } from "./batcher.ts";
 import { bindAgentMetrics } from "./metrics.ts";
@@ -48,10 +56,7 @@ export const edgeCommand = {
       env: "EDGE_SOURCE",
       default: "csv",
     }),
-    csvDir: opt.string("directory of seed CSVs (--source csv)", {
-      env: "EDGE_CSV_DIR",
-      default: "data/seed",
-    }),
+    csvDir: csvDirOption("directory of seed CSVs (--source csv)"),
     sensors: opt.int("number of synthetic sensors, ids 1..N (--source generator; default 10)", {
       env: "EDGE_SENSORS",
       min: 1,
@@ -88,13 +93,10 @@ export const edgeCommand = {
     disorder: opt.boolean("apply the study's out-of-order workload (drop, chunk, shuffle, defer)", {
       env: "EDGE_DISORDER",
     }),
-    topicPrefix: opt.string("topics are {prefix}/{sensorId}/reading|batch", {
-      env: "EDGE_TOPIC_PREFIX",
-      default: defaultTopicPrefix,
-    }),
+    topicPrefix: topicPrefixOption("topics are {prefix}/{sensorId}/reading|batch"),
     qos: opt.int("MQTT QoS of publishes", { env: "MQTT_QOS", default: "1", min: 0, max: 2 }),
-    username: opt.string("MQTT user name", { env: "MQTT_USERNAME" }),
-    password: opt.string("MQTT password", { env: "MQTT_PASSWORD" }),
+    ...mqttAuthOptions,
+    ...mqttTlsOptions,
     clientIdPrefix: opt.string("MQTT client id prefix (ids are {prefix}-{pid}-{n})", {
       env: "MQTT_CLIENT_ID_PREFIX",
       default: "edge",
@@ -142,6 +144,7 @@ export const edgeCommand = {
       max: 65_000,
     }),
     httpPort: httpPortOption("EDGE_HTTP_PORT", "9101"),
+    httpHost: httpHostOption,
     shutdownTimeout: opt.number("seconds to wait for in-flight publishes at shutdown", {
       env: "EDGE_SHUTDOWN_TIMEOUT",
       default: "10",
@@ -182,8 +185,9 @@ async function main(c: EdgeConfig): Promise<void> {
     speed: c.speed,
     topicPrefix: c.topicPrefix,
     qos: c.qos as 0 | 1 | 2,
-    username: c.username,
-    password: c.password,
+    username: c.mqttUsername,
+    password: c.mqttPassword,
+    tls: await readMqttTls(c.mqttUrl, c),
     clientIdPrefix: c.clientIdPrefix,
     connections: c.connections,
     offlineQueue: c.offlineQueue,
@@ -204,6 +208,7 @@ async function main(c: EdgeConfig): Promise<void> {
     service: "edge",
     registry,
     port: c.httpPort,
+    hostname: c.httpHost,
     checks: { mqtt: () => agent.stats().connected > 0 },
     info: () => ({ mode: agent.stats().mode, sensors: agent.stats().sensors }),
   });

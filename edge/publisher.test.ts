@@ -113,7 +113,7 @@ test("a broker refusing the credentials is fatal for the agent, with the way out
   );
   expect(error).toBeInstanceOf(PipelineError);
   expect((error as PipelineError).code).toBe("auth");
-  expect((error as PipelineError).message).toContain("--username/--password");
+  expect((error as PipelineError).message).toContain("--mqtt-username/--mqtt-password");
 });
 
 test("with no broker the agent still finishes, and unsent batches are reported as abandoned", async () => {

@@ -9,6 +9,7 @@
 import mqtt, { type MqttClient } from "mqtt";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
 import { type Logger, rateLimitedLogger } from "../lib/log.ts";
+import type { MqttTls } from "../lib/mqtt-tls.ts";
 
 export type QoS = 0 | 1 | 2;
 
@@ -17,6 +18,8 @@ export interface PublisherOptions {
   qos: QoS;
   username?: string | undefined;
   password?: string | undefined;
+  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  tls?: MqttTls | undefined;
   clientIdPrefix: string;
   connections: number;
   /** Messages that may wait across all connections before new ones are dropped. */
@@ -75,6 +78,7 @@ class Connection {
       clientId: `${o.clientIdPrefix}-${process.pid}-${index}`,
       username: o.username,
       password: o.password,
+      ...o.tls,
       clean: true,
       // Reconnecting is ours (exponential backoff); mqtt.js only knows a fixed period.
       reconnectPeriod: 0,
@@ -267,7 +271,7 @@ export class MqttPublisher {
         "auth",
         `MQTT broker ${this.options.url} refused the credentials: ${error.message}`,
         {
-          hint: "check --username/--password (MQTT_USERNAME/MQTT_PASSWORD)",
+          hint: "check --mqtt-username/--mqtt-password (MQTT_USERNAME/MQTT_PASSWORD)",
           cause: error,
         },
       );

@@ -143,6 +143,34 @@ export const opt = {
   },
 };
 
+/**
+ * Settings of every process, read from the environment only, where they are used (lib/log.ts, lib/http.ts),
+ * but declared and checked here like any option: `runCommand` and `commandMain` refuse a bad value with
+ * exit code 2 before the command starts, and `--help` lists them.
+ */
+export const processOptions = {
+  logLevel: opt.choice("least severe log level written to stderr", ["debug", "info", "warn", "error"], {
+    env: "LOG_LEVEL",
+    default: "info",
+  }),
+  // text on a terminal and off one alike: output piped to `tee` or a file stays readable, and a log shipper
+  // asks for json explicitly.
+  logFormat: opt.choice(
+    "log line format: text (readable) or json (one object per line: time, level, component, message, fields)",
+    ["text", "json"],
+    { env: "LOG_FORMAT", default: "text" },
+  ),
+};
+
+export type ProcessSettings = Values<typeof processOptions>;
+
+/** The process settings from `env`; throws PipelineError("config") naming a bad value. */
+export function processSettings(env: Record<string, string | undefined> = process.env): ProcessSettings {
+  const parsed = parseCommand({ name: "environment", summary: "", options: processOptions }, [], env);
+  if (parsed.help) throw new Error("unreachable: no arguments were given");
+  return parsed.values;
+}
+
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** The usage text printed by `--help`. */
@@ -158,6 +186,16 @@ export function usage<S extends Record<string, Option<unknown>>>(spec: CommandSp
   const width = Math.max(...rows.map((r) => r.flag.length)) + 2;
   const lines = [`Usage: ${spec.name} [options]`, "", spec.summary, "", "Options:"];
   for (const r of rows) lines.push(`  ${r.flag.padEnd(width)}${r.text}`);
+  const declared = new Set(Object.values(spec.options).map((o) => o.env));
+  const common = Object.values(processOptions).flatMap((o) =>
+    o.env && !declared.has(o.env) ? [{ ...o, env: o.env }] : [],
+  );
+  if (common.length > 0) {
+    const envWidth = Math.max(...common.map((o) => o.env.length)) + 2;
+    lines.push("", "Environment (every command):");
+    for (const o of common)
+      lines.push(`  ${o.env.padEnd(envWidth)}${o.description} [env ${o.env}, default ${o.default}]`);
+  }
   if (spec.examples?.length) lines.push("", "Examples:", ...spec.examples.map((e) => `  ${e}`));
   return `${lines.join("\n")}\n`;
 }
@@ -227,6 +265,7 @@ export async function runCommand<S extends Record<string, Option<unknown>>>(
   let parsed: ParseResult<S>;
   try {
     parsed = parseCommand(spec, argv);
+    if (!parsed.help) processSettings();
   } catch (error) {
     if (error instanceof PipelineError) {
       process.stderr.write(`${spec.name}: ${error.message}\n`);
@@ -263,6 +302,7 @@ export async function commandMain<S extends Record<string, Option<unknown>>>(
   let parsed: ParseResult<S>;
   try {
     parsed = parseCommand(spec, argv);
+    if (!parsed.help) processSettings();
   } catch (error) {
     if (!(error instanceof PipelineError)) throw error;
     process.stderr.write(`${spec.name}: ${error.message}\n`);

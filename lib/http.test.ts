@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createOpsApp } from "./http.ts";
+import { PipelineError } from "./errors.ts";
+import { createOpsApp, httpPortEnv, serveOps } from "./http.ts";
 import { coreMetrics, createRegistry, edgeMetrics, forecasterMetrics, pulsarMetrics } from "./metrics.ts";
 
 describe("ops app", () => {
@@ -73,4 +74,35 @@ test("/ready reports a probe that hangs as timeout instead of hanging itself", a
   expect(Date.now() - started).toBeLessThan(1_000);
   expect(res.status).toBe(503);
   expect(await res.json()).toMatchObject({ ready: false, dependencies: { stuck: "timeout", fine: "up" } });
+});
+
+test("a taken port names the service's real port variable", () => {
+  const taken = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("") });
+  try {
+    for (const service of ["core", "edge", "demo", "forecaster"]) {
+      let error: unknown;
+      try {
+        serveOps({
+          service,
+          registry: createRegistry(),
+          checks: {},
+          port: taken.port!,
+          hostname: "127.0.0.1",
+        });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(PipelineError);
+      expect((error as Error).message).toContain(`--http-port or ${service.toUpperCase()}_HTTP_PORT`);
+    }
+  } finally {
+    taken.stop(true);
+  }
+});
+
+test("each command's --http-port is declared under the name serveOps names", async () => {
+  const { coreOptions } = await import("../core/options.ts");
+  const { edgeCommand } = await import("../edge/cli.ts");
+  expect(coreOptions.httpPort.env).toBe(httpPortEnv("core"));
+  expect(edgeCommand.options.httpPort.env).toBe(httpPortEnv("edge"));
 });

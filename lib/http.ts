@@ -78,6 +78,9 @@ export interface OpsServer {
   stop(): Promise<void>;
 }
 
+/** The env var of a service's `--http-port`: every command declares it as `{SERVICE}_HTTP_PORT` (lib/options.ts). */
+export const httpPortEnv = (service: string) => `${service.toUpperCase()}_HTTP_PORT`;
+
 /**
  * Serves the ops app (port 0 = a free port) on `hostname`, else on the HTTP_HOST env var, else on loopback.
  * HTTP_HOST is read here as well as in the commands' options because every process must be scrapable from
@@ -94,7 +97,7 @@ export function serveOps(options: OpsOptions & { port: number; hostname?: string
       "config",
       `cannot serve ${options.service} health on ${hostname}:${options.port}`,
       {
-        hint: "the port is probably taken: choose another with --http-port or HTTP_PORT (0 = any free port)",
+        hint: `the port is probably taken: choose another with --http-port or ${httpPortEnv(options.service)} (0 = any free port)`,
         cause: error,
       },
     );

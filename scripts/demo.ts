@@ -17,7 +17,7 @@ import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
-import { httpPortOption, mqttProtocols } from "../lib/options.ts";
+import { csvDirOption, httpPortOption, mqttProtocols } from "../lib/options.ts";
 import { launchForecaster } from "../ml/forecaster/launch.ts";
 import { forecasterRunOptions } from "../ml/forecaster/options.ts";
 import { forecastSummary } from "../ml/forecaster/sink.ts";
@@ -45,7 +45,7 @@ const spec = {
       env: "EDGE_SOURCE",
       default: "csv",
     }),
-    csvDir: opt.string("directory of seed CSVs", { env: "CSV_DIR", default: "data/seed" }),
+    csvDir: csvDirOption("directory of seed CSVs"),
     sensors: opt.int("synthetic sensors (with --source generator)", {
       env: "EDGE_SENSORS",
       default: "10",
@@ -75,6 +75,7 @@ const spec = {
     allowedLateness: coreOptions.allowedLateness,
     idleTimeout: coreOptions.idleTimeout,
     httpPort: httpPortOption("DEMO_HTTP_PORT", "9100"),
+    httpHost: coreOptions.httpHost,
     ...forecasterRunOptions,
   },
   examples: [
@@ -155,6 +156,7 @@ await runCommand(spec, async (o) => {
     service: "demo",
     registry,
     port: o.httpPort,
+    hostname: o.httpHost,
     checks: {
       ...core.checks,
       edge: () => agent.stats().connected > 0,
