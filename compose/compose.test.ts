@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { coreOptions } from "../core/options.ts";
 import { edgeCommand } from "../edge/cli.ts";
-import type { Option } from "../lib/config.ts";
+import { type Option, processOptions } from "../lib/config.ts";
 import { coreForecastOptions, forecasterRunOptions } from "../ml/forecaster/options.ts";
 
 const composeDir = dirname(fileURLToPath(import.meta.url));
@@ -57,15 +57,16 @@ const envNames = (options: Record<string, Option<unknown>>): Set<string> =>
   );
 
 /**
- * Env vars read outside the option declarations, found by scanning lib/ for `process.env.NAME` (LOG_LEVEL in
- * lib/log.ts, HTTP_HOST in lib/http.ts): every process reads them.
+ * Env vars every process reads: the process settings of lib/config.ts (LOG_LEVEL, LOG_FORMAT) and those read
+ * outside any declaration, found by scanning lib/ for `process.env.NAME` (HTTP_HOST in lib/http.ts).
  */
-const ambientEnv = new Set(
-  readdirSync(join(repo, "lib"))
+const ambientEnv = new Set([
+  ...envNames(processOptions),
+  ...readdirSync(join(repo, "lib"))
     .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
     .flatMap((f) => [...readFileSync(join(repo, "lib", f), "utf8").matchAll(/process\.env\.([A-Z0-9_]+)/g)])
     .map((m) => m[1]!),
-);
+]);
 
 /** Env names in `--help` output ("[env NAME, default …]"), for a CLI whose option object is not exported. */
 function envNamesFromHelp(cli: string): Set<string> {
@@ -164,6 +165,12 @@ describe("docker-compose.yml", () => {
     expect(withoutCheck).toEqual([]);
     expect(services.pulsar!.image).toMatch(/^apachepulsar\/pulsar:4\.0\./);
     expect(services.rustfs!.image).toMatch(/^rustfs\/rustfs:/);
+    // Every third-party image pinned to a version: `latest` (or no tag) changes under a running stack.
+    const unpinned = Object.entries(services)
+      .filter(([name]) => !(name in ours))
+      .filter(([, s]) => !/:[^:/]+$/.test(s.image ?? "") || /:latest$/.test(s.image ?? ""))
+      .map(([name, s]) => `${name}: ${s.image}`);
+    expect(unpinned).toEqual([]);
     // The Pulsar check goes through the admin API (pulsar-admin is its client), not just the port.
     expect(healthText(services.pulsar!)).toContain("pulsar-admin brokers healthcheck");
     expect(services.pulsar!.environment?.PULSAR_PREFIX_webSocketServiceEnabled).toBe("true");
@@ -291,6 +298,11 @@ describe("docker-compose.yml", () => {
         expect(healthText(services[dep]!)).not.toBe("");
       }
     }
+  });
+
+  test("compose/.env, which holds the passwords, is git-ignored", () => {
+    const check = Bun.spawnSync(["git", "check-ignore", "-q", "compose/.env"], { cwd: repo });
+    expect(check.exitCode).toBe(0);
   });
 
   test("secrets have no default and .env.example names every variable the file interpolates", () => {
