@@ -72,6 +72,7 @@ describe("process metrics are right under Bun", () => {
     const replaced = new Set([
       "nodejs_heap_size_used_bytes",
       "nodejs_heap_size_total_bytes",
+      "nodejs_external_memory_bytes",
       "nodejs_eventloop_lag_max_seconds",
     ]);
     expect(defaultMetricsWrongUnderBun.filter((n) => names.has(n) && !replaced.has(n))).toEqual([]);
@@ -103,10 +104,25 @@ describe("process metrics are right under Bun", () => {
     // The defect this replaces: memoryUsage().heapTotal below heapUsed (60 MB against 1.36 GB in the demo).
     expect(used).toBeLessThanOrEqual(total);
     expect(used).toBeGreaterThan(4_000_000);
-    expect(Math.abs(used - heap.heapSize) / heap.heapSize).toBeLessThan(0.5);
+    const objects = heap.heapSize - heap.extraMemorySize;
+    expect(Math.abs(used - objects) / objects).toBeLessThan(0.5);
     expect(total).toBeLessThan(rss * 2);
     expect(all.get(`bun_version_info{version="${Bun.version}"}`)).toBe(1);
     expect(ballast.length).toBe(200);
+  });
+
+  test("an untouched 256 MB buffer is external memory, not heap used (nor resident)", async () => {
+    const registry = createRegistry();
+    const before = await samples(registry);
+    const buffer = new ArrayBuffer(256 * 1024 * 1024);
+    const after = await samples(registry);
+    const grew = (name: string) => value(after, name) - value(before, name);
+    expect(grew("nodejs_external_memory_bytes")).toBeGreaterThanOrEqual(256 * 1024 * 1024);
+    expect(grew("nodejs_heap_size_used_bytes")).toBeLessThan(16 * 1024 * 1024);
+    expect(value(after, "nodejs_heap_size_used_bytes")).toBeLessThan(
+      value(after, "process_resident_memory_bytes"),
+    );
+    expect(buffer.byteLength).toBe(256 * 1024 * 1024);
   });
 
   test("an event-loop stall of 300 ms shows as such", async () => {
