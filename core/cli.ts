@@ -24,6 +24,12 @@ const spec = {
 };
 
 await runCommand(spec, async (o) => {
+  if (o.valueMin >= o.valueMax) {
+    process.stderr.write(
+      `${spec.name}: VALUE_MIN_W ${o.valueMin} must be below VALUE_MAX_W ${o.valueMax} (--value-min, --value-max)\n`,
+    );
+    process.exit(2);
+  }
   const logger = createLogger("core");
   const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
   logger.info(`database: ${database.kind} ${database.location}`);
@@ -38,7 +44,14 @@ await runCommand(spec, async (o) => {
     shareGroup: o.shareGroup === "" ? undefined : o.shareGroup,
     allowedLatenessMs: Math.round(o.allowedLateness * 1000),
     idleTimeoutMs: Math.round(o.idleTimeout * 1000),
-    limits: { ...defaultLimits, maxMessageBytes: o.maxMessageBytes },
+    limits: {
+      ...defaultLimits,
+      maxMessageBytes: o.maxMessageBytes,
+      maxPastMs: Math.round(o.maxEventAge * 1000),
+      maxFutureMs: Math.round(o.maxClockSkew * 1000),
+      minValue: o.valueMin,
+      maxValue: o.valueMax,
+    },
     database,
     registry,
     logger,
