@@ -58,6 +58,8 @@ await runCommand(spec, async (o) => {
     pulsarUrl: o.pulsarUrl,
     pulsarNamespace: o.pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
+    storeStuckAfterMs: Math.round(o.storeStuckAfter * 1000),
+    maxBufferedRecords: o.maxBufferedRecords,
   });
   // Loaded only when used, so a core without the forecaster never loads onnxruntime.
   const forecaster = o.forecast
@@ -91,7 +93,23 @@ await runCommand(spec, async (o) => {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal}: closing open windows and flushing`);
+    logger.info(`${signal}: closing open windows and flushing (at most ${o.shutdownTimeout} s)`);
+    // Bounded whatever the state (PostgreSQL or the log unreachable, a writer stuck): past the limit, say
+    // what was not written and exit. A durable log (Pulsar) and a persistent MQTT session redeliver it.
+    const unwritten = core.unwritten();
+    setTimeout(
+      () => {
+        logger.error(
+          `shutdown did not finish within ${o.shutdownTimeout} s (SHUTDOWN_TIMEOUT_S); exiting with work not written`,
+          {
+            atSignal: unwritten,
+            now: core.unwritten(),
+          },
+        );
+        process.exit(1);
+      },
+      Math.round(o.shutdownTimeout * 1000),
+    ).unref();
     await core.stop({ beforeClose: async () => forecaster?.stop() });
     await ops.stop();
     await database.close();

@@ -123,6 +123,34 @@ export function coreMetrics(registry: Registry) {
       labelNames: ["sink"] as const,
       registers: [registry],
     }),
+    storeRejects: new Counter({
+      name: "core_store_rejects_total",
+      help: "Rows PostgreSQL refused with a data error, isolated so the rest of their batch was stored (windows are dead-lettered, logged with PostgreSQL's reason)",
+      labelNames: ["sink"] as const,
+      registers: [registry],
+    }),
+    storeStuck: new Gauge({
+      name: "core_store_stuck",
+      help: "1 while a database writer's oldest unwritten row has waited longer than STORE_STUCK_AFTER_S (also makes /ready false)",
+      labelNames: ["sink"] as const,
+      registers: [registry],
+    }),
+    storeOldestPending: new Gauge({
+      name: "core_store_oldest_pending_seconds",
+      help: "Age of a database writer's oldest row not yet written (0 when it is up to date)",
+      labelNames: ["sink"] as const,
+      registers: [registry],
+    }),
+    bridgeBuffered: new Gauge({
+      name: "core_bridge_buffered_records",
+      help: "Readings records the MQTT bridge holds for the readings log (bounded: when full it stops taking messages)",
+      registers: [registry],
+    }),
+    internalErrors: new Counter({
+      name: "core_internal_errors_total",
+      help: "Unexpected exceptions while handling one message (the message is dead-lettered as internal_error; the core goes on)",
+      registers: [registry],
+    }),
   };
 }
 export type CoreMetrics = ReturnType<typeof coreMetrics>;
