@@ -130,10 +130,16 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let redelivered = 0;
   /** mqtt.js packet-loop callbacks held while the buffer is full: the broker keeps what we do not take. */
   let stalled: (() => void)[] = [];
+  /** Records handed to the readings log whose publish has not resolved yet (still ours to retry). */
+  let inFlight = 0;
+  let warnedFull = false;
+  const held = () => buffer.length + inFlight;
   const release = () => {
-    const held = stalled;
+    const waiting = stalled;
     stalled = [];
-    for (const done of held) done();
+    if (waiting.length > 0 && warnedFull) logger.info("the readings log accepts again; taking MQTT messages");
+    warnedFull = false;
+    for (const done of waiting) done();
   };
 
   const acknowledge = (acks: readonly OwedAck[]) => {
@@ -154,9 +160,11 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     buffer = buffer.slice(batch.length);
     owed = owed.slice(cut);
     for (const r of buffer) r.owedBefore -= cut;
+    inFlight = batch.length;
     try {
       if (batch.length > 0) await readingsLog.publish(batch.map(({ key, value }) => ({ key, value })));
     } catch (error) {
+      inFlight = 0;
       // Not acknowledged to the broker yet, but a persistent session only redelivers after a reconnect:
       // keep them, in order, for the next flush rather than waiting for that.
       for (const r of buffer) r.owedBefore += cut;
@@ -166,8 +174,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     }
     // Flushes run one after another and each batch is in arrival order, so PUBACKs go out in the order the
     // PUBLISHes came in, as MQTT 3.1.1 §4.6 / 5.0 §4.6 require.
+    inFlight = 0;
     acknowledge(acks);
-    if (buffer.length < maxBuffered) release();
+    if (held() < maxBuffered) release();
     if (buffer.length >= flushBatchRecords) void flush();
   };
   const flush = () => {
@@ -280,15 +289,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
    * Goes on with the next packet, unless the buffer is full: then the callback is held, mqtt.js stops
    * reading the socket, and the broker keeps (queues) what we cannot take yet.
    */
-  let warnedFull = false;
   const proceed = (next: () => void) => {
-    if (buffer.length < maxBuffered || stopping) {
+    if (held() < maxBuffered || stopping) {
       next();
       return;
     }
     if (!warnedFull)
       logger.warn(
-        `${buffer.length} records wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
+        `${held()} records wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
       );
     warnedFull = true;
     stalled.push(next);
@@ -362,7 +370,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     connected: () => mqttClient.connected,
     pendingAcks: () => pending,
-    buffered: () => buffer.length,
+    buffered: held,
     redelivered: () => redelivered,
     flush,
     async stop() {
