@@ -238,6 +238,11 @@ describe("parseSensorMessage", () => {
     const r = parseSensorMessage("sensors/5/batch", enc(one), now);
     expect(r.rejections[0]?.reason).toBe("bad_shape");
     expect(parseSensorMessage("elsewhere", enc(one), now).rejections[0]?.reason).toBe("topic_mismatch");
+    expect(parseSensorMessage("sensors/5/other", enc(one), now).rejections[0]?.reason).toBe("topic_mismatch");
+    for (const level of ["1e3", "0x10", " 7 ", "", "3000000000"])
+      expect(parseSensorMessage(`sensors/${level}/reading`, enc(one), now).rejections[0]?.reason).toBe(
+        "bad_sensor_id",
+      );
   });
 });
 

@@ -333,16 +333,27 @@ export function parseSensorMessage(
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
   const t = parseTopic(topic);
-  if (!t)
+  if (!t) {
+    const parts = topic.split("/");
+    const kind = parts.at(-1);
+    // Our topic shape with a level that is not a canonical id (`1e3`, `0x10`, ` 7 `, 3000000000) vs a
+    // topic that is not ours at all.
+    const badId = parts.length >= 3 && (kind === "reading" || kind === "batch");
     return {
       readings: [],
       rejections: [
-        {
-          reason: "topic_mismatch",
-          detail: `topic ${describe(topic)} is not {prefix}/{sensorId}/reading|batch with a sensor id 1 … ${maxSensorId} in plain digits`,
-        },
+        badId
+          ? {
+              reason: "bad_sensor_id",
+              detail: `topic level ${describe(parts.at(-2))} is not a sensor id: plain decimal digits 1 … ${maxSensorId}`,
+            }
+          : {
+              reason: "topic_mismatch",
+              detail: `topic ${describe(topic)} is not {prefix}/{sensorId}/reading|batch`,
+            },
       ],
     };
+  }
   return t.kind === "reading"
     ? parseStreamingMessage(raw, t.sensorId, now, limits)
     : parseBatchMessage(raw, t.sensorId, now, limits);

@@ -72,5 +72,11 @@ export function startWindowStore(options: WindowStoreOptions): WindowStore {
     // Measured per batch: the next one starts its own clock (the log's backlog is its own metric).
     health.caughtUp(false);
   });
-  return { ...subscription, health };
+  // Delegation, not a spread: a Pulsar subscription keeps its methods on a class prototype.
+  return {
+    health,
+    pause: () => subscription.pause(),
+    stop: () => subscription.stop(),
+    backlog: () => subscription.backlog(),
+  };
 }
