@@ -17,7 +17,9 @@ export const coreOptions = {
     { env: "MQTT_CLIENT_ID" },
   ),
   mqttUsername: opt.string("MQTT username", { env: "MQTT_USERNAME" }),
-  mqttPassword: opt.string("MQTT password", { env: "MQTT_PASSWORD" }),
+  mqttPassword: opt.string("MQTT password (prefer MQTT_PASSWORD_FILE: flags and env show in ps)", {
+    env: "MQTT_PASSWORD",
+  }),
   topicPrefix: opt.string("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch", {
     env: "TOPIC_PREFIX",
     default: "sensors",
