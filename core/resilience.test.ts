@@ -192,7 +192,9 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
     const sensor = base + 2;
     for (const body of minute(sensor))
       await publisher.publishAsync(`${prefix}/${sensor}/reading`, body, { qos: 1 });
-    let ready: { ready: boolean; dependencies: Record<string, string> } | undefined;
+    let ready:
+      | { ready: boolean; dependencies: Record<string, string>; reasons?: Record<string, string> }
+      | undefined;
     await until(
       "/ready to name the stuck window writer",
       async () => {
@@ -203,6 +205,7 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
       c.log,
     );
     expect(ready!.ready).toBe(false);
+    expect(ready!.reasons?.windowStore).toMatch(/^oldest unwritten row waiting \d+ s/);
     const metrics = await (await fetch(`${c.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(/^core_store_stuck\{sink="windows"\} 1$/m);
     const waited = Number(/^core_store_oldest_pending_seconds\{sink="windows"\} (\S+)$/m.exec(metrics)?.[1]);

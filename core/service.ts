@@ -5,6 +5,7 @@
  */
 import type { Registry } from "prom-client";
 import type { Database } from "../lib/db/client.ts";
+import type { ReadinessCheck } from "../lib/http.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { type CoreMetrics, coreMetrics, pulsarMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
@@ -48,7 +49,7 @@ export interface Core {
   readonly metrics: CoreMetrics;
   readonly windowsLog: RecordLog<WindowRecord>;
   /** Readiness per dependency, for /ready. */
-  readonly checks: Record<string, () => boolean | Promise<boolean>>;
+  readonly checks: Record<string, ReadinessCheck>;
   windowerStats(): ReturnType<WindowerStage["stats"]>;
   /** What is not written yet, per stage: logged when a shutdown runs out of time. */
   unwritten(): Record<string, number>;
@@ -169,15 +170,15 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   sampleWriters();
   const sampler = setInterval(sampleWriters, 1_000);
 
-  const checks: Record<string, () => boolean | Promise<boolean>> = {
+  const checks: Record<string, ReadinessCheck> = {
     mqtt: () => bridge.connected(),
     database: () => options.database.ping(),
     readingsLog: () => readingsLog.ready(),
     windowsLog: () => windowsLog.ready(),
     // A writer retrying the same batch for longer than STORE_STUCK_AFTER_S is not ready even while the
     // database answers pings (e.g. a row it refuses for a reason that is not a data error).
-    windowStore: () => !store.health.stuck(),
-    deadLetterStore: () => !writers.dead_letters.stuck(),
+    windowStore: () => store.health.reason() ?? true,
+    deadLetterStore: () => writers.dead_letters.reason() ?? true,
   };
   // One entry per Pulsar producer and consumer (e.g. "windowsLog consumer window-store"), so /ready names
   // the connection that is down rather than only the log.
