@@ -10,7 +10,9 @@ test("a writer is stuck once its oldest unwritten row waited longer than the lim
   expect(h.oldestPendingMs(20_000)).toBe(19_000);
   expect(h.stuck(31_000)).toBe(false);
   expect(h.stuck(31_001)).toBe(true);
-  expect(h.reason(40_000)).toBe("oldest unwritten row waiting 39 s, 1 failed attempts, last: connection refused");
+  expect(h.reason(40_000)).toBe(
+    "oldest unwritten row waiting 39 s, 1 failed attempts, last: connection refused",
+  );
   h.caughtUp(false, 41_000);
   expect(h.stuck(100_000)).toBe(false);
   expect(h.oldestPendingMs(100_000)).toBe(0);
