@@ -23,8 +23,14 @@ export interface DeadLetterSink {
 
 export interface DbDeadLetterSinkOptions {
   flushIntervalMs?: number;
-  /** Beyond this many buffered letters the oldest raw payloads are truncated (reason and detail kept). */
+  /** Beyond this many buffered letters the raw payloads of new ones are truncated (reason and detail kept). */
   maxBuffered?: number;
+  /**
+   * Hard bound of buffered letters (default 4 × maxBuffered): while the database is down, letters beyond
+   * it are dropped and counted (`onDropped`), so a flood of bad messages cannot exhaust memory.
+   */
+  maxLetters?: number;
+  onDropped?: (n: number) => void;
   onStored?: (n: number) => void;
   /** A letter PostgreSQL refused (counted by the caller), with PostgreSQL's reason. */
   onRefused?: (letter: DeadLetter, reason: string) => void;
@@ -35,6 +41,8 @@ export interface DbDeadLetterSinkOptions {
 
 export function createDbDeadLetterSink(db: Db, options: DbDeadLetterSinkOptions): DeadLetterSink {
   const maxBuffered = options.maxBuffered ?? 100_000;
+  const maxLetters = options.maxLetters ?? 4 * maxBuffered;
+  let dropped = 0;
   const health = createWriteHealth(options.stuckAfterMs ?? 30_000);
   let buffer: DeadLetter[] = [];
   let flushing: Promise<void> = Promise.resolve();
@@ -54,7 +62,8 @@ export function createDbDeadLetterSink(db: Db, options: DbDeadLetterSinkOptions)
       }
       options.onStored?.(batch.length - refused.length);
       health.caughtUp(buffer.length > 0);
-      if (failing) options.logger.info("dead letters are stored again");
+      if (failing) options.logger.info("dead letters are stored again", { dropped });
+      dropped = 0;
       failing = false;
     } catch (error) {
       const reason = describeDbError(error);
@@ -78,6 +87,14 @@ export function createDbDeadLetterSink(db: Db, options: DbDeadLetterSinkOptions)
   return {
     put(letter) {
       health.pending();
+      if (buffer.length >= maxLetters) {
+        if (dropped++ === 0)
+          options.logger.error(
+            `${buffer.length} dead letters wait for the database; dropping further ones (counted) until it takes them`,
+          );
+        options.onDropped?.(1);
+        return;
+      }
       // Memory stays bounded while the database is down: keep the record, shed the payload bytes.
       buffer.push(buffer.length >= maxBuffered ? { ...letter, raw: letter.raw.subarray(0, 256) } : letter);
     },

@@ -106,6 +106,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     logger: logger.child("dead-letters"),
     onStored: (n) => metrics.deadLetters.inc(n),
     onRefused: () => metrics.storeRejects.inc({ sink: "dead_letters" }),
+    onDropped: (n) => metrics.deadLettersDropped.inc(n),
     stuckAfterMs,
   });
   const store: WindowStore = startWindowStore({

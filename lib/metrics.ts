@@ -129,6 +129,11 @@ export function coreMetrics(registry: Registry) {
       labelNames: ["sink"] as const,
       registers: [registry],
     }),
+    deadLettersDropped: new Counter({
+      name: "core_dead_letters_dropped_total",
+      help: "Dead letters dropped because too many waited for an unreachable database (memory bound; counted, never silent)",
+      registers: [registry],
+    }),
     storeStuck: new Gauge({
       name: "core_store_stuck",
       help: "1 while a database writer's oldest unwritten row has waited longer than STORE_STUCK_AFTER_S (also makes /ready false)",
