@@ -35,7 +35,7 @@ export const readingsCodec = {
       !r ||
       typeof r !== "object" ||
       !Number.isInteger(r.sensorId) ||
-      r.sensorId < 1 ||
+      r.sensorId < 0 ||
       r.sensorId > maxSensorId ||
       !Array.isArray(r.readings) ||
       !r.readings.every(
@@ -53,7 +53,7 @@ export const readingsCodec = {
         "validation",
         `readings record ${JSON.stringify(value).slice(0, 200)} does not have the ReadingsRecord shape`,
         {
-          hint: "sensorId (integer 1 … 2^31 − 1), readings [{sensorId, eventTimeMs (integer ms within Date's range), value (finite), createdAtMs?}], watermarkMs?",
+          hint: "sensorId (integer 0 … 2^31 − 1), readings [{sensorId, eventTimeMs (integer ms within Date's range), value (finite), createdAtMs?}], watermarkMs?",
         },
       );
     }
