@@ -319,7 +319,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   mqttClient.on("connect", () => {
     // Subscribe on every connect, also when the broker reports an existing session (sessionPresent): a
     // persistent session keeps its old subscription, but TOPIC_PREFIX or CORE_SHARE_GROUP may have changed
-    // since, and subscribing again to the same filter is harmless (the queued messages stay).
+    // since, and subscribing again to the same filter is harmless (the queued messages stay). A filter
+    // dropped from the configuration stays in the session until it expires (or a clean connect ends it).
     void subscribe().catch((e) => logger.error(`subscribe failed: ${errorMessage(e)}`));
   });
 

@@ -83,7 +83,7 @@ const isoPattern = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d
 const maxDateMs = 8.64e15;
 
 /** A bounded, never-throwing rendering of any value for a rejection's detail. */
-export function describe(value: unknown, max = 120): string {
+export function preview(value: unknown, max = 120): string {
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
@@ -123,7 +123,7 @@ export function parseEventTime(value: unknown): number | Rejection {
   }
   return {
     reason: "bad_timestamp",
-    detail: `sensor_timestamp ${describe(value)} is neither epoch seconds nor ISO-8601`,
+    detail: `sensor_timestamp ${preview(value)} is neither epoch seconds nor ISO-8601`,
   };
 }
 
@@ -161,7 +161,7 @@ function checkEventTime(
 /** A value, watts: a finite number within the plausible range. */
 function checkValue(value: unknown, limits: ValidationLimits, what: string): number | Rejection {
   if (typeof value !== "number" || !Number.isFinite(value))
-    return { reason: "bad_value", detail: `${what} ${describe(value)} is not a finite number` };
+    return { reason: "bad_value", detail: `${what} ${preview(value)} is not a finite number` };
   if (value < limits.minValue || value > limits.maxValue)
     return {
       reason: "out_of_range",
@@ -217,7 +217,7 @@ function parseEnvelope(raw: Uint8Array, topicSensorId: number, limits: Validatio
       ok: false,
       rejection: {
         reason: "bad_sensor_id",
-        detail: `sensor_id ${describe(id)} is not an integer in 1 … ${maxSensorId}`,
+        detail: `sensor_id ${preview(id)} is not an integer in 1 … ${maxSensorId}`,
       },
     };
   if (id !== topicSensorId)
@@ -282,12 +282,12 @@ export function parseBatchMessage(
     rejections.push({
       ...r,
       detail: `entry ${rejections.length + readings.length}: ${r.detail}`,
-      raw: encoder.encode(describe(entry, 1_000)),
+      raw: encoder.encode(preview(entry, 1_000)),
     });
   for (const entry of m.readings as unknown[]) {
     if (!Array.isArray(entry) || entry.length !== 2) {
       reject(
-        { reason: "bad_shape", detail: `batch entry ${describe(entry)} is not [timestamp, value]` },
+        { reason: "bad_shape", detail: `batch entry ${preview(entry)} is not [timestamp, value]` },
         entry,
       );
       continue;
@@ -345,11 +345,11 @@ export function parseSensorMessage(
         badId
           ? {
               reason: "bad_sensor_id",
-              detail: `topic level ${describe(parts.at(-2))} is not a sensor id: plain decimal digits 1 … ${maxSensorId}`,
+              detail: `topic level ${preview(parts.at(-2))} is not a sensor id: plain decimal digits 1 … ${maxSensorId}`,
             }
           : {
               reason: "topic_mismatch",
-              detail: `topic ${describe(topic)} is not {prefix}/{sensorId}/reading|batch`,
+              detail: `topic ${preview(topic)} is not {prefix}/{sensorId}/reading|batch`,
             },
       ],
     };
