@@ -11,6 +11,11 @@
  * and what was published while no core ran is queued for it: a SIGKILL loses nothing. A record may reach
  * the log twice (in the log, PUBACK lost in the crash): the windower counts a copy as a duplicate while its
  * window is open, and dead-letters it as late after (the window itself is unchanged either way).
+ *
+ * No message can stop the bridge: validation never throws, and an unexpected exception while handling one
+ * message dead-letters it (`internal_error`) and acknowledges it, so a persistent session cannot replay it
+ * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` wait;
+ * then the bridge stops reading from the broker, which keeps the rest.
  */
 import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
