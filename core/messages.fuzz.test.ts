@@ -3,7 +3,8 @@
  * arbitrary bytes, arbitrary JSON, mutated valid messages and extreme numbers — on valid and hostile topics.
  * Whatever comes in: no throw, every result is readings or typed rejections, and every accepted reading
  * satisfies the invariants the rest of the core relies on (finite value in range, integer event time in
- * the window around the receive time, canonical sensor id equal to the topic's).
+ * the window around the receive time, canonical sensor id equal to the topic's). About 5 s of CPU; the
+ * generous timeouts are for a loaded machine, where the wall time is several times that.
  */
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -33,7 +34,12 @@ const reasons = new Set<RejectReason>([
 const inWindow = (ms: number) =>
   Number.isSafeInteger(ms) && ms >= now - limits.maxPastMs && ms <= now + limits.maxFutureMs;
 
-/** The invariants; a thrown expectation makes fast-check shrink and report the payload. */
+/** A failed invariant; fast-check shrinks the payload and reports it (plain throws: 10^5 runs of expect() cost seconds). */
+function assert(ok: boolean, what: string): void {
+  if (!ok) throw new Error(`invariant broken: ${what}`);
+}
+
+/** The invariants of one parse. */
 function check(topic: string, raw: Uint8Array): void {
   let result: ParseResult;
   try {
@@ -43,26 +49,29 @@ function check(topic: string, raw: Uint8Array): void {
       `parse threw ${String(error)} on ${topic}: ${new TextDecoder().decode(raw).slice(0, 200)}`,
     );
   }
-  expect(Array.isArray(result.readings) && Array.isArray(result.rejections)).toBe(true);
+  assert(Array.isArray(result.readings) && Array.isArray(result.rejections), "result shape");
   const level = topic.split("/").at(-2);
   for (const r of result.readings) {
-    expect(Number.isFinite(r.value) && r.value >= limits.minValue && r.value <= limits.maxValue).toBe(true);
-    expect(inWindow(r.eventTimeMs)).toBe(true);
-    expect(String(r.sensorId)).toBe(level!);
-    expect(r.sensorId >= 1 && r.sensorId <= maxSensorId).toBe(true);
-    expect(r.createdAtMs === undefined || inWindow(r.createdAtMs)).toBe(true);
+    assert(
+      Number.isFinite(r.value) && r.value >= limits.minValue && r.value <= limits.maxValue,
+      `value ${r.value}`,
+    );
+    assert(inWindow(r.eventTimeMs), `event time ${r.eventTimeMs}`);
+    assert(
+      String(r.sensorId) === level && r.sensorId >= 1 && r.sensorId <= maxSensorId,
+      `id ${r.sensorId} on ${topic}`,
+    );
+    assert(r.createdAtMs === undefined || inWindow(r.createdAtMs), `created ${r.createdAtMs}`);
   }
   if (result.readings.length > 0 || result.watermarkMs !== undefined)
-    expect(result.sensorId).toBe(Number(level));
-  if (result.watermarkMs !== undefined) expect(inWindow(result.watermarkMs)).toBe(true);
+    assert(result.sensorId === Number(level), `sensorId ${result.sensorId}`);
+  if (result.watermarkMs !== undefined)
+    assert(inWindow(result.watermarkMs), `watermark ${result.watermarkMs}`);
   for (const j of result.rejections) {
-    expect(reasons.has(j.reason)).toBe(true);
-    expect(typeof j.detail === "string" && j.detail.length < 2_000).toBe(true);
-    const letter = toDeadLetter(topic, raw, j, now);
-    expect(letter.raw.byteLength).toBeLessThanOrEqual(4_096);
+    assert(reasons.has(j.reason), `reason ${j.reason}`);
+    assert(typeof j.detail === "string" && j.detail.length < 2_000, "detail bounded");
+    assert(toDeadLetter(topic, raw, j, now).raw.byteLength <= 4_096, "dead letter bounded");
   }
-  // A message is accepted, rejected, or both (a batch with good and bad entries), never neither unless it
-  // is an empty batch.
 }
 
 const goodTopic = fc.integer({ min: 1, max: maxSensorId }).map((id) => ({ id, level: String(id) }));
@@ -134,7 +143,7 @@ const validBatch = (id: number) => ({
   ],
   complete: true,
 });
-const fieldValue = fc.oneof(extremeNumber, fc.jsonValue({ maxDepth: 2 }), fc.constant(undefined));
+const fieldValue = fc.oneof(extremeNumber, fc.jsonValue({ maxDepth: 1 }), fc.constant(undefined));
 
 describe("message parsing under 10^5 generated payloads", () => {
   test("arbitrary bytes", () => {
@@ -142,14 +151,14 @@ describe("message parsing under 10^5 generated payloads", () => {
       fc.property(anyTopic, fc.uint8Array({ maxLength: 200 }), (topic, raw) => check(topic, raw)),
       { numRuns: 25_000 },
     );
-  }, 30_000);
+  }, 120_000);
 
   test("arbitrary JSON", () => {
     fc.assert(
       fc.property(anyTopic, fc.jsonValue({ maxDepth: 3 }), (topic, v) => check(topic, enc(v))),
       { numRuns: 20_000 },
     );
-  }, 30_000);
+  }, 120_000);
 
   test("mutated valid streaming and batch messages", () => {
     const keys = [
@@ -178,7 +187,7 @@ describe("message parsing under 10^5 generated payloads", () => {
       ),
       { numRuns: 30_000 },
     );
-  }, 30_000);
+  }, 120_000);
 
   test("extreme numbers, also as raw JSON number text", () => {
     fc.assert(
@@ -222,7 +231,7 @@ describe("message parsing under 10^5 generated payloads", () => {
       ),
       { numRuns: 25_000 },
     );
-  }, 30_000);
+  }, 120_000);
 
   test("valid messages are accepted (the generators reach the accepting paths)", () => {
     let accepted = 0;
