@@ -200,7 +200,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics.bytesReceived.inc(raw.byteLength);
     const result = parse(topic, raw, now, limits);
     for (const rejection of result.rejections) {
-      metrics.invalid.inc({ reason: rejection.reason });
+      metrics.invalid.inc({ reason: rejection.reason }, rejection.count ?? 1);
       // toDeadLetter copies: the payload buffer may be reused by the MQTT parser after this callback.
       deadLetters.put(toDeadLetter(topic, raw, rejection, now));
       warnOnce(rejection.reason, `rejected message on ${topic}: ${rejection.detail}`, {

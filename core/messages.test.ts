@@ -216,6 +216,23 @@ describe("parseBatchMessage", () => {
     expect(new TextDecoder().decode(r.rejections[1]!.raw)).toBe(`[${t0},-5]`);
   });
 
+  test("a batch of thousands of bad entries lists the first 100 and counts the rest, so it cannot flood dead letters", () => {
+    const readings = [
+      ...Array.from({ length: 5_000 }, (_, i) => [t0 + i, -1]),
+      ...Array.from({ length: 3_000 }, (_, i) => [t0 + i, "x"]),
+      [t0, 5],
+    ];
+    const r = parseBatchMessage(enc({ ...batch, readings }), 3, now);
+    expect(r.readings.map((x) => x.value)).toEqual([5]);
+    expect(r.rejections).toHaveLength(102);
+    expect(r.rejections[99]!.detail).toStartWith("entry 99: ");
+    expect(r.rejections.slice(100).map((x) => [x.reason, x.count])).toEqual([
+      ["out_of_range", 4_900],
+      ["bad_value", 3_000],
+    ]);
+    expect(r.rejections.reduce((n, x) => n + (x.count ?? 1), 0)).toBe(8_000);
+  });
+
   test("no watermark unless the sensor says the interval is complete", () => {
     expect(parseBatchMessage(enc({ ...batch, complete: false }), 3, now).watermarkMs).toBeUndefined();
   });

@@ -44,7 +44,12 @@ export interface Rejection {
   detail: string;
   /** The bytes to keep for this rejection when they are not the whole message's (a bad batch entry's). */
   raw?: Uint8Array;
+  /** How many entries this one rejection stands for (a batch's unlisted bad entries); 1 when absent. */
+  count?: number;
 }
+
+/** Bad entries of one batch listed one by one; beyond, one rejection per reason counts the rest. */
+export const maxListedEntryRejections = 100;
 
 export interface ParseResult {
   readings: Reading[];
@@ -278,13 +283,21 @@ export function parseBatchMessage(
   const rejections: Rejection[] = [];
   // A bad entry keeps its own bytes, not the whole message's: 10,000 bad entries of a 256 KB batch would
   // otherwise write 2.5 GB of dead letters.
-  const reject = (r: Rejection, entry: unknown) =>
+  const unlisted = new Map<RejectReason, number>();
+  const reject = (r: Rejection, entry: unknown) => {
+    if (rejections.length >= maxListedEntryRejections) {
+      unlisted.set(r.reason, (unlisted.get(r.reason) ?? 0) + 1);
+      return;
+    }
     rejections.push({
       ...r,
-      detail: `entry ${rejections.length + readings.length}: ${r.detail}`,
+      detail: `entry ${index}: ${r.detail}`,
       raw: encoder.encode(preview(entry, 1_000)),
     });
+  };
+  let index = -1;
   for (const entry of m.readings as unknown[]) {
+    index++;
     if (!Array.isArray(entry) || entry.length !== 2) {
       reject(
         { reason: "bad_shape", detail: `batch entry ${preview(entry)} is not [timestamp, value]` },
@@ -304,6 +317,12 @@ export function parseBatchMessage(
     }
     readings.push({ sensorId, eventTimeMs: eventTime, value, createdAtMs });
   }
+  for (const [reason, count] of unlisted)
+    rejections.push({
+      reason,
+      detail: `${count} more entries rejected as ${reason} (only the first ${maxListedEntryRejections} bad entries are listed one by one)`,
+      count,
+    });
   const result: ParseResult = { readings, rejections, sensorId };
   if (m.complete === true) {
     // The watermark is a promise about event time: it must lie in the same window as the readings, or one
