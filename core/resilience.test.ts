@@ -148,6 +148,7 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
     await cleaner.endAsync();
     if (db) {
       await db`delete from windows where sensor_id in (${base + 1}, ${base + 2})`.catch(() => {});
+      await db`delete from dead_letters where source like ${`${prefix}/%`}`.catch(() => {});
       await db.end();
     }
     proxy?.close();
