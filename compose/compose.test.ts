@@ -249,6 +249,18 @@ describe("docker-compose.yml", () => {
     }
   });
 
+  test("published ports bind to loopback only, and the unauthenticated or internal servers are not published", () => {
+    const published = Object.entries(services).flatMap(([name, s]) =>
+      (s.ports ?? []).map((p) => ({ name, port: String(p) })),
+    );
+    expect(published.length).toBeGreaterThan(0);
+    const open = published.filter(({ port }) => !/^127\.0\.0\.1:\d+:\d+$/.test(port));
+    expect(open).toEqual([]);
+    // Pulsar's admin API has no authentication; PostgreSQL, RustFS and cAdvisor are for the services.
+    for (const name of ["pulsar", "postgres", "rustfs", "cadvisor"])
+      expect({ name, ports: services[name]!.ports ?? [] }).toEqual({ name, ports: [] });
+  });
+
   test("Prometheus scrapes cAdvisor and Pulsar's own metrics", () => {
     const prometheus = parse(read("prometheus/prometheus.yml")) as {
       scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];

@@ -4,6 +4,8 @@
  * them in its persistent session for the next core (core/crash.test.ts runs the whole crash).
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import { createServer } from "node:net";
+import { Aedes } from "aedes";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
@@ -12,6 +14,7 @@ import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { KeyedRecord, RecordLog } from "./log.ts";
+import { parseSensorMessage } from "./messages.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
@@ -136,3 +139,177 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
     await second.client.endAsync();
   }, 20_000);
 });
+
+/** A log that accepts everything at once. */
+function openLog() {
+  const published: KeyedRecord<ReadingsRecord>[] = [];
+  const log: RecordLog<ReadingsRecord> = {
+    name: "readings",
+    durable: true,
+    async publish(records) {
+      published.push(...records);
+    },
+    subscribe: () => {
+      throw new Error("not used");
+    },
+    ready: () => true,
+    close: async () => {},
+  };
+  return { log, published };
+}
+
+const streaming = (sensor: number, s: number) =>
+  JSON.stringify({
+    sensor_id: sensor,
+    sensor_energy_value: 500 + s,
+    sensor_timestamp: Math.floor(Date.now() / 1000) - 600 + s,
+    message_creation_time: Date.now(),
+  });
+
+describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
+  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const clients: MqttClient[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+  });
+  const edge = async (name: string) => {
+    const c = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `edge-${name}-${run}` });
+    clients.push(c);
+    return c;
+  };
+
+  test("containment: a message whose handling throws is dead-lettered as internal_error; the next ones go on", async () => {
+    const prefix = `test-contain-${run}`;
+    const { log, published } = openLog();
+    const deadLetters = createMemoryDeadLetterSink();
+    const metrics = coreMetrics(new Registry());
+    const bridge = await startBridge({
+      mqttUrl: mosquittoUrl,
+      topicPrefix: prefix,
+      shareGroup: undefined,
+      readingsLog: log,
+      deadLetters,
+      metrics,
+      logger: silent,
+      // A parser with a bug that one payload triggers (as 1e13 timestamps did with RangeError: Invalid Date).
+      parse: (topic, raw, now, limits) => {
+        if (new TextDecoder().decode(raw).includes("boom")) throw new RangeError("Invalid Date");
+        return parseSensorMessage(topic, raw, now, limits);
+      },
+    });
+    const c = await edge("contain");
+    await c.publishAsync(`${prefix}/5/reading`, '{"boom":1}', { qos: 1 });
+    await c.publishAsync(`${prefix}/5/reading`, streaming(5, 1), { qos: 1 });
+    await until("the valid reading after the poison one", () => published.length === 1);
+    await until("the poison one acknowledged", () => bridge.pendingAcks() === 0);
+    expect(deadLetters.letters.map((l) => l.reason)).toEqual(["internal_error"]);
+    expect(deadLetters.letters[0]!.detail).toContain("RangeError: Invalid Date");
+    expect(new TextDecoder().decode(deadLetters.letters[0]!.raw)).toBe('{"boom":1}');
+    expect((await metrics.internalErrors.get()).values[0]?.value).toBe(1);
+    expect(bridge.connected()).toBe(true);
+    await bridge.stop();
+  }, 20_000);
+
+  test("retry buffer is bounded: with the log down the bridge stops taking messages, the broker keeps them", async () => {
+    const prefix = `test-bounded-${run}`;
+    const { log, published, open } = gatedLog();
+    const bridge = await startBridge({
+      mqttUrl: mosquittoUrl,
+      topicPrefix: prefix,
+      shareGroup: undefined,
+      readingsLog: log,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger: silent,
+      maxBufferedRecords: 50,
+    });
+    const c = await edge("bounded");
+    const total = 300;
+    for (let s = 0; s < total; s++) await c.publishAsync(`${prefix}/6/reading`, streaming(6, s), { qos: 1 });
+    await Bun.sleep(1_000);
+    // Before: every message was taken into an unbounded buffer (300 held).
+    expect(bridge.buffered()).toBeLessThanOrEqual(51);
+    expect(bridge.pendingAcks()).toBeLessThanOrEqual(51);
+    open();
+    await until(
+      "every message to reach the log once it accepts",
+      () => published.reduce((n, r) => n + r.value.readings.length, 0) >= total,
+      15_000,
+    );
+    const seconds = published.flatMap((r) => r.value.readings.map((x) => x.value - 500));
+    expect(new Set(seconds).size).toBe(total);
+    await bridge.stop();
+  }, 30_000);
+
+  test("a persistent session resubscribes when the broker reports it present: a new TOPIC_PREFIX takes effect", async () => {
+    const clientId = `core-resub-${run}`;
+    const first = openLog();
+    const a = await startBridge({
+      mqttUrl: mosquittoUrl,
+      topicPrefix: `test-old-${run}`,
+      shareGroup: undefined,
+      clientId,
+      sessionExpirySeconds: 60,
+      readingsLog: first.log,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger: silent,
+    });
+    await a.stop();
+    const second = openLog();
+    const b = await startBridge({
+      mqttUrl: mosquittoUrl,
+      topicPrefix: `test-new-${run}`,
+      shareGroup: undefined,
+      clientId,
+      sessionExpirySeconds: 60,
+      readingsLog: second.log,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger: silent,
+    });
+    const c = await edge("resub");
+    // The subscription is in flight right after connect: publish until one arrives.
+    await until(
+      "a message on the new prefix",
+      () => {
+        void c.publishAsync(`test-new-${run}/7/reading`, streaming(7, 0), { qos: 1 });
+        return second.published.length > 0;
+      },
+      10_000,
+    );
+    await b.stop();
+    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
+    await cleaner.endAsync();
+  }, 30_000);
+});
+
+test("a refused password ends with 'not authorized' at once, not a 10 s wait blaming the URL", async () => {
+  const broker = await Aedes.createBroker({
+    authenticate: (_client, username, password, done) =>
+      done(null, username === "core" && password?.toString() === "right"),
+  });
+  const server = createServer(broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  const started = Date.now();
+  try {
+    const attempt = startBridge({
+      mqttUrl: new URL(`mqtt://127.0.0.1:${port}`),
+      protocolVersion: 4,
+      username: "core",
+      password: "wrong",
+      topicPrefix: "sensors",
+      shareGroup: undefined,
+      readingsLog: openLog().log,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger: silent,
+    });
+    await expect(attempt).rejects.toThrow(/not authorized.*MQTT_PASSWORD/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  } finally {
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}, 20_000);

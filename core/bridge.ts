@@ -11,6 +11,11 @@
  * and what was published while no core ran is queued for it: a SIGKILL loses nothing. A record may reach
  * the log twice (in the log, PUBACK lost in the crash): the windower counts a copy as a duplicate while its
  * window is open, and dead-letters it as late after (the window itself is unchanged either way).
+ *
+ * No message can stop the bridge: validation never throws, and an unexpected exception while handling one
+ * message dead-letters it (`internal_error`) and acknowledges it, so a persistent session cannot replay it
+ * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` wait;
+ * then the bridge stops reading from the broker, which keeps the rest.
  */
 import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
@@ -58,13 +63,22 @@ export interface BridgeOptions {
   limits?: ValidationLimits;
   /** Buffered records are published to the log at least this often. */
   flushIntervalMs?: number;
+  /**
+   * Most records held for the readings log (default 50,000). While the log is down they are kept for the
+   * next flush; once this many wait, the bridge stops taking MQTT messages (the broker keeps them) instead
+   * of growing without bound, and takes them again when the log accepts.
+   */
   maxBufferedRecords?: number;
+  /** The message parser; a seam for the containment test, which needs one that throws. */
+  parse?: typeof parseSensorMessage;
 }
 
 export interface Bridge {
   connected(): boolean;
   /** QoS 1 messages received whose PUBACK waits for the readings log. */
   pendingAcks(): number;
+  /** Readings records held for the readings log. */
+  buffered(): number;
   /** QoS 1 messages the broker delivered again (DUP): taken by an earlier connection, never acknowledged. */
   redelivered(): number;
   /** Publishes what is buffered to the readings log. */
@@ -97,6 +111,12 @@ function sendPuback(client: MqttClient, messageId: number): void {
   client["_sendPacket"]({ cmd: "puback", messageId, reasonCode: 0 }, undefined, undefined, true);
 }
 
+/** CONNACK codes that mean the credentials are wrong (MQTT 3.1.1: 4, 5; MQTT 5: 134, 135). */
+const authRefusals = new Set([4, 5, 134, 135]);
+
+/** Records handed to the readings log per publish at most (a full buffer triggers a flush at once). */
+const flushBatchRecords = 5_000;
+
 export function subscriptionTopic(prefix: string, shareGroup: string | undefined): string {
   const topic = `${prefix}/+/+`;
   return shareGroup ? `$share/${shareGroup}/${topic}` : topic;
@@ -106,14 +126,29 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const { metrics, logger, deadLetters, readingsLog } = options;
   const limits = options.limits ?? defaultLimits;
   const warnOnce = rateLimitedLogger(logger);
-  const maxBuffered = options.maxBufferedRecords ?? 5_000;
-  let buffer: { key: string; value: ReadingsRecord }[] = [];
+  const maxBuffered = options.maxBufferedRecords ?? 50_000;
+  const parse = options.parse ?? parseSensorMessage;
+  /** `owedBefore`: how many entries of `owed` belong to this record's message and those before it. */
+  let buffer: { key: string; value: ReadingsRecord; owedBefore: number }[] = [];
   /** PUBACKs owed for the messages behind `buffer` (and behind messages with no valid reading), in order. */
   let owed: OwedAck[] = [];
   let pending = 0;
   let flushing: Promise<void> = Promise.resolve();
   let stopping = false;
   let redelivered = 0;
+  /** mqtt.js packet-loop callbacks held while the buffer is full: the broker keeps what we do not take. */
+  let stalled: (() => void)[] = [];
+  /** Records handed to the readings log whose publish has not resolved yet (still ours to retry). */
+  let inFlight = 0;
+  let warnedFull = false;
+  const held = () => buffer.length + inFlight;
+  const release = () => {
+    const waiting = stalled;
+    stalled = [];
+    if (waiting.length > 0 && warnedFull) logger.info("the readings log accepts again; taking MQTT messages");
+    warnedFull = false;
+    for (const done of waiting) done();
+  };
 
   const acknowledge = (acks: readonly OwedAck[]) => {
     pending -= acks.length;
@@ -126,48 +161,51 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const flushNow = async () => {
     if (buffer.length === 0 && owed.length === 0) return;
-    const batch = buffer;
-    const acks = owed;
-    buffer = [];
-    owed = [];
+    // Publish at most a bounded batch per call; the PUBACKs owed up to its last message go with it.
+    const batch = buffer.length > flushBatchRecords ? buffer.slice(0, flushBatchRecords) : buffer;
+    const cut = batch.length < buffer.length ? batch[batch.length - 1]!.owedBefore : owed.length;
+    const acks = owed.slice(0, cut);
+    buffer = buffer.slice(batch.length);
+    owed = owed.slice(cut);
+    for (const r of buffer) r.owedBefore -= cut;
+    inFlight = batch.length;
     try {
-      if (batch.length > 0) await readingsLog.publish(batch);
+      if (batch.length > 0) await readingsLog.publish(batch.map(({ key, value }) => ({ key, value })));
     } catch (error) {
+      inFlight = 0;
       // Not acknowledged to the broker yet, but a persistent session only redelivers after a reconnect:
       // keep them, in order, for the next flush rather than waiting for that.
+      for (const r of buffer) r.owedBefore += cut;
       buffer = batch.concat(buffer);
       owed = acks.concat(owed);
       throw error;
     }
     // Flushes run one after another and each batch is in arrival order, so PUBACKs go out in the order the
     // PUBLISHes came in, as MQTT 3.1.1 §4.6 / 5.0 §4.6 require.
+    inFlight = 0;
     acknowledge(acks);
+    if (held() < maxBuffered) release();
+    if (buffer.length >= flushBatchRecords) void flush();
   };
   const flush = () => {
     flushing = flushing.then(flushNow).catch((error) => {
-      logger.error("cannot publish readings to the log; will retry", {
-        error: errorMessage(error),
+      // Retried every flush interval: logged at most once per 10 s.
+      warnOnce("log-down", `cannot publish readings to the log; will retry: ${errorMessage(error)}`, {
         buffered: buffer.length,
       });
     });
     return flushing;
   };
 
-  const onMessage = (topic: string, payload: Buffer, ack: OwedAck | undefined) => {
-    if (ack) {
-      owed.push(ack);
-      pending++;
-    }
-    const now = Date.now();
-    const raw = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+  const handle = (topic: string, raw: Uint8Array, now: number) => {
     const kind = parseTopic(topic)?.kind ?? "unknown";
     metrics.messagesReceived.inc({ kind });
     metrics.bytesReceived.inc(raw.byteLength);
-    const result = parseSensorMessage(topic, raw, now, limits);
+    const result = parse(topic, raw, now, limits);
     for (const rejection of result.rejections) {
-      metrics.invalid.inc({ reason: rejection.reason });
-      // Copy: the payload buffer may be reused by the MQTT parser after this callback.
-      deadLetters.put(toDeadLetter(topic, raw.slice(), rejection, now));
+      metrics.invalid.inc({ reason: rejection.reason }, rejection.count ?? 1);
+      // toDeadLetter copies: the payload buffer may be reused by the MQTT parser after this callback.
+      deadLetters.put(toDeadLetter(topic, raw, rejection, now));
       warnOnce(rejection.reason, `rejected message on ${topic}: ${rejection.detail}`, {
         reason: rejection.reason,
       });
@@ -179,8 +217,34 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     metrics.readings.inc(result.readings.length);
     const record: ReadingsRecord = { sensorId: result.sensorId, readings: result.readings };
     if (result.watermarkMs !== undefined) record.watermarkMs = result.watermarkMs;
-    buffer.push({ key: String(result.sensorId), value: record });
-    if (buffer.length >= maxBuffered) void flush();
+    buffer.push({ key: String(result.sensorId), value: record, owedBefore: owed.length });
+    if (buffer.length >= flushBatchRecords) void flush();
+  };
+
+  const onMessage = (topic: string, payload: Buffer, ack: OwedAck | undefined) => {
+    if (ack) {
+      owed.push(ack);
+      pending++;
+    }
+    const now = Date.now();
+    const raw = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    try {
+      handle(topic, raw, now);
+    } catch (error) {
+      // Containment: a bug met by one message must not end the core, nor (its PUBACK never sent) come back
+      // with every restart of a persistent session. It is dead-lettered with the error, and acknowledged.
+      metrics.internalErrors.inc();
+      metrics.invalid.inc({ reason: "internal_error" });
+      const detail = `handling the message threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+      logger.error(`internal error on ${topic}; message dead-lettered, going on`, {
+        error: errorMessage(error),
+      });
+      try {
+        deadLetters.put(toDeadLetter(topic, raw, { reason: "internal_error", detail }, now));
+      } catch (sinkError) {
+        logger.error("cannot dead-letter the message either", { error: errorMessage(sinkError) });
+      }
+    }
   };
 
   const persistent = options.clientId !== undefined && options.clientId !== "";
@@ -205,6 +269,9 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       : {}),
     reconnectPeriod: 1_000,
     connectTimeout: 10_000,
+    // mqtt.js stops reconnecting after a refused CONNACK unless told otherwise: a broker restarting with
+    // its password file not yet loaded would otherwise leave the core disconnected for good.
+    reconnectOnConnackError: true,
     clean: !persistent,
   });
   // Messages are taken here rather than from the "message" event so that the PUBACK can wait for the log
@@ -216,7 +283,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (packet.qos !== 1) {
       // QoS 0 has no ack; QoS 2 cannot arrive on our QoS 1 subscription (the broker downgrades it).
       if (take) onMessage(packet.topic, packet.payload as Buffer, undefined);
-      callback();
+      proceed(() => callback());
       return;
     }
     if (take) {
@@ -225,8 +292,27 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       const ack = { stream: mqttClient.stream, messageId: packet.messageId ?? 0 };
       onMessage(packet.topic, packet.payload as Buffer, ack);
     }
-    callback(pubackDeferred);
+    proceed(() => callback(pubackDeferred));
   };
+  /**
+   * Goes on with the next packet, unless the buffer is full: then the callback is held, mqtt.js stops
+   * reading the socket, and the broker keeps (queues) what we cannot take yet.
+   */
+  const proceed = (next: () => void) => {
+    if (held() < maxBuffered || stopping) {
+      next();
+      return;
+    }
+    if (!warnedFull)
+      logger.warn(
+        `${held()} records wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
+      );
+    warnedFull = true;
+    stalled.push(next);
+    void flush();
+  };
+  // A held callback belongs to a connection: release it when that ends, or the next one would stall too.
+  mqttClient.on("close", release);
   mqttClient.on("error", (error) => warnOnce(`mqtt:${error.message}`, `MQTT error: ${error.message}`));
   mqttClient.on("offline", () =>
     warnOnce("offline", `MQTT broker ${options.mqttUrl.host} unreachable; retrying`),
@@ -239,24 +325,50 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (failed.length > 0) logger.error(`broker refused the subscription ${topic}`, { granted });
     else logger.info(`subscribed to ${topic} on ${options.mqttUrl.host}`);
   };
-  mqttClient.on("connect", (ack) => {
-    // A clean session loses subscriptions on reconnect: subscribe again each time. A persistent one keeps
-    // them (and the messages queued for them): subscribing again is only needed when the broker lost it.
-    if (!ack.sessionPresent)
-      void subscribe().catch((e) => logger.error(`subscribe failed: ${errorMessage(e)}`));
+  mqttClient.on("connect", () => {
+    // Subscribe on every connect, also when the broker reports an existing session (sessionPresent): a
+    // persistent session keeps its old subscription, but TOPIC_PREFIX or CORE_SHARE_GROUP may have changed
+    // since, and subscribing again to the same filter is harmless (the queued messages stay). A filter
+    // dropped from the configuration stays in the session until it expires (or a clean connect ends it).
+    void subscribe().catch((e) => logger.error(`subscribe failed: ${errorMessage(e)}`));
   });
 
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let lastError: Error | undefined;
+    const fail = (error: PipelineError) => {
+      clearTimeout(timer);
+      mqttClient.removeListener("error", onError);
       mqttClient.end(true);
-      reject(
-        new PipelineError("connection", `cannot connect to MQTT broker at ${options.mqttUrl.host}`, {
-          hint: "check MQTT_URL / --mqtt-url and that the broker runs",
-        }),
-      );
-    }, 10_000);
+      reject(error);
+    };
+    const onError = (error: Error & { code?: unknown }) => {
+      lastError = error;
+      if (typeof error.code === "number" && authRefusals.has(error.code))
+        fail(
+          new PipelineError(
+            "auth",
+            `MQTT broker at ${options.mqttUrl.host} refused the connection: not authorized (${error.message}, CONNACK code ${error.code})`,
+            {
+              hint: "check MQTT_USERNAME and MQTT_PASSWORD (or MQTT_PASSWORD_FILE) / --mqtt-username, --mqtt-password",
+            },
+          ),
+        );
+    };
+    mqttClient.on("error", onError);
+    const timer = setTimeout(
+      () =>
+        fail(
+          new PipelineError(
+            "connection",
+            `cannot connect to MQTT broker at ${options.mqttUrl.host}${lastError ? ` (${lastError.message})` : ""}`,
+            { hint: "check MQTT_URL / --mqtt-url and that the broker runs" },
+          ),
+        ),
+      10_000,
+    );
     mqttClient.once("connect", () => {
       clearTimeout(timer);
+      mqttClient.removeListener("error", onError);
       resolve();
     });
   });
@@ -268,6 +380,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     connected: () => mqttClient.connected,
     pendingAcks: () => pending,
+    buffered: held,
     redelivered: () => redelivered,
     flush,
     async stop() {
@@ -275,6 +388,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       // disconnecting first would leave those PUBACKs unsent and the broker would redeliver them.
       stopping = true;
       clearInterval(timer);
+      release();
       await flush();
       await mqttClient.endAsync();
       // What a clean session took meanwhile (its PUBACKs cannot be sent any more, nor are they needed).

@@ -25,6 +25,12 @@ const spec = {
 };
 
 await runCommand(spec, async (o) => {
+  if (o.valueMin >= o.valueMax) {
+    process.stderr.write(
+      `${spec.name}: VALUE_MIN_W ${o.valueMin} must be below VALUE_MAX_W ${o.valueMax} (--value-min, --value-max)\n`,
+    );
+    process.exit(2);
+  }
   const logger = createLogger("core");
   const mqttTls = await readMqttTls(o.mqttUrl, o);
   const registry = createRegistry();
@@ -50,13 +56,22 @@ await runCommand(spec, async (o) => {
     shareGroup: o.shareGroup === "" ? undefined : o.shareGroup,
     allowedLatenessMs: Math.round(o.allowedLateness * 1000),
     idleTimeoutMs: Math.round(o.idleTimeout * 1000),
-    limits: { ...defaultLimits, maxMessageBytes: o.maxMessageBytes },
+    limits: {
+      ...defaultLimits,
+      maxMessageBytes: o.maxMessageBytes,
+      maxPastMs: Math.round(o.maxEventAge * 1000),
+      maxFutureMs: Math.round(o.maxClockSkew * 1000),
+      minValue: o.valueMin,
+      maxValue: o.valueMax,
+    },
     database,
     registry,
     logger,
     pulsarUrl: o.pulsarUrl,
     pulsarNamespace: o.pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
+    storeStuckAfterMs: Math.round(o.storeStuckAfter * 1000),
+    maxBufferedRecords: o.maxBufferedRecords,
   });
   // Loaded only when used, so a core without the forecaster never loads onnxruntime.
   const forecaster = o.forecast
@@ -86,7 +101,23 @@ await runCommand(spec, async (o) => {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal}: closing open windows and flushing`);
+    logger.info(`${signal}: closing open windows and flushing (at most ${o.shutdownTimeout} s)`);
+    // Bounded whatever the state (PostgreSQL or the log unreachable, a writer stuck): past the limit, say
+    // what was not written and exit. A durable log (Pulsar) and a persistent MQTT session redeliver it.
+    const unwritten = core.unwritten();
+    setTimeout(
+      () => {
+        logger.error(
+          `shutdown did not finish within ${o.shutdownTimeout} s (SHUTDOWN_TIMEOUT_S); exiting with work not written`,
+          {
+            atSignal: unwritten,
+            now: core.unwritten(),
+          },
+        );
+        process.exit(1);
+      },
+      Math.round(o.shutdownTimeout * 1000),
+    ).unref();
     await core.stop({ beforeClose: async () => forecaster?.stop() });
     await ops.stop();
     await database.close();

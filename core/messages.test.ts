@@ -1,11 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import {
   defaultLimits,
+  keptPrefixBytes,
   parseBatchMessage,
   parseEventTime,
   parseSensorMessage,
   parseStreamingMessage,
   parseTopic,
+  toDeadLetter,
 } from "./messages.ts";
 
 const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
@@ -21,6 +23,24 @@ describe("parseTopic", () => {
     expect(parseTopic("sensors/x/reading")).toBeUndefined();
     expect(parseTopic("sensors/1/other")).toBeUndefined();
     expect(parseTopic("sensors")).toBeUndefined();
+  });
+  test("a sensor id level is canonical digits within the integer column: no alias of another sensor", () => {
+    for (const level of [
+      "1e3",
+      "0x10",
+      " 7 ",
+      "",
+      "007",
+      "0",
+      "-1",
+      "+7",
+      "7.0",
+      "2147483648",
+      "3000000000",
+      "１",
+    ])
+      expect({ level, parsed: parseTopic(`sensors/${level}/reading`) }).toEqual({ level, parsed: undefined });
+    expect(parseTopic("sensors/2147483647/reading")).toEqual({ sensorId: 2 ** 31 - 1, kind: "reading" });
   });
 });
 
@@ -65,6 +85,20 @@ describe("parseStreamingMessage", () => {
     ["bad timestamp", { ...good, sensor_timestamp: "soon" }, "bad_timestamp"],
     ["far future", { ...good, sensor_timestamp: now / 1000 + 3 * 86_400 }, "timestamp_out_of_range"],
     ["wrong topic", { ...good, sensor_id: 2 }, "topic_mismatch"],
+    ["id 0", { ...good, sensor_id: 0 }, "bad_sensor_id"],
+    ["fractional id", { ...good, sensor_id: 1.5 }, "bad_sensor_id"],
+    ["negative power", { ...good, sensor_energy_value: -50_000 }, "out_of_range"],
+    ["1e300 W", { ...good, sensor_energy_value: 1e300 }, "out_of_range"],
+    ["1e13 s timestamp", { ...good, sensor_timestamp: 1e13 }, "timestamp_out_of_range"],
+    ["1e300 s timestamp", { ...good, sensor_timestamp: 1e300 }, "timestamp_out_of_range"],
+    ["-1e13 s timestamp", { ...good, sensor_timestamp: -1e13 }, "timestamp_out_of_range"],
+    ["ten minutes ahead", { ...good, sensor_timestamp: now / 1000 + 600 }, "timestamp_out_of_range"],
+    [
+      "eleven years old",
+      { ...good, sensor_timestamp: now / 1000 - 11 * 365 * 86_400 },
+      "timestamp_out_of_range",
+    ],
+    ["year 9999", { ...good, sensor_timestamp: "9999-12-31T23:59:59Z" }, "timestamp_out_of_range"],
   ])("rejects %s", (_name, body, reason) => {
     const r = parseStreamingMessage(enc(body), 1, now);
     expect(r.readings).toEqual([]);
@@ -80,6 +114,30 @@ describe("parseStreamingMessage", () => {
     expect(parseStreamingMessage(new Uint8Array([0xff, 0xfe, 0x7b]), 1, now).rejections[0]?.reason).toBe(
       "not_json",
     );
+  });
+
+  test("never throws on timestamps beyond Date's range (was RangeError: Invalid Date)", () => {
+    for (const ts of [1e13, 1e16, 8.64e12 + 1, -1e300, Number.MAX_VALUE])
+      expect(() => parseStreamingMessage(enc({ ...good, sensor_timestamp: ts }), 1, now)).not.toThrow();
+  });
+
+  test("a reading within the clock skew is accepted; the bounds are configurable", () => {
+    const ahead = { ...good, sensor_timestamp: now / 1000 + 200 };
+    expect(parseStreamingMessage(enc(ahead), 1, now).readings).toHaveLength(1);
+    const strict = { ...defaultLimits, maxFutureMs: 100_000 };
+    expect(parseStreamingMessage(enc(ahead), 1, now, strict).rejections[0]?.reason).toBe(
+      "timestamp_out_of_range",
+    );
+    const exporting = { ...defaultLimits, minValue: -100_000 };
+    const negative = { ...good, sensor_energy_value: -50_000 };
+    expect(parseStreamingMessage(enc(negative), 1, now, exporting).readings[0]?.value).toBe(-50_000);
+  });
+
+  test("an implausible creation time is ignored, not used", () => {
+    for (const t of [1e300, -5, 1.5, now + 86_400_000])
+      expect(
+        parseStreamingMessage(enc({ ...good, message_creation_time: t }), 1, now).readings[0]?.createdAtMs,
+      ).toBeUndefined();
   });
 
   test("missing creation time is allowed", () => {
@@ -121,6 +179,60 @@ describe("parseBatchMessage", () => {
     expect(r.rejections.map((x) => x.reason)).toEqual(["bad_value", "bad_shape", "bad_timestamp"]);
   });
 
+  test.each([
+    ["interval_end 1e300", { interval_end: 1e300 }],
+    ["interval_end hours ahead", { interval_end: now / 1000 + 3 * 3_600 }],
+    ["interval_end not a time", { interval_end: "later" }],
+    ["interval_start after interval_end", { interval_start: t0 + 120 }],
+    ["interval_start 1e13", { interval_start: 1e13 }],
+  ])("a complete batch with %s gives no watermark (it could not move one into the future)", (_n, patch) => {
+    const r = parseBatchMessage(enc({ ...batch, ...patch }), 3, now);
+    expect(r.watermarkMs).toBeUndefined();
+    expect(r.readings).toHaveLength(2);
+    expect(r.rejections).toHaveLength(1);
+    expect(["bad_timestamp", "timestamp_out_of_range"]).toContain(r.rejections[0]!.reason);
+  });
+
+  test("batch entries are range-checked like streaming readings, each keeping its own bytes", () => {
+    const r = parseBatchMessage(
+      enc({
+        ...batch,
+        readings: [
+          [1e13, 1],
+          [t0, -5],
+          [t0 + 1, 1e300],
+          [t0 + 2, 7],
+        ],
+      }),
+      3,
+      now,
+    );
+    expect(r.readings.map((x) => x.value)).toEqual([7]);
+    expect(r.rejections.map((x) => x.reason)).toEqual([
+      "timestamp_out_of_range",
+      "out_of_range",
+      "out_of_range",
+    ]);
+    expect(new TextDecoder().decode(r.rejections[1]!.raw)).toBe(`[${t0},-5]`);
+  });
+
+  test("a batch of thousands of bad entries lists the first 100 and counts the rest, so it cannot flood dead letters", () => {
+    const readings = [
+      ...Array.from({ length: 5_000 }, (_, i) => [t0 + i, -1]),
+      ...Array.from({ length: 3_000 }, (_, i) => [t0 + i, "x"]),
+      [t0, 5],
+    ];
+    const r = parseBatchMessage(enc({ ...batch, readings }), 3, now);
+    expect(r.readings.map((x) => x.value)).toEqual([5]);
+    expect(r.rejections).toHaveLength(102);
+    expect(r.rejections[99]!.detail).toStartWith("entry 99: ");
+    expect(r.rejections.slice(100).map((x) => [x.reason, x.count])).toEqual([
+      ["out_of_range", 4_900],
+      ["bad_value", 3_000],
+    ]);
+    expect(r.rejections.reduce((n, x) => n + (x.count ?? 1), 0)).toBe(8_000);
+  });
+
   test("no watermark unless the sensor says the interval is complete", () => {
     expect(parseBatchMessage(enc({ ...batch, complete: false }), 3, now).watermarkMs).toBeUndefined();
   });
@@ -143,5 +255,30 @@ describe("parseSensorMessage", () => {
     const r = parseSensorMessage("sensors/5/batch", enc(one), now);
     expect(r.rejections[0]?.reason).toBe("bad_shape");
     expect(parseSensorMessage("elsewhere", enc(one), now).rejections[0]?.reason).toBe("topic_mismatch");
+    expect(parseSensorMessage("sensors/5/other", enc(one), now).rejections[0]?.reason).toBe("topic_mismatch");
+    for (const level of ["1e3", "0x10", " 7 ", "", "3000000000"])
+      expect(parseSensorMessage(`sensors/${level}/reading`, enc(one), now).rejections[0]?.reason).toBe(
+        "bad_sensor_id",
+      );
+  });
+});
+
+describe("toDeadLetter", () => {
+  test("an oversized message keeps a bounded prefix, its size and SHA-256, not all its bytes", () => {
+    const big = new Uint8Array(300_000).fill(65);
+    const r = parseSensorMessage("sensors/1/reading", big, now);
+    expect(r.rejections[0]?.reason).toBe("too_large");
+    const letter = toDeadLetter("sensors/1/reading", big, r.rejections[0]!, now);
+    expect(letter.raw.byteLength).toBe(keptPrefixBytes);
+    const sha = new Bun.CryptoHasher("sha256").update(big).digest("hex");
+    expect(letter.detail).toContain("300000 bytes");
+    expect(letter.detail).toContain(sha);
+  });
+  test("a small message keeps all its bytes, copied", () => {
+    const raw = enc("{nope");
+    const letter = toDeadLetter("t", raw, { reason: "not_json", detail: "x" }, now);
+    expect(letter.raw).toEqual(raw);
+    raw[0] = 0;
+    expect(letter.raw[0]).toBe(0x7b);
   });
 });

@@ -1,32 +1,55 @@
 /**
  * Parse and validate the two sensor message kinds (streaming A, batch B) into readings or typed rejections.
- * Pure: bytes in, values out. A bad batch entry rejects only that entry, so good readings in the same
- * batch still go through.
+ * Pure: bytes in, values out, and never a throw, whatever the bytes (a fast-check property test holds it
+ * to that). Every field is range-checked before it is used: a reading that gets through has a canonical
+ * sensor id equal to its topic's, an integer event time inside the window around the receive time, and a
+ * finite value inside the plausible range. A bad batch entry rejects only that entry, so good readings in
+ * the same batch still go through.
  */
 import type { BatchMessage, DeadLetter, MessageKind, Reading, RejectReason } from "../lib/records.ts";
 
 export interface ValidationLimits {
   /** Largest accepted message, bytes (MQTT allows 256 MB; a sensor never needs that). */
   maxMessageBytes: number;
-  /** Event times outside [now − maxPastMs, now + maxFutureMs] are rejected; 0 disables a side. */
+  /** Event times (and a complete batch's interval) older than now − this are rejected (MAX_EVENT_AGE_S). */
   maxPastMs: number;
+  /**
+   * Event times later than now + this are rejected (MAX_CLOCK_SKEW_S): a sensor's clock may be a little
+   * ahead, but a time in the future would move its watermark there and make its later readings late.
+   */
   maxFutureMs: number;
   /** Largest number of readings one batch message may carry. */
   maxBatchReadings: number;
+  /** Plausible range of a value, watts (VALUE_MIN_W / VALUE_MAX_W); outside it is `out_of_range`. */
+  minValue: number;
+  maxValue: number;
 }
+
+/** Sensor ids are stored in an `integer` column (`windows.sensor_id`): 1 … 2^31 − 1. */
+export const maxSensorId = 2 ** 31 - 1;
 
 export const defaultLimits: ValidationLimits = {
   maxMessageBytes: 256 * 1024,
   // Replays of the study's 2025 data are legitimate, so the past bound is generous (10 years).
   maxPastMs: 10 * 365 * 86_400_000,
-  maxFutureMs: 86_400_000,
+  maxFutureMs: 300_000,
   maxBatchReadings: 10_000,
+  // Apparent power (what the study's sensors report) is never negative; 1 MW is beyond any feeder we meter.
+  minValue: 0,
+  maxValue: 1_000_000,
 };
 
 export interface Rejection {
   reason: RejectReason;
   detail: string;
+  /** The bytes to keep for this rejection when they are not the whole message's (a bad batch entry's). */
+  raw?: Uint8Array;
+  /** How many entries this one rejection stands for (a batch's unlisted bad entries); 1 when absent. */
+  count?: number;
 }
+
+/** Bad entries of one batch listed one by one; beyond, one rejection per reason counts the rest. */
+export const maxListedEntryRejections = 100;
 
 export interface ParseResult {
   readings: Reading[];
@@ -37,54 +60,130 @@ export interface ParseResult {
   sensorId?: number;
 }
 
+/**
+ * A sensor id as a topic level: canonical decimal digits (no sign, exponent, hex, spaces or leading zeros)
+ * within 1 … 2^31 − 1. Anything looser lets `1e3`, `0x10` or ` 7 ` alias sensors 1000, 16 and 7 and slip
+ * past per-topic broker ACLs. 0 is refused: the model registry uses sensor 0 for the shared model.
+ */
+export function parseSensorIdLevel(level: string): number | undefined {
+  if (!/^[1-9][0-9]{0,9}$/.test(level)) return undefined;
+  const id = Number(level);
+  return id <= maxSensorId ? id : undefined;
+}
+
 /** Topic `{prefix}/{sensorId}/{kind}` → its parts, or undefined when it is not one of ours. */
 export function parseTopic(topic: string): { sensorId: number; kind: MessageKind } | undefined {
   const parts = topic.split("/");
   if (parts.length < 3) return undefined;
   const kind = parts[parts.length - 1];
-  const id = Number(parts[parts.length - 2]);
-  if ((kind !== "reading" && kind !== "batch") || !Number.isSafeInteger(id) || id < 0) return undefined;
+  const id = parseSensorIdLevel(parts[parts.length - 2]!);
+  if ((kind !== "reading" && kind !== "batch") || id === undefined) return undefined;
   return { sensorId: id, kind };
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
-const isoPattern = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+const encoder = new TextEncoder();
+const isoPattern = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+/** JavaScript's Date range; anything beyond cannot be formatted (RangeError: Invalid Date). */
+const maxDateMs = 8.64e15;
 
-/** Event time from epoch seconds (number) or an ISO-8601 string (naive = UTC, like the study's data). */
+/** A bounded, never-throwing rendering of any value for a rejection's detail. */
+export function preview(value: unknown, max = 120): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text;
+}
+
+/** An epoch-ms instant for a detail, without ever throwing on a value outside Date's range. */
+function instant(ms: number): string {
+  return Math.abs(ms) <= maxDateMs ? new Date(ms).toISOString() : `${ms} ms`;
+}
+
+/**
+ * Event time from epoch seconds (number) or an ISO-8601 string (naive = UTC, like the study's data), as
+ * integer epoch ms. Only the form is checked here; `checkEventTime` checks the range.
+ */
 export function parseEventTime(value: unknown): number | Rejection {
   if (typeof value === "number") {
     if (!Number.isFinite(value))
       return { reason: "bad_timestamp", detail: `timestamp ${value} is not finite` };
-    return Math.round(value * 1000);
+    const ms = Math.round(value * 1000);
+    if (!Number.isSafeInteger(ms) || Math.abs(ms) > maxDateMs)
+      return {
+        reason: "timestamp_out_of_range",
+        detail: `timestamp ${value} s is outside any plausible time (epoch seconds expected)`,
+      };
+    return ms;
   }
-  if (typeof value === "string" && isoPattern.test(value.trim())) {
+  if (typeof value === "string" && value.length <= 40 && isoPattern.test(value.trim())) {
     let text = value.trim().replace(" ", "T");
     if (!/(Z|[+-]\d{2}(:?\d{2})?)$/.test(text)) text += "Z";
     else if (/[+-]\d{2}$/.test(text)) text += ":00";
     const ms = Date.parse(text);
-    if (Number.isFinite(ms)) return ms;
+    if (Number.isSafeInteger(ms)) return ms;
   }
   return {
     reason: "bad_timestamp",
-    detail: `sensor_timestamp ${JSON.stringify(value)} is neither epoch seconds nor ISO-8601`,
+    detail: `sensor_timestamp ${preview(value)} is neither epoch seconds nor ISO-8601`,
   };
 }
 
-function checkRange(ms: number, now: number, limits: ValidationLimits): Rejection | undefined {
-  if (limits.maxPastMs > 0 && ms < now - limits.maxPastMs)
+function checkRange(
+  ms: number,
+  now: number,
+  limits: ValidationLimits,
+  what = "event time",
+): Rejection | undefined {
+  if (ms < now - limits.maxPastMs)
     return {
       reason: "timestamp_out_of_range",
-      detail: `event time ${new Date(ms).toISOString()} is too old`,
+      detail: `${what} ${instant(ms)} is more than ${limits.maxPastMs / 1000} s old (MAX_EVENT_AGE_S)`,
     };
-  if (limits.maxFutureMs > 0 && ms > now + limits.maxFutureMs)
+  if (ms > now + limits.maxFutureMs)
     return {
       reason: "timestamp_out_of_range",
-      detail: `event time ${new Date(ms).toISOString()} is in the future`,
+      detail: `${what} ${instant(ms)} is more than ${limits.maxFutureMs / 1000} s in the future (MAX_CLOCK_SKEW_S)`,
     };
   return undefined;
 }
 
-const isSensorId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+/** Event time parsed and range-checked. */
+function checkEventTime(
+  value: unknown,
+  now: number,
+  limits: ValidationLimits,
+  what?: string,
+): number | Rejection {
+  const ms = parseEventTime(value);
+  if (isRejection(ms)) return what ? { ...ms, detail: `${what}: ${ms.detail}` } : ms;
+  return checkRange(ms, now, limits, what) ?? ms;
+}
+
+/** A value, watts: a finite number within the plausible range. */
+function checkValue(value: unknown, limits: ValidationLimits, what: string): number | Rejection {
+  if (typeof value !== "number" || !Number.isFinite(value))
+    return { reason: "bad_value", detail: `${what} ${preview(value)} is not a finite number` };
+  if (value < limits.minValue || value > limits.maxValue)
+    return {
+      reason: "out_of_range",
+      detail: `${what} ${value} W is outside ${limits.minValue} … ${limits.maxValue} W (VALUE_MIN_W, VALUE_MAX_W)`,
+    };
+  return value;
+}
+
+/**
+ * message_creation_time only feeds the latency metrics: one outside the event-time window is ignored
+ * (treated as unknown) rather than rejecting a reading that is otherwise fine.
+ */
+function createdAt(value: unknown, now: number, limits: ValidationLimits): number | undefined {
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) return undefined;
+  return value >= now - limits.maxPastMs && value <= now + limits.maxFutureMs ? value : undefined;
+}
+
 const isRejection = (v: number | Rejection): v is Rejection => typeof v === "object";
 
 type JsonResult = { ok: true; value: unknown } | { ok: false; rejection: Rejection };
@@ -109,60 +208,49 @@ type Envelope =
   | { ok: true; body: Record<string, unknown>; sensorId: number }
   | { ok: false; rejection: Rejection };
 
-/** The checks both kinds share: size, JSON, an object, a sensor id that matches the topic's. */
-function parseEnvelope(
-  raw: Uint8Array,
-  topicSensorId: number | undefined,
-  limits: ValidationLimits,
-): Envelope {
+/** The checks both kinds share: size, JSON, an object, a sensor id equal to the topic's. */
+function parseEnvelope(raw: Uint8Array, topicSensorId: number, limits: ValidationLimits): Envelope {
   const json = parseJson(raw, limits);
   if (!json.ok) return json;
   const body = json.value;
   if (typeof body !== "object" || body === null || Array.isArray(body))
     return { ok: false, rejection: { reason: "bad_shape", detail: "message is not a JSON object" } };
   const m = body as Record<string, unknown>;
-  if (!isSensorId(m.sensor_id))
+  const id = m.sensor_id;
+  if (typeof id !== "number" || !Number.isInteger(id) || id < 1 || id > maxSensorId)
     return {
       ok: false,
       rejection: {
         reason: "bad_sensor_id",
-        detail: `sensor_id ${JSON.stringify(m.sensor_id)} is not a non-negative integer`,
+        detail: `sensor_id ${preview(id)} is not an integer in 1 … ${maxSensorId}`,
       },
     };
-  if (topicSensorId !== undefined && m.sensor_id !== topicSensorId)
+  if (id !== topicSensorId)
     return {
       ok: false,
       rejection: {
         reason: "topic_mismatch",
-        detail: `sensor_id ${m.sensor_id} published on the topic of sensor ${topicSensorId}`,
+        detail: `sensor_id ${id} published on the topic of sensor ${topicSensorId}`,
       },
     };
-  return { ok: true, body: m, sensorId: m.sensor_id };
+  return { ok: true, body: m, sensorId: id };
 }
 
-/** One streaming message (architecture A). */
+/** One streaming message (architecture A) from the topic of sensor `topicSensorId`. */
 export function parseStreamingMessage(
   raw: Uint8Array,
-  topicSensorId: number | undefined,
+  topicSensorId: number,
   now: number,
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
   const envelope = parseEnvelope(raw, topicSensorId, limits);
   if (!envelope.ok) return { readings: [], rejections: [envelope.rejection] };
   const { body: m, sensorId } = envelope;
-  const reject = (reason: RejectReason, detail: string): ParseResult => ({
-    readings: [],
-    rejections: [{ reason, detail }],
-  });
-  const value = m.sensor_energy_value;
-  if (typeof value !== "number" || !Number.isFinite(value))
-    return reject("bad_value", `sensor_energy_value ${JSON.stringify(value)} is not a finite number`);
-  const eventTime = parseEventTime(m.sensor_timestamp);
+  const value = checkValue(m.sensor_energy_value, limits, "sensor_energy_value");
+  if (isRejection(value)) return { readings: [], rejections: [value] };
+  const eventTime = checkEventTime(m.sensor_timestamp, now, limits);
   if (isRejection(eventTime)) return { readings: [], rejections: [eventTime] };
-  const outOfRange = checkRange(eventTime, now, limits);
-  if (outOfRange) return { readings: [], rejections: [outOfRange] };
-  const created = m.message_creation_time;
-  const createdAtMs = typeof created === "number" && Number.isFinite(created) ? created : undefined;
+  const createdAtMs = createdAt(m.message_creation_time, now, limits);
   return {
     readings: [{ sensorId, eventTimeMs: eventTime, value, createdAtMs }],
     rejections: [],
@@ -173,7 +261,7 @@ export function parseStreamingMessage(
 /** One batch message (architecture B); bad entries are rejected one by one. */
 export function parseBatchMessage(
   raw: Uint8Array,
-  topicSensorId: number | undefined,
+  topicSensorId: number,
   now: number,
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
@@ -190,42 +278,67 @@ export function parseBatchMessage(
         { reason: "too_large", detail: `${m.readings.length} readings > limit ${limits.maxBatchReadings}` },
       ],
     };
-  const created = m.message_creation_time;
-  const createdAtMs = typeof created === "number" && Number.isFinite(created) ? created : undefined;
+  const createdAtMs = createdAt(m.message_creation_time, now, limits);
   const readings: Reading[] = [];
   const rejections: Rejection[] = [];
-  for (const entry of m.readings) {
+  // A bad entry keeps its own bytes, not the whole message's: 10,000 bad entries of a 256 KB batch would
+  // otherwise write 2.5 GB of dead letters.
+  const unlisted = new Map<RejectReason, number>();
+  const reject = (r: Rejection, entry: unknown) => {
+    if (rejections.length >= maxListedEntryRejections) {
+      unlisted.set(r.reason, (unlisted.get(r.reason) ?? 0) + 1);
+      return;
+    }
+    rejections.push({
+      ...r,
+      detail: `entry ${index}: ${r.detail}`,
+      raw: encoder.encode(preview(entry, 1_000)),
+    });
+  };
+  let index = -1;
+  for (const entry of m.readings as unknown[]) {
+    index++;
     if (!Array.isArray(entry) || entry.length !== 2) {
-      rejections.push({
-        reason: "bad_shape",
-        detail: `batch entry ${JSON.stringify(entry)} is not [timestamp, value]`,
-      });
+      reject(
+        { reason: "bad_shape", detail: `batch entry ${preview(entry)} is not [timestamp, value]` },
+        entry,
+      );
       continue;
     }
-    const [ts, value] = entry as [unknown, unknown];
-    if (typeof value !== "number" || !Number.isFinite(value)) {
-      rejections.push({
-        reason: "bad_value",
-        detail: `value ${JSON.stringify(value)} is not a finite number`,
-      });
+    const value = checkValue(entry[1], limits, "value");
+    if (isRejection(value)) {
+      reject(value, entry);
       continue;
     }
-    const eventTime = parseEventTime(ts);
+    const eventTime = checkEventTime(entry[0], now, limits);
     if (isRejection(eventTime)) {
-      rejections.push(eventTime);
-      continue;
-    }
-    const outOfRange = checkRange(eventTime, now, limits);
-    if (outOfRange) {
-      rejections.push(outOfRange);
+      reject(eventTime, entry);
       continue;
     }
     readings.push({ sensorId, eventTimeMs: eventTime, value, createdAtMs });
   }
+  for (const [reason, count] of unlisted)
+    rejections.push({
+      reason,
+      detail: `${count} more entries rejected as ${reason} (only the first ${maxListedEntryRejections} bad entries are listed one by one)`,
+      count,
+    });
   const result: ParseResult = { readings, rejections, sensorId };
   if (m.complete === true) {
-    const end = parseEventTime(m.interval_end);
-    if (isRejection(end)) rejections.push({ reason: "bad_timestamp", detail: `interval_end: ${end.detail}` });
+    // The watermark is a promise about event time: it must lie in the same window as the readings, or one
+    // message could move it years ahead and make every later reading of the sensor late.
+    const end = checkEventTime(m.interval_end, now, limits, "interval_end");
+    const start =
+      m.interval_start === undefined
+        ? undefined
+        : checkEventTime(m.interval_start, now, limits, "interval_start");
+    if (isRejection(end)) rejections.push(end);
+    else if (start !== undefined && isRejection(start)) rejections.push(start);
+    else if (start !== undefined && start > end)
+      rejections.push({
+        reason: "bad_timestamp",
+        detail: `interval_start ${instant(start)} is after interval_end ${instant(end)}`,
+      });
     else result.watermarkMs = end;
   }
   return result;
@@ -239,19 +352,56 @@ export function parseSensorMessage(
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
   const t = parseTopic(topic);
-  if (!t)
+  if (!t) {
+    const parts = topic.split("/");
+    const kind = parts.at(-1);
+    // Our topic shape with a level that is not a canonical id (`1e3`, `0x10`, ` 7 `, 3000000000) vs a
+    // topic that is not ours at all.
+    const badId = parts.length >= 3 && (kind === "reading" || kind === "batch");
     return {
       readings: [],
       rejections: [
-        { reason: "topic_mismatch", detail: `topic "${topic}" is not {prefix}/{sensorId}/reading|batch` },
+        badId
+          ? {
+              reason: "bad_sensor_id",
+              detail: `topic level ${preview(parts.at(-2))} is not a sensor id: plain decimal digits 1 … ${maxSensorId}`,
+            }
+          : {
+              reason: "topic_mismatch",
+              detail: `topic ${preview(topic)} is not {prefix}/{sensorId}/reading|batch`,
+            },
       ],
     };
+  }
   return t.kind === "reading"
     ? parseStreamingMessage(raw, t.sensorId, now, limits)
     : parseBatchMessage(raw, t.sensorId, now, limits);
 }
 
-/** A dead letter for a rejection; whole-message rejections keep the raw bytes, entry rejections too. */
+/** Most bytes of an oversized message kept in its dead letter (with its size and SHA-256 in the detail). */
+export const keptPrefixBytes = 4_096;
+
+/**
+ * A dead letter for a rejection: the raw bytes (the entry's own for a batch entry). Of an oversized
+ * message only a bounded prefix is kept, with its size and SHA-256 in the detail so it can still be
+ * identified: 25 such messages otherwise put 38 MB into the table.
+ */
 export function toDeadLetter(source: string, raw: Uint8Array, rejection: Rejection, now: number): DeadLetter {
-  return { source, reason: rejection.reason, detail: rejection.detail, raw, receivedAtMs: now };
+  const bytes = rejection.raw ?? raw;
+  if (bytes.byteLength <= keptPrefixBytes)
+    return {
+      source,
+      reason: rejection.reason,
+      detail: rejection.detail,
+      raw: bytes.slice(),
+      receivedAtMs: now,
+    };
+  const sha256 = new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+  return {
+    source,
+    reason: rejection.reason,
+    detail: `${rejection.detail}; kept the first ${keptPrefixBytes} of ${bytes.byteLength} bytes, sha256 ${sha256}`,
+    raw: bytes.slice(0, keptPrefixBytes),
+    receivedAtMs: now,
+  };
 }

@@ -72,6 +72,34 @@ export const coreOptions = {
     default: "262144",
     min: 64,
   }),
+  maxEventAge: opt.number(
+    "oldest accepted event time (and complete-batch interval), seconds before the receive time; generous so replays of the study's 2025 data pass",
+    { env: "MAX_EVENT_AGE_S", default: String(10 * 365 * 86_400), min: 1 },
+  ),
+  maxClockSkew: opt.number(
+    "latest accepted event time, seconds after the receive time (a sensor clock ahead by more is rejected, so it cannot move a watermark into the future)",
+    { env: "MAX_CLOCK_SKEW_S", default: "300", min: 0, max: 31_536_000 },
+  ),
+  valueMin: opt.number(
+    "smallest plausible reading, watts (apparent power is never negative; lower it for meters that report export as negative)",
+    { env: "VALUE_MIN_W", default: "0" },
+  ),
+  valueMax: opt.number("largest plausible reading, watts; outside the range is rejected (out_of_range)", {
+    env: "VALUE_MAX_W",
+    default: "1000000",
+  }),
+  storeStuckAfter: opt.number(
+    "a database writer whose oldest unwritten row waited this long, seconds, makes /ready false",
+    { env: "STORE_STUCK_AFTER_S", default: "30", min: 1 },
+  ),
+  shutdownTimeout: opt.number(
+    "longest graceful shutdown, seconds; beyond it the core logs what it could not write and exits 1",
+    { env: "SHUTDOWN_TIMEOUT_S", default: "10", min: 0.1, max: 3_600 },
+  ),
+  maxBufferedRecords: opt.int(
+    "readings records the bridge holds while the readings log is down; when full it stops taking MQTT messages (the broker keeps them)",
+    { env: "BRIDGE_MAX_BUFFERED", default: "50000", min: 100 },
+  ),
   httpPort: httpPortOption("CORE_HTTP_PORT", "9102"),
   httpHost: httpHostOption,
 };

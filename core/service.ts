@@ -5,16 +5,17 @@
  */
 import type { Registry } from "prom-client";
 import type { Database } from "../lib/db/client.ts";
+import type { ReadinessCheck } from "../lib/http.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { type CoreMetrics, coreMetrics, pulsarMetrics } from "../lib/metrics.ts";
 import type { MqttTls } from "../lib/mqtt-tls.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
-import { createMemoryLog, type RecordLog, type Subscription } from "./log.ts";
+import { createMemoryLog, type RecordLog } from "./log.ts";
 import { defaultLimits, type ValidationLimits } from "./messages.ts";
 import { openReadingsTopic, openWindowsTopic } from "./pulsar/topics.ts";
-import { startWindowStore } from "./window-store.ts";
+import { startWindowStore, type WindowStore } from "./window-store.ts";
 import { startWindowerStage, type WindowerStage } from "./windower.ts";
 
 export interface CoreOptions {
@@ -40,6 +41,10 @@ export interface CoreOptions {
   pulsarPartitions?: number;
   /** How often the Pulsar subscriptions' backlog is sampled for /metrics, ms (default 5 s). */
   pulsarBacklogSampleMs?: number;
+  /** A database writer whose oldest unwritten row waited this long is stuck: /ready false (default 30 s). */
+  storeStuckAfterMs?: number;
+  /** Records the bridge holds while the readings log is down before it stops taking messages. */
+  maxBufferedRecords?: number;
   logger?: Logger;
 }
 
@@ -47,8 +52,10 @@ export interface Core {
   readonly metrics: CoreMetrics;
   readonly windowsLog: RecordLog<WindowRecord>;
   /** Readiness per dependency, for /ready. */
-  readonly checks: Record<string, () => boolean | Promise<boolean>>;
+  readonly checks: Record<string, ReadinessCheck>;
   windowerStats(): ReturnType<WindowerStage["stats"]>;
+  /** What is not written yet, per stage: logged when a shutdown runs out of time. */
+  unwritten(): Record<string, number>;
   /**
    * Graceful: stop MQTT intake (the taken messages reach the readings log and are acknowledged), publish the
    * closed windows and ack their records (all windows on in-process logs), store them, flush dead letters.
@@ -97,11 +104,22 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const metrics = coreMetrics(options.registry);
   const db = options.database.db;
   const { readingsLog, windowsLog } = await openLogs(options, logger);
+  const stuckAfterMs = options.storeStuckAfterMs ?? 30_000;
   const deadLetters: DeadLetterSink = createDbDeadLetterSink(db, {
     logger: logger.child("dead-letters"),
     onStored: (n) => metrics.deadLetters.inc(n),
+    onRefused: () => metrics.storeRejects.inc({ sink: "dead_letters" }),
+    onDropped: (n) => metrics.deadLettersDropped.inc(n),
+    stuckAfterMs,
   });
-  const store: Subscription = startWindowStore(windowsLog, db, metrics);
+  const store: WindowStore = startWindowStore({
+    windowsLog,
+    db,
+    metrics,
+    deadLetters,
+    logger: logger.child("window-store"),
+    stuckAfterMs,
+  });
   const windower = startWindowerStage({
     readingsLog,
     windowsLog,
@@ -126,6 +144,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       metrics,
       logger: logger.child("bridge"),
       limits: options.limits ?? defaultLimits,
+      ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
     });
   } catch (error) {
     await windower.stop();
@@ -136,11 +155,35 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     throw error;
   }
 
-  const checks: Record<string, () => boolean | Promise<boolean>> = {
+  // The writers' health, sampled into gauges and logged when it changes (the reason names the last error).
+  const writers = { windows: store.health, dead_letters: deadLetters.health! };
+  const wasStuck = new Map<string, boolean>();
+  const sampleWriters = () => {
+    const now = Date.now();
+    for (const [sink, health] of Object.entries(writers)) {
+      metrics.storeOldestPending.set({ sink }, health.oldestPendingMs(now) / 1000);
+      const stuck = health.stuck(now);
+      metrics.storeStuck.set({ sink }, stuck ? 1 : 0);
+      if (stuck !== (wasStuck.get(sink) ?? false)) {
+        if (stuck) logger.error(`${sink} writer is stuck: ${health.reason(now)}`);
+        else logger.info(`${sink} writer caught up`);
+        wasStuck.set(sink, stuck);
+      }
+    }
+    metrics.bridgeBuffered.set(bridge.buffered());
+  };
+  sampleWriters();
+  const sampler = setInterval(sampleWriters, 1_000);
+
+  const checks: Record<string, ReadinessCheck> = {
     mqtt: () => bridge.connected(),
     database: () => options.database.ping(),
     readingsLog: () => readingsLog.ready(),
     windowsLog: () => windowsLog.ready(),
+    // A writer retrying the same batch for longer than STORE_STUCK_AFTER_S is not ready even while the
+    // database answers pings (e.g. a row it refuses for a reason that is not a data error).
+    windowStore: () => store.health.reason() ?? true,
+    deadLetterStore: () => writers.dead_letters.reason() ?? true,
   };
   // One entry per Pulsar producer and consumer (e.g. "windowsLog consumer window-store"), so /ready names
   // the connection that is down rather than only the log.
@@ -157,7 +200,16 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     windowsLog,
     checks,
     windowerStats: () => windower.stats(),
+    unwritten: () => ({
+      bridgeBufferedRecords: bridge.buffered(),
+      bridgePendingAcks: bridge.pendingAcks(),
+      openWindows: windower.stats().openWindows,
+      windowStoreBacklog: store.backlog(),
+      windowStoreWaitingSeconds: Math.round(store.health.oldestPendingMs() / 1000),
+      deadLettersBuffered: deadLetters.buffered?.() ?? 0,
+    }),
     async stop(hooks) {
+      clearInterval(sampler);
       await bridge.stop();
       await windower.stop();
       await store.stop();

@@ -3,9 +3,12 @@
  *
  * Each option is declared once (flag, env var, default, parser, help text); `parseCommand` returns a fully
  * typed object or throws a `PipelineError("config")` that names the bad value. Flags win over env vars,
- * env vars over defaults. Written here rather than taken from a library because we want the env-var
+ * env vars over defaults. Any env var NAME may also be given as NAME_FILE, the path of a file holding the
+ * value (a compose or Kubernetes secret), so a password need not be on the command line, visible in `ps`.
+ * Written here rather than taken from a library because we want the env-var
  * fallback, the typed result and the generated `--help` in one declaration.
  */
+import { readFileSync } from "node:fs";
 import { PipelineError } from "./errors.ts";
 
 export interface Option<T, HasDefault extends boolean = boolean> {
@@ -196,6 +199,12 @@ export function usage<S extends Record<string, Option<unknown>>>(spec: CommandSp
     for (const o of common)
       lines.push(`  ${o.env.padEnd(envWidth)}${o.description} [env ${o.env}, default ${o.default}]`);
   }
+  if (Object.values(spec.options).some((o) => o.env))
+    lines.push(
+      "",
+      "Every env var NAME may instead be given as NAME_FILE, the path of a file holding the value (e.g. a",
+      "secret: MQTT_PASSWORD_FILE=/run/secrets/mqtt_password), which keeps it off the command line.",
+    );
   if (spec.examples?.length) lines.push("", "Examples:", ...spec.examples.map((e) => `  ${e}`));
   return `${lines.join("\n")}\n`;
 }
@@ -239,18 +248,39 @@ export function parseCommand<S extends Record<string, Option<unknown>>>(
   const values: Record<string, unknown> = {};
   for (const [key, o] of Object.entries(spec.options)) {
     const fromFlag = raw.get(key);
-    const fromEnv = o.env ? env[o.env] : undefined;
+    const fileVar = o.env ? `${o.env}_FILE` : undefined;
+    let fromEnv = o.env ? env[o.env] : undefined;
+    let envLabel = o.env;
+    const file = fileVar ? env[fileVar] : undefined;
+    if (file !== undefined && file !== "") {
+      if (fromEnv !== undefined && fromEnv !== "")
+        fail(`${o.env} and ${fileVar} are both set`, "set only one of them");
+      fromEnv = readSecretFile(file, fileVar!);
+      envLabel = fileVar;
+    }
     const label =
       fromFlag !== undefined
         ? `--${kebab(key)}`
         : fromEnv !== undefined && fromEnv !== ""
-          ? o.env!
+          ? envLabel!
           : `--${kebab(key)}`;
     const text = fromFlag ?? (fromEnv !== undefined && fromEnv !== "" ? fromEnv : o.default);
     if (text === undefined) values[key] = o.boolean ? false : undefined;
     else values[key] = o.parse(text, label);
   }
   return { help: false, values: values as Values<S> };
+}
+
+/** A NAME_FILE's value: the file's text without its trailing line break (editors and `echo` add one). */
+function readSecretFile(path: string, label: string): string {
+  try {
+    return readFileSync(path, "utf8").replace(/\r?\n$/, "");
+  } catch (error) {
+    return fail(
+      `${label} "${path}" cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      "give the path of a readable file holding the value",
+    );
+  }
 }
 
 /**

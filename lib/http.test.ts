@@ -62,6 +62,22 @@ test("README's metric table lists every metric of the catalogue", async () => {
   expect(missing).toEqual([]);
 });
 
+test("/ready shows why a dependency is down when its probe says so", async () => {
+  const app = createOpsApp({
+    service: "t",
+    registry: createRegistry(),
+    checks: { windowStore: () => "oldest unwritten row waiting 40 s", fine: () => true },
+  });
+  const res = await app.request("/ready");
+  expect(res.status).toBe(503);
+  expect(await res.json()).toEqual({
+    ready: false,
+    service: "t",
+    dependencies: { windowStore: "down", fine: "up" },
+    reasons: { windowStore: "oldest unwritten row waiting 40 s" },
+  });
+});
+
 test("/ready reports a probe that hangs as timeout instead of hanging itself", async () => {
   const app = createOpsApp({
     service: "test",

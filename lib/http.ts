@@ -7,8 +7,11 @@ import { Hono } from "hono";
 import type { Registry } from "prom-client";
 import { PipelineError } from "./errors.ts";
 
-/** A dependency's readiness probe; it must be cheap and must not throw (a throw counts as down). */
-export type ReadinessCheck = () => boolean | Promise<boolean>;
+/**
+ * A dependency's readiness probe; it must be cheap and must not throw (a throw counts as down). A string
+ * means down, and says why (it shows under `reasons` in /ready).
+ */
+export type ReadinessCheck = () => boolean | string | Promise<boolean | string>;
 
 /**
  * How long /ready waits for one probe. A probe stuck on a half-open socket would otherwise hold the request
@@ -27,13 +30,18 @@ export interface OpsOptions {
   checkTimeoutMs?: number;
 }
 
-/** Runs one probe: "up", "down" (false or a throw) or "timeout". */
-async function probe(check: ReadinessCheck, timeoutMs: number): Promise<"up" | "down" | "timeout"> {
+type Probe = "up" | "down" | "timeout" | { reason: string };
+
+/** Runs one probe: "up", "down" (false or a throw), "timeout", or down with a reason. */
+async function probe(check: ReadinessCheck, timeoutMs: number): Promise<Probe> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
-  const result = (async () => ((await check()) ? "up" : "down"))().catch(() => "down" as const);
+  const result = (async (): Promise<Probe> => {
+    const state = await check();
+    return typeof state === "string" ? { reason: state } : state ? "up" : "down";
+  })().catch(() => "down" as const);
   try {
     return await Promise.race([result, timeout]);
   } finally {
@@ -60,8 +68,18 @@ export function createOpsApp(options: OpsOptions): Hono {
       ),
     );
     const ready = entries.every(([, state]) => state === "up");
+    const reasons = entries.flatMap(([name, state]) =>
+      typeof state === "object" ? [[name, state.reason]] : [],
+    );
     return c.json(
-      { ready, service: options.service, dependencies: Object.fromEntries(entries) },
+      {
+        ready,
+        service: options.service,
+        dependencies: Object.fromEntries(
+          entries.map(([name, state]) => [name, typeof state === "object" ? "down" : state]),
+        ),
+        ...(reasons.length > 0 ? { reasons: Object.fromEntries(reasons) } : {}),
+      },
       ready ? 200 : 503,
     );
   });

@@ -144,16 +144,21 @@ export const invalidReasons = [
   "bad_timestamp",
   "timestamp_out_of_range",
   "topic_mismatch",
+  "out_of_range",
+  "internal_error",
 ] as const satisfies readonly RejectReason[];
-// A new RejectReason fails type checking here until it is listed above (or is "late").
-const allReasonsListed: [Exclude<RejectReason, "late" | (typeof invalidReasons)[number]>] extends [never]
+// A new RejectReason fails type checking here until it is listed above, or is counted elsewhere: "late"
+// (core_late_readings_total) and "store_rejected" (core_store_rejects_total).
+const allReasonsListed: [
+  Exclude<RejectReason, "late" | "store_rejected" | (typeof invalidReasons)[number]>,
+] extends [never]
   ? true
   : never = true;
 void allReasonsListed;
 
 export const messageKinds = ["reading", "batch"] as const satisfies readonly MessageKind[];
 /** `core_store_errors_total{sink}`: the tables the core writes. */
-export const storeSinks = ["windows"] as const;
+export const storeSinks = ["windows", "dead_letters"] as const;
 /** `forecaster_errors_total{stage}`. */
 export const forecasterErrorStages = ["bootstrap", "manifest", "model_load", "inference", "store"] as const;
 /** `forecaster_retrains_total{outcome}`. */
@@ -303,6 +308,43 @@ export function coreMetrics(registry: Registry) {
       "sink",
       storeSinks,
     ),
+    storeRejects: zeroed(
+      new Counter({
+        name: "core_store_rejects_total",
+        help: "Rows PostgreSQL refused with a data error, isolated so the rest of their batch was stored (windows are dead-lettered, logged with PostgreSQL's reason)",
+        labelNames: ["sink"] as const,
+        registers: [registry],
+      }),
+      "sink",
+      storeSinks,
+    ),
+    deadLettersDropped: new Counter({
+      name: "core_dead_letters_dropped_total",
+      help: "Dead letters dropped because too many waited for an unreachable database (memory bound; counted, never silent)",
+      registers: [registry],
+    }),
+    storeStuck: new Gauge({
+      name: "core_store_stuck",
+      help: "1 while a database writer's oldest unwritten row has waited longer than STORE_STUCK_AFTER_S (also makes /ready false)",
+      labelNames: ["sink"] as const,
+      registers: [registry],
+    }),
+    storeOldestPending: new Gauge({
+      name: "core_store_oldest_pending_seconds",
+      help: "Age of a database writer's oldest row not yet written (0 when it is up to date)",
+      labelNames: ["sink"] as const,
+      registers: [registry],
+    }),
+    bridgeBuffered: new Gauge({
+      name: "core_bridge_buffered_records",
+      help: "Readings records the MQTT bridge holds for the readings log (bounded: when full it stops taking messages)",
+      registers: [registry],
+    }),
+    internalErrors: new Counter({
+      name: "core_internal_errors_total",
+      help: "Unexpected exceptions while handling one message (the message is dead-lettered as internal_error; the core goes on)",
+      registers: [registry],
+    }),
   };
 }
 export type CoreMetrics = ReturnType<typeof coreMetrics>;

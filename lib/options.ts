@@ -14,7 +14,9 @@ export const mqttUrlOption = (description: string) =>
 /** Broker credentials, the same flags and env vars for every MQTT client. */
 export const mqttAuthOptions = {
   mqttUsername: opt.string("MQTT user name", { env: "MQTT_USERNAME" }),
-  mqttPassword: opt.string("MQTT password (prefer the env var: flags show in ps)", { env: "MQTT_PASSWORD" }),
+  mqttPassword: opt.string("MQTT password (prefer MQTT_PASSWORD_FILE: flags and env show in ps)", {
+    env: "MQTT_PASSWORD",
+  }),
 };
 
 /** TLS files for an `mqtts://` (or `wss://`) broker URL; lib/mqtt-tls.ts reads and checks them. */

@@ -104,7 +104,13 @@ export type RejectReason =
   | "bad_timestamp"
   | "timestamp_out_of_range"
   | "topic_mismatch"
-  | "late";
+  /** A finite value outside the plausible range (VALUE_MIN_W … VALUE_MAX_W). */
+  | "out_of_range"
+  | "late"
+  /** Handling the message threw: a bug, kept with the error text so one message cannot stop the core. */
+  | "internal_error"
+  /** PostgreSQL refused the row (a data error, its message in the detail); the rows around it were stored. */
+  | "store_rejected";
 
 /**
  * One record of the readings log: the valid readings of one sensor message (1 for A, up to a minute's

@@ -9,6 +9,11 @@ import { PipelineError } from "../../lib/errors.ts";
 import type { ReadingsRecord } from "../../lib/records.ts";
 
 const encoder = new TextEncoder();
+/** Date's range: a record beyond it (written by an older core, before validation bounded event times) would
+ * throw `RangeError: Invalid Date` wherever its time is formatted, and be redelivered for ever. */
+const maxDateMs = 8.64e15;
+const isInstant = (v: unknown): v is number => Number.isSafeInteger(v) && Math.abs(v as number) <= maxDateMs;
+const maxSensorId = 2 ** 31 - 1;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export const readingsCodec = {
@@ -30,21 +35,26 @@ export const readingsCodec = {
       !r ||
       typeof r !== "object" ||
       !Number.isInteger(r.sensorId) ||
+      r.sensorId < 0 ||
+      r.sensorId > maxSensorId ||
       !Array.isArray(r.readings) ||
       !r.readings.every(
         (x) =>
           x &&
           typeof x === "object" &&
           x.sensorId === r.sensorId &&
-          Number.isFinite(x.eventTimeMs) &&
-          typeof x.value === "number",
+          isInstant(x.eventTimeMs) &&
+          typeof x.value === "number" &&
+          Number.isFinite(x.value),
       ) ||
-      (r.watermarkMs !== undefined && !Number.isFinite(r.watermarkMs))
+      (r.watermarkMs !== undefined && !isInstant(r.watermarkMs))
     ) {
       throw new PipelineError(
         "validation",
         `readings record ${JSON.stringify(value).slice(0, 200)} does not have the ReadingsRecord shape`,
-        { hint: "sensorId (integer), readings [{sensorId, eventTimeMs, value, createdAtMs?}], watermarkMs?" },
+        {
+          hint: "sensorId (integer 0 … 2^31 − 1), readings [{sensorId, eventTimeMs (integer ms within Date's range), value (finite), createdAtMs?}], watermarkMs?",
+        },
       );
     }
     return r;

@@ -33,11 +33,12 @@ function storeContract(name: string, open: () => Promise<Database>, skip = false
     let database: Database;
     // Sensor ids unique to this run so a shared server database never mixes runs.
     const base = 1_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
-    const ids = [base, base + 1];
+    const ids = [base, base + 1, base + 2];
 
+    // PGlite takes seconds to start on a loaded machine.
     beforeAll(async () => {
       database = await open();
-    });
+    }, 60_000);
     afterAll(async () => {
       await database.db.delete(windows).where(inArray(windows.sensorId, ids));
       await database.db.delete(deadLetters).where(eq(deadLetters.source, `test/${base}`));
@@ -92,6 +93,51 @@ function storeContract(name: string, open: () => Promise<Database>, skip = false
       expect(rows).toHaveLength(1);
       expect(rows[0]!.reason).toBe("not_json");
       expect(new Uint8Array(rows[0]!.raw)).toEqual(raw);
+    });
+
+    test("one row PostgreSQL refuses is isolated with its reason; every other row of the batch is stored", async () => {
+      const t = Date.UTC(2025, 11, 8, 2, 0, 0);
+      const good = Array.from({ length: 9 }, (_, i) => windowFor(ids[2]!, t + i * 60_000, 100 + i));
+      // A sensor id beyond the integer column (validation refuses it now; an old log may still hold one)
+      // and a window whose time is not a date: before, either failed the whole batch, retried for ever.
+      const tooBig = windowFor(3_000_000_000, t, 1);
+      const notADate = { ...windowFor(ids[2]!, t + 20 * 60_000, 1), windowStartMs: Number.NaN };
+      const refused = await saveWindows(database.db, [
+        ...good.slice(0, 4),
+        tooBig,
+        ...good.slice(4),
+        notADate,
+      ]);
+      expect(refused.map((r) => r.row)).toEqual([tooBig, notADate]);
+      expect(refused[0]!.reason).toContain("out of range for type integer");
+      expect(refused[0]!.reason).toContain("SQLSTATE 22003");
+      expect(refused[0]!.reason).not.toContain("Failed query");
+      const rows = await database.db.select().from(windows).where(eq(windows.sensorId, ids[2]!));
+      expect(rows.map((r) => r.mean).sort()).toEqual(good.map((w) => w.mean));
+    });
+
+    test("dead-letter text is made safe: NUL and lone surrogates no longer stop dead-letter storage", async () => {
+      const letter = (detail: string) => ({
+        source: `test/${base}`,
+        reason: "not_json" as const,
+        detail,
+        raw: new Uint8Array([0]),
+        receivedAtMs: Date.now(),
+      });
+      const refused = await saveDeadLetters(database.db, [
+        letter("Unexpected token \u0000 → \0 here"),
+        letter("lone \ud800 surrogate"),
+        letter("plain"),
+      ]);
+      expect(refused).toEqual([]);
+      const rows = await database.db
+        .select()
+        .from(deadLetters)
+        .where(eq(deadLetters.source, `test/${base}`));
+      const details = rows.map((r) => r.detail);
+      expect(details).toContain("Unexpected token \\u0000 → \\u0000 here");
+      expect(details).toContain("lone \ufffd surrogate");
+      expect(details).toContain("plain");
     });
 
     test("reopening runs migrations again without dropping data", async () => {

@@ -5,6 +5,7 @@
 import { count, getTableColumns, sql } from "drizzle-orm";
 import type { DeadLetter, WindowRecord } from "../records.ts";
 import type { Db } from "./client.ts";
+import { pgText, type RefusedRow, writeIsolating } from "./isolate.ts";
 import { deadLetters, windows } from "./schema.ts";
 
 // PostgreSQL caps a statement at 65,535 parameters; a window row uses 15.
@@ -47,33 +48,52 @@ const upsertSet = {
  * Upserts windows; a new emission of a window replaces the stored one unless it holds fewer readings. A
  * replay after a crash can rebuild a window from part of its readings (Pulsar acks are batched, so some of
  * them may already be acknowledged); that partial row must not overwrite the complete one.
+ *
+ * Rows PostgreSQL refuses (a data error such as a sensor id beyond the integer column) are returned with
+ * its reason and every other row is stored; a connection error throws (lib/db/isolate.ts).
  */
-export async function saveWindows(db: Db, records: readonly WindowRecord[]): Promise<void> {
+export async function saveWindows(
+  db: Db,
+  records: readonly WindowRecord[],
+): Promise<RefusedRow<WindowRecord>[]> {
+  const refused: RefusedRow<WindowRecord>[] = [];
   for (let i = 0; i < records.length; i += rowsPerStatement) {
-    const rows = records.slice(i, i + rowsPerStatement).map(toWindowRow);
-    await db
-      .insert(windows)
-      .values(rows)
-      .onConflictDoUpdate({
-        target: [windows.sensorId, windows.windowStart],
-        set: upsertSet,
-        setWhere: sql`excluded."count" >= ${windows.count}`,
-      });
+    const part = await writeIsolating(records.slice(i, i + rowsPerStatement), async (slice) => {
+      await db
+        .insert(windows)
+        .values(slice.map(toWindowRow))
+        .onConflictDoUpdate({
+          target: [windows.sensorId, windows.windowStart],
+          set: upsertSet,
+          setWhere: sql`excluded."count" >= ${windows.count}`,
+        });
+    });
+    refused.push(...part);
   }
+  return refused;
 }
 
-export async function saveDeadLetters(db: Db, letters: readonly DeadLetter[]): Promise<void> {
+/** Dead letters, their text made safe for PostgreSQL; refused rows are returned as for windows. */
+export async function saveDeadLetters(
+  db: Db,
+  letters: readonly DeadLetter[],
+): Promise<RefusedRow<DeadLetter>[]> {
+  const refused: RefusedRow<DeadLetter>[] = [];
   for (let i = 0; i < letters.length; i += rowsPerStatement) {
-    await db.insert(deadLetters).values(
-      letters.slice(i, i + rowsPerStatement).map((d) => ({
-        source: d.source,
-        reason: d.reason,
-        detail: d.detail.slice(0, 1000),
-        raw: d.raw,
-        receivedAt: new Date(d.receivedAtMs),
-      })),
-    );
+    const part = await writeIsolating(letters.slice(i, i + rowsPerStatement), async (slice) => {
+      await db.insert(deadLetters).values(
+        slice.map((d) => ({
+          source: pgText(d.source.slice(0, 1000)),
+          reason: pgText(d.reason),
+          detail: pgText(d.detail.slice(0, 1000)),
+          raw: d.raw,
+          receivedAt: new Date(d.receivedAtMs),
+        })),
+      );
+    });
+    refused.push(...part);
   }
+  return refused;
 }
 
 /** Windows stored per sensor, for summaries and tests. */
