@@ -105,6 +105,11 @@ export function coreMetrics(registry: Registry) {
       help: "Windows currently open in the windower",
       registers: [registry],
     }),
+    sensorsTracked: new Gauge({
+      name: "core_sensors_tracked",
+      help: "Sensors whose state the windower holds (bounded by MAX_SENSORS; silent ones are evicted)",
+      registers: [registry],
+    }),
     windowEmitDelay: new Histogram({
       name: "core_window_emit_delay_seconds",
       help: "Processing-time delay from a window's end (event time, for live data) to its emission",

@@ -104,7 +104,8 @@ export type RejectReason =
   | "bad_timestamp"
   | "timestamp_out_of_range"
   | "topic_mismatch"
-  | "late";
+  | "late"
+  | "too_many_sensors";
 
 /**
  * One record of the readings log: the valid readings of one sensor message (1 for A, up to a minute's
