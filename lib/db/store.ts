@@ -49,6 +49,7 @@ const upsertSet = {
  * them may already be acknowledged); that partial row must not overwrite the complete one.
  */
 export async function saveWindows(db: Db, records: readonly WindowRecord[]): Promise<void> {
+  records = lastEmissions(records);
   for (let i = 0; i < records.length; i += rowsPerStatement) {
     const rows = records.slice(i, i + rowsPerStatement).map(toWindowRow);
     await db
@@ -60,6 +61,21 @@ export async function saveWindows(db: Db, records: readonly WindowRecord[]): Pro
         setWhere: sql`excluded."count" >= ${windows.count}`,
       });
   }
+}
+
+/**
+ * One record per (sensor, window start), chosen by the upsert's own rule (a later emission wins unless it
+ * holds fewer readings). A window is emitted again when it changes (core/window.ts), so a batch of the
+ * windows log can hold it twice, and PostgreSQL refuses an INSERT … ON CONFLICT that touches a row twice.
+ */
+function lastEmissions(records: readonly WindowRecord[]): readonly WindowRecord[] {
+  const byKey = new Map<string, WindowRecord>();
+  for (const r of records) {
+    const key = `${r.sensorId}/${r.windowStartMs}`;
+    const before = byKey.get(key);
+    if (before === undefined || r.count >= before.count) byKey.set(key, r);
+  }
+  return byKey.size === records.length ? records : [...byKey.values()];
 }
 
 export async function saveDeadLetters(db: Db, letters: readonly DeadLetter[]): Promise<void> {
