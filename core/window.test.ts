@@ -426,6 +426,25 @@ describe("idle windows, input-active time and early emission", () => {
     expect(w.add(reading(3, t0 + 30_700, 7), t0 + 65_200)).toBe("late");
   });
 
+  test("a window is full at its last empty slot whatever the order; a second reading in a slot is not a new slot", () => {
+    const w = new TumblingWindower();
+    const seconds = shuffle(mulberry32(5), range(60));
+    for (const s of seconds.slice(0, 59)) w.add(reading(6, t0 + s * 1000 + 300, s), t0 + 1_000);
+    // Second readings in filled slots, in order and out of order: still one slot missing.
+    for (const s of seconds.slice(0, 3)) w.add(reading(6, t0 + s * 1000 + 700, s), t0 + 1_000);
+    w.add(reading(6, t0 + seconds[0]! * 1000 + 100, 1), t0 + 1_000);
+    expect(w.drainClosed(t0 + 1_000)).toEqual([]);
+    w.add(reading(6, t0 + seconds[59]! * 1000 + 999, 1), t0 + 1_000);
+    expect(w.drainClosed(t0 + 1_000).map((e) => e.count)).toEqual([64]);
+    // In order: a slot's second reading is not a new slot either.
+    const v = new TumblingWindower();
+    for (const s of range(59))
+      for (const ms of [0, 500]) v.add(reading(7, t0 + s * 1000 + ms, 1), t0 + s * 1000);
+    expect(v.drainClosed(t0 + 60_000)).toEqual([]);
+    v.add(reading(7, t0 + 59_000, 1), t0 + 59_000);
+    expect(v.drainClosed(t0 + 59_000).map((e) => e.count)).toEqual([119]);
+  });
+
   test("idle emission happens only for windows that changed since their last emission", () => {
     const w = new TumblingWindower({ idleTimeoutMs: 1_000 });
     feed(w, minuteOf(4, t0, range(60))); // full: emitted at once

@@ -139,9 +139,11 @@ interface HeldWindow {
   seen: Set<number> | undefined;
   duplicates: number;
   maxCreatedAtMs: number;
-  /** Slots holding at least one reading: `filled[slot]` = 1, `filledSlots` of them. */
-  readonly filled: Uint8Array;
+  /** Slots holding at least one reading: `filledSlots` of them; `filled[slot]` = 1, built once out of order. */
+  filled: Uint8Array | undefined;
   filledSlots: number;
+  /** Slot of the newest reading (−1 while empty). */
+  lastSlot: number;
   /** Changed since its last emission (a new window was never emitted). */
   dirty: boolean;
   /** In `pending`, to be emitted by the next drain. Only a dirty window is queued. */
@@ -260,6 +262,11 @@ export class TumblingWindower {
       return "late";
     }
     const window = this.heldWindowFor(sensor, eventTimeMs);
+    const slot = Math.floor((eventTimeMs - window.startMs) / this.options.slotMs);
+    // In order so far, the filled slots are those up to the newest reading's: no mask needed. The first
+    // reading out of order builds it from the readings held.
+    const appended = eventTimeMs > window.maxEventMs;
+    if (!appended && window.filled === undefined) window.filled = this.slotMask(window);
     if (!insertReading(window, eventTimeMs, value)) {
       window.duplicates++;
       window.dirty = true; // its `duplicates` changed: the last emission should say so
@@ -270,11 +277,15 @@ export class TumblingWindower {
     this.bufferedReadings++;
     const createdAtMs = reading.createdAtMs;
     if (createdAtMs !== undefined && createdAtMs > window.maxCreatedAtMs) window.maxCreatedAtMs = createdAtMs;
-    const slot = Math.floor((eventTimeMs - window.startMs) / this.options.slotMs);
-    if (window.filled[slot] === 0) {
-      window.filled[slot] = 1;
-      if (++window.filledSlots === this.slotCount) this.queue(window); // full: emit without waiting
+    let newSlot: boolean;
+    const filled = window.filled;
+    if (filled === undefined) newSlot = slot !== window.lastSlot;
+    else {
+      newSlot = filled[slot] === 0;
+      filled[slot] = 1;
     }
+    if (slot > window.lastSlot) window.lastSlot = slot;
+    if (newSlot && ++window.filledSlots === this.slotCount) this.queue(window); // full: emit without waiting
     // Lateness ≥ 0, so this can never finalize the window the reading was just put into.
     const watermarkMs = eventTimeMs - this.options.allowedLatenessMs;
     if (watermarkMs > sensor.watermarkMs) this.finalizeByWatermark(sensor, watermarkMs);
@@ -445,8 +456,9 @@ export class TumblingWindower {
       seen: undefined,
       duplicates: 0,
       maxCreatedAtMs: 0,
-      filled: new Uint8Array(this.slotCount),
+      filled: undefined,
       filledSlots: 0,
+      lastSlot: -1,
       dirty: true,
       queued: false,
       final: false,
@@ -454,6 +466,13 @@ export class TumblingWindower {
     held.splice(i + 1, 0, window);
     this.openWindows++;
     return window;
+  }
+
+  private slotMask(window: HeldWindow): Uint8Array {
+    const mask = new Uint8Array(this.slotCount);
+    const { slotMs } = this.options;
+    for (const t of window.times) mask[Math.floor((t - window.startMs) / slotMs)] = 1;
+    return mask;
   }
 
   /** Window [s, s + W) is final when the watermark ≥ s + W, i.e. when s < floor(watermark / W) · W. */
