@@ -87,7 +87,7 @@ export function coreMetrics(registry: Registry) {
     }),
     windowsEmitted: new Counter({
       name: "core_windows_emitted_total",
-      help: "Event-time windows closed and emitted",
+      help: "Window emissions (a window emitted before final, full or idle, is emitted again when it changes)",
       registers: [registry],
     }),
     windowsStored: new Counter({
