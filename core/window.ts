@@ -129,8 +129,10 @@ export interface WindowerStats {
 interface HeldWindow {
   readonly sensorId: number;
   readonly startMs: number;
-  readonly times: number[];
-  readonly values: number[];
+  /** Event times and values of its `count` readings in arrival order; typed, grown by doubling. */
+  times: Float64Array;
+  values: Float64Array;
+  count: number;
   /** Newest event time in the window: a reading after it cannot be a duplicate (the in-order fast path). */
   maxEventMs: number;
   /** False once a reading arrived out of order: the arrays are then sorted at each emission. */
@@ -165,6 +167,8 @@ interface SensorState {
   idle: boolean;
   /** Windows not yet final, sorted by start; one or two in practice (current minute + the one within lateness). */
   held: HeldWindow[];
+  /** Readings its last final window held (≥ 1, ≤ 4,096): the size a new window's buffers start at. */
+  capacityHint: number;
 }
 
 const positiveInteger = (n: number): boolean => Number.isSafeInteger(n) && n > 0;
@@ -424,6 +428,7 @@ export class TumblingWindower {
         listedAtMs: this.activeMs,
         idle: false,
         held: [],
+        capacityHint: 1,
       };
       this.sensors.set(sensorId, sensor);
       this.active.set(sensorId, sensor);
@@ -449,8 +454,9 @@ export class TumblingWindower {
     const window: HeldWindow = {
       sensorId: sensor.sensorId,
       startMs,
-      times: [],
-      values: [],
+      times: new Float64Array(sensor.capacityHint),
+      values: new Float64Array(sensor.capacityHint),
+      count: 0,
       maxEventMs: Number.NEGATIVE_INFINITY,
       inOrder: true,
       seen: undefined,
@@ -471,7 +477,7 @@ export class TumblingWindower {
   private slotMask(window: HeldWindow): Uint8Array {
     const mask = new Uint8Array(this.slotCount);
     const { slotMs } = this.options;
-    for (const t of window.times) mask[Math.floor((t - window.startMs) / slotMs)] = 1;
+    for (let i = 0; i < window.count; i++) mask[Math.floor((window.times[i]! - window.startMs) / slotMs)] = 1;
     return mask;
   }
 
@@ -488,7 +494,11 @@ export class TumblingWindower {
     this.finalizedSince.set(sensor.sensorId, horizonMs);
     const held = sensor.held;
     let n = 0;
-    while (n < held.length && held[n]!.startMs < horizonMs) this.finalize(held[n++]!);
+    while (n < held.length && held[n]!.startMs < horizonMs) {
+      const window = held[n++]!;
+      sensor.capacityHint = Math.min(4_096, Math.max(1, window.count));
+      this.finalize(window);
+    }
     if (n > 0) held.splice(0, n);
   }
 
@@ -516,7 +526,7 @@ export class TumblingWindower {
 
   private release(window: HeldWindow): void {
     this.openWindows--;
-    this.bufferedReadings -= window.times.length;
+    this.bufferedReadings -= window.count;
   }
 
   private emitPending(nowMs: number): WindowRecord[] {
@@ -537,18 +547,23 @@ export class TumblingWindower {
 
   private toRecord(window: HeldWindow, nowMs: number): WindowRecord {
     let { times, values } = window;
+    const count = window.count;
     if (!window.inOrder) {
-      const order = times.map((_, i) => i).sort((a, b) => times[a]! - times[b]!);
-      const sortedTimes = order.map((i) => times[i]!);
-      values = order.map((i) => values[i]!);
+      const order = Array.from({ length: count }, (_, i) => i).sort((a, b) => times[a]! - times[b]!);
+      const sortedTimes = new Float64Array(count);
+      const sortedValues = new Float64Array(count);
+      for (let i = 0; i < count; i++) {
+        sortedTimes[i] = times[order[i]!]!;
+        sortedValues[i] = values[order[i]!]!;
+      }
       times = sortedTimes;
+      values = sortedValues;
     }
     const { slotMs } = this.options;
     const { slotSums, slotCounts, slotCount } = this;
     slotSums.fill(0);
     slotCounts.fill(0);
     const startMs = window.startMs;
-    const count = times.length;
     let sum = 0;
     let min = Number.POSITIVE_INFINITY;
     let max = Number.NEGATIVE_INFINITY;
@@ -596,13 +611,23 @@ function insertReading(window: HeldWindow, eventTimeMs: number, value: number): 
     window.seen?.add(eventTimeMs);
   } else {
     if (eventTimeMs === window.maxEventMs) return false; // the common redelivery, without building `seen`
-    window.seen ??= new Set(window.times);
+    window.seen ??= new Set(window.times.subarray(0, window.count));
     if (window.seen.has(eventTimeMs)) return false;
     window.seen.add(eventTimeMs);
     window.inOrder = false;
   }
-  window.times.push(eventTimeMs);
-  window.values.push(value);
+  const n = window.count;
+  if (n === window.times.length) {
+    const times = new Float64Array(n * 2);
+    const values = new Float64Array(n * 2);
+    times.set(window.times);
+    values.set(window.values);
+    window.times = times;
+    window.values = values;
+  }
+  window.times[n] = eventTimeMs;
+  window.values[n] = value;
+  window.count = n + 1;
   return true;
 }
 
