@@ -197,8 +197,8 @@ function validateOptions(options: WindowerOptions): Required<WindowerOptions> {
 /**
  * Per-sensor event-time tumbling windows.
  *
- * Cost: `add` is O(1) amortised with no allocation on the in-order path (one Map look-up, two array pushes;
- * the idle order is kept lazily, see `drain`). Finalizing by watermark happens inside
+ * Cost: `add` is O(1) amortised with no allocation on the in-order path (one Map look-up, two stores into
+ * typed buffers sized by the sensor's previous window; the idle order is kept lazily, see `drain`). Finalizing by watermark happens inside
  * `add`/`advanceWatermark` for that sensor only, since only they move its watermark. `drain` walks
  * `active` from its head while the head was listed more than `idleTimeoutMs` ago: a sensor seen since is
  * moved to the tail (at most once per idle timeout), one not seen goes idle; then it walks `idle` from
