@@ -58,7 +58,7 @@ export const coreOptions = {
     max: 3600,
   }),
   idleTimeout: opt.number(
-    "seconds a sensor may be silent while others report before its open windows are emitted (kept open: later readings update them)",
+    "seconds a sensor may be silent while the input is up (MQTT and readings log connected) before its windows are emitted; later readings update them",
     {
       env: "IDLE_TIMEOUT_S",
       default: "10",
@@ -67,7 +67,7 @@ export const coreOptions = {
     },
   ),
   sensorEvictAfter: opt.number(
-    "seconds a sensor may be silent while others report before its windower state is dropped (bounds memory)",
+    "seconds a sensor may be silent (counted as for --idle-timeout) before its windower state is dropped (bounds memory)",
     {
       env: "SENSOR_EVICT_AFTER_S",
       default: "300",
