@@ -56,6 +56,8 @@ await runCommand(spec, async (o) => {
     shareGroup: o.shareGroup === "" ? undefined : o.shareGroup,
     allowedLatenessMs: Math.round(o.allowedLateness * 1000),
     idleTimeoutMs: Math.round(o.idleTimeout * 1000),
+    sensorEvictAfterMs: Math.round(o.sensorEvictAfter * 1000),
+    maxSensors: o.maxSensors,
     limits: {
       ...defaultLimits,
       maxMessageBytes: o.maxMessageBytes,

@@ -61,12 +61,33 @@ export const coreOptions = {
     min: 0,
     max: 3600,
   }),
-  idleTimeout: opt.number("seconds without messages after which a sensor's open windows close", {
-    env: "IDLE_TIMEOUT_S",
-    default: "10",
-    min: 0.01,
-    max: 86_400,
-  }),
+  idleTimeout: opt.number(
+    "seconds a sensor may be silent while the input is up (MQTT and readings log connected) before its windows are emitted; later readings update them",
+    {
+      env: "IDLE_TIMEOUT_S",
+      default: "10",
+      min: 0.01,
+      max: 86_400,
+    },
+  ),
+  sensorEvictAfter: opt.number(
+    "seconds a sensor may be silent (counted as for --idle-timeout) before its windower state is dropped (bounds memory)",
+    {
+      env: "SENSOR_EVICT_AFTER_S",
+      default: "300",
+      min: 0.01,
+      max: 604_800,
+    },
+  ),
+  maxSensors: opt.int(
+    "most sensors the windower tracks; readings of further ones are rejected (too_many_sensors)",
+    {
+      env: "MAX_SENSORS",
+      default: "100000",
+      min: 1,
+      max: 100_000_000,
+    },
+  ),
   maxMessageBytes: opt.int("largest accepted MQTT message, bytes", {
     env: "MAX_MESSAGE_BYTES",
     default: "262144",

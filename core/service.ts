@@ -31,6 +31,10 @@ export interface CoreOptions {
   shareGroup: string | undefined;
   allowedLatenessMs: number;
   idleTimeoutMs: number;
+  /** Silence after which a sensor's windower state is dropped, ms (default core/window.ts). */
+  sensorEvictAfterMs?: number;
+  /** Most sensors the windower tracks (default core/window.ts). */
+  maxSensors?: number;
   limits?: ValidationLimits;
   database: Database;
   registry: Registry;
@@ -120,15 +124,23 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     logger: logger.child("window-store"),
     stuckAfterMs,
   });
+  let bridge: Bridge | undefined;
   const windower = startWindowerStage({
     readingsLog,
     windowsLog,
     deadLetters,
     metrics,
     logger: logger.child("windower"),
-    window: { allowedLatenessMs: options.allowedLatenessMs, idleTimeoutMs: options.idleTimeoutMs },
+    window: {
+      allowedLatenessMs: options.allowedLatenessMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      ...(options.sensorEvictAfterMs === undefined ? {} : { sensorEvictAfterMs: options.sensorEvictAfterMs }),
+      ...(options.maxSensors === undefined ? {} : { maxSensors: options.maxSensors }),
+    },
+    // Silence counts towards the idle timeout only while MQTT and the readings log are up: an outage of
+    // either stalls every sensor at once, which is not a sensor going quiet.
+    inputLive: () => (bridge?.connected() ?? false) && readingsLog.ready(),
   });
-  let bridge: Bridge;
   try {
     bridge = await startBridge({
       mqttUrl: options.mqttUrl,

@@ -20,17 +20,22 @@ const pulsar = await pulsarForTests();
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 interface ScriptedLog<T> extends RecordLog<T> {
-  /** Hands a batch to the subscription's handler, as the log's consumer would. */
-  deliver(records: KeyedRecord<T>[]): Promise<void>;
+  /** Hands a batch to the subscription's handler, as the log's consumer would; acks log `ack {label} {i}`. */
+  deliver(records: KeyedRecord<T>[], label?: string): Promise<void>;
+  /** Every record published, in order. */
+  readonly published: T[];
 }
 
 function scriptedLog<T>(name: string, durable: boolean, events: string[]): ScriptedLog<T> {
   let handler: BatchHandler<T> | undefined;
+  const published: T[] = [];
   return {
     name,
     durable,
+    published,
     async publish(records) {
       events.push(`${name}: publish ${records.map((r) => r.key).join(",")}`);
+      for (const r of records) published.push(r.value);
     },
     subscribe(_subscription: string, h: BatchHandler<T>): Subscription {
       handler = h;
@@ -42,10 +47,10 @@ function scriptedLog<T>(name: string, durable: boolean, events: string[]): Scrip
     },
     ready: () => true,
     close: async () => {},
-    async deliver(records) {
+    async deliver(records, label = "record") {
       const batch: LogMessage<T>[] = records.map((r, i) => ({
         ...r,
-        ack: () => void events.push(`${name}: ack record ${i}`),
+        ack: () => void events.push(`${name}: ack ${label} ${i}`),
       }));
       await handler!(batch);
     },
@@ -60,19 +65,34 @@ function record(sensorId: number, fromS: number, toS: number): KeyedRecord<Readi
   return { key: String(sensorId), value: { sensorId, readings } };
 }
 
-function stage(durable: boolean, events: string[]) {
+function stage(
+  durable: boolean,
+  events: string[],
+  overrides: Partial<Parameters<typeof startWindowerStage>[0]> = {},
+) {
   const readingsLog = scriptedLog<ReadingsRecord>("readings", durable, events);
   const windowsLog = scriptedLog<WindowRecord>("windows", durable, events);
+  const deadLetters = createMemoryDeadLetterSink();
+  const registry = new Registry();
   const windower = startWindowerStage({
     readingsLog,
     windowsLog,
-    deadLetters: createMemoryDeadLetterSink(),
-    metrics: coreMetrics(new Registry()),
+    deadLetters,
+    metrics: coreMetrics(registry),
     logger: silent,
     window: { allowedLatenessMs: 5_000, idleTimeoutMs: 3_600_000 },
     tickMs: 60_000,
+    ...overrides,
   });
-  return { readingsLog, windower };
+  return { readingsLog, windowsLog, windower, deadLetters, registry };
+}
+
+async function until(what: string, done: () => boolean, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
 }
 
 describe("windower stage, graceful stop", () => {
@@ -97,6 +117,79 @@ describe("windower stage, graceful stop", () => {
     await windower.stop();
     // Records 1 and 2 stay unacknowledged: Pulsar redelivers them and the next core completes those minutes.
     expect(events).toEqual(["readings: pause", "readings: close consumer"]);
+  });
+});
+
+describe("windower stage, emissions before final and acks", () => {
+  test("an idle emission acks nothing; the final one, with the readings that came after it, acks", async () => {
+    const events: string[] = [];
+    const { readingsLog, windowsLog, windower } = stage(true, events, {
+      window: { allowedLatenessMs: 5_000, idleTimeoutMs: 200 },
+      tickMs: 10,
+    });
+    await readingsLog.deliver([record(1, 0, 30)], "a");
+    await until("the idle emission", () => windowsLog.published.length === 1);
+    await Bun.sleep(100);
+    expect(events).toEqual(["windows: publish 1"]); // emitted, not acked: a crash replays the record
+    expect(windowsLog.published[0]!.count).toBe(30);
+    // The rest of the minute arrives after the idle emission (a stall upstream, a slow sensor): not late.
+    await readingsLog.deliver([record(1, 30, 60), record(1, 60, 66)], "b");
+    await until("the final emission", () => windowsLog.published.length === 2);
+    expect(windowsLog.published[1]!.count).toBe(60);
+    await until("the acks", () => events.length === 4);
+    expect(events.slice(1)).toEqual(["windows: publish 1", "readings: ack a 0", "readings: ack b 0"]);
+    expect(windower.stats().lateTotal).toBe(0);
+    await windower.stop();
+  });
+
+  test("while the input is not live (upstream down) no sensor goes idle, however long the silence", async () => {
+    const events: string[] = [];
+    let live = false;
+    const { readingsLog, windowsLog, windower } = stage(true, events, {
+      window: { allowedLatenessMs: 5_000, idleTimeoutMs: 100 },
+      tickMs: 10,
+      inputLive: () => live,
+    });
+    await readingsLog.deliver([record(1, 0, 30)]);
+    await Bun.sleep(500);
+    expect(windowsLog.published).toEqual([]);
+    live = true;
+    await until("the idle emission", () => windowsLog.published.length === 1);
+    await windower.stop();
+  });
+
+  test("a silent sensor is evicted: its window becomes final, its records are acked, the gauge drops", async () => {
+    const events: string[] = [];
+    const { readingsLog, windowsLog, windower, registry } = stage(true, events, {
+      window: { allowedLatenessMs: 5_000, idleTimeoutMs: 100, sensorEvictAfterMs: 300 },
+      tickMs: 10,
+    });
+    await readingsLog.deliver([record(1, 0, 30), record(1, 30, 40)]);
+    expect((await registry.getSingleMetric("core_sensors_tracked")!.get()).values[0]!.value).toBe(1);
+    await until("the acks", () => events.includes("readings: ack record 1"));
+    expect(events).toEqual(["windows: publish 1", "readings: ack record 0", "readings: ack record 1"]);
+    expect(windowsLog.published.map((w) => w.count)).toEqual([40]);
+    expect(windower.stats()).toMatchObject({ sensors: 0, evictedTotal: 1, openWindows: 0 });
+    expect((await registry.getSingleMetric("core_sensors_tracked")!.get()).values[0]!.value).toBe(0);
+    await windower.stop();
+  });
+
+  test("readings of a sensor beyond maxSensors are dead-lettered as too_many_sensors, counted, and acked", async () => {
+    const events: string[] = [];
+    const { readingsLog, windower, deadLetters, registry } = stage(true, events, {
+      window: { allowedLatenessMs: 5_000, idleTimeoutMs: 3_600_000, maxSensors: 1 },
+    });
+    await readingsLog.deliver([record(1, 0, 5), record(2, 0, 5)]);
+    expect(events).toEqual(["readings: ack record 1"]); // sensor 1's window is open: record 0 waits
+    const letters = (deadLetters as ReturnType<typeof createMemoryDeadLetterSink>).letters;
+    expect(letters.map((l) => [l.source, l.reason])).toEqual(
+      Array.from({ length: 5 }, () => ["windower/sensor/2", "too_many_sensors"]),
+    );
+    expect(letters[0]!.detail).toMatch(/1 sensors are tracked already \(MAX_SENSORS\)/);
+    const invalid = await registry.getSingleMetric("core_invalid_messages_total")!.get();
+    expect(invalid.values).toEqual([{ value: 5, labels: { reason: "too_many_sensors" } }]);
+    expect(windower.stats().tooManySensorsTotal).toBe(5);
+    await windower.stop();
   });
 });
 

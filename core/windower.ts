@@ -1,6 +1,10 @@
 /**
  * The windowing stage: consumes the readings log, feeds the pure `TumblingWindower` (core/window.ts),
- * and publishes closed windows to the windows log. Late readings are counted and dead-lettered.
+ * and publishes its emissions to the windows log. Late readings and readings of sensors beyond
+ * `maxSensors` are counted and dead-lettered.
+ *
+ * A window may be emitted before it is final (full, or its sensor idle) and again when it changes; the
+ * window store upserts by sensor + window start, so the last emission wins and no row is duplicated.
  */
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -8,7 +12,7 @@ import type { CoreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
 import type { DeadLetterSink } from "./dead-letters.ts";
 import type { LogMessage, RecordLog, Subscription } from "./log.ts";
-import { TumblingWindower, type WindowerOptions } from "./window.ts";
+import { type Drained, TumblingWindower, type WindowerOptions } from "./window.ts";
 
 export interface WindowerStageOptions {
   readingsLog: RecordLog<ReadingsRecord>;
@@ -20,6 +24,12 @@ export interface WindowerStageOptions {
   /** How often idle sensors are checked and closed windows emitted, ms. */
   tickMs?: number;
   subscription?: string;
+  /**
+   * Whether the input is live (upstream connected): only then does silence count towards the idle timeout
+   * and eviction (core/window.ts, input-active time). Default: the readings log is ready. The core adds
+   * the MQTT connection, so a broker outage does not make every sensor look idle.
+   */
+  inputLive?: () => boolean;
 }
 
 export interface WindowerStage {
@@ -27,10 +37,11 @@ export interface WindowerStage {
    * Graceful stop, in this order: stop intake (the batch in hand finishes), publish the windows, ack their
    * records, close the consumer. Acking after the close would be lost and the records redelivered.
    *
-   * Which windows: on a durable readings log only those already closed. An open window's records stay
-   * unacknowledged and come back to the next process, which completes the window: emitting it now would
-   * store a partial minute that the restarted core's upsert then overwrites with the rest, losing the
-   * first part. On the in-process log, every open window (nothing else holds its readings).
+   * Which windows: on a durable readings log only the emissions already due (full, idle or final). The
+   * records of a window not yet final stay unacknowledged and come back to the next process, which rebuilds
+   * the whole window from them: its emission holds at least the readings of any earlier one, so the upsert
+   * replaces the row. On the in-process log, every held window is made final and published (nothing else
+   * holds its readings).
    */
   stop(): Promise<void>;
   stats(): ReturnType<TumblingWindower["stats"]>;
@@ -44,9 +55,12 @@ const encoder = new TextEncoder();
 export function startWindowerStage(options: WindowerStageOptions): WindowerStage {
   const { metrics, logger, deadLetters, windowsLog } = options;
   const windower = new TumblingWindower(options.window);
-  // A readings record is acknowledged only once every reading in it is inside a published window, so a
-  // durable log (Pulsar) redelivers it after a crash instead of losing it. Kept per sensor in arrival
-  // order: a sensor's windows close in order, so acks pop from the front.
+  const inputLive = options.inputLive ?? (() => options.readingsLog.ready());
+  // A readings record is acknowledged only once every reading in it is in a *final* window that is
+  // published (finalized by the watermark, or by evicting its sensor), so a durable log (Pulsar) redelivers
+  // it after a crash and the next process rebuilds the whole window. An emission before final (full or
+  // idle) acks nothing: acking then would let a crash lose the readings that were still to be merged.
+  // Kept per sensor in arrival order: a sensor's windows become final in order, so acks pop from the front.
   // Only the ack is kept, not the message: at 10,000 streaming sensors a minute holds 600,000 records, and
   // keeping their decoded readings alive until the window closes cost ~1 GB (bench ab). The in-process log
   // redelivers nothing, so nothing is kept for it at all.
@@ -54,6 +68,8 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
   const unacked = new Map<number, { maxEventMs: number; ack: () => void }[]>();
   // Newest event time per sensor, for core_window_event_time_lag_seconds (meaningful for replays too).
   const newestEventMs = new Map<number, number>();
+  /** Acks of records none of whose readings the windower keeps (a sensor beyond `maxSensors`). */
+  let ackNow: Array<() => void> = [];
   let emitting: Promise<void> = Promise.resolve();
 
   const publishWindows = async (windows: WindowRecord[], now: number) => {
@@ -69,31 +85,37 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
           metrics.readingToWindow.observe((now - w.maxCreatedAtMs) / 1000);
       }
     }
-    metrics.openWindows.set(windower.stats().openWindows);
+    const stats = windower.stats();
+    metrics.openWindows.set(stats.openWindows);
+    metrics.sensorsTracked.set(stats.sensors);
   };
 
-  /** Acks the records whose readings all lie before the sensor's horizon as it was when its windows drained. */
-  const ackClosed = (horizons: Map<number, number>) => {
-    for (const [sensorId, closedBefore] of horizons) {
+  /**
+   * The acks a drain allows: per sensor whose final horizon moved, the records queued so far whose readings
+   * all lie before it. Taken when the windows are drained (records added while they are published may
+   * belong to the state of a sensor evicted in this drain and started afresh), called once they are published.
+   */
+  const acksFor = (finalized: Map<number, number>): Array<() => void> => {
+    const acks = ackNow;
+    ackNow = [];
+    for (const [sensorId, finalBefore] of finalized) {
       const queue = unacked.get(sensorId);
       if (!queue) continue;
       let n = 0;
-      while (n < queue.length && queue[n]!.maxEventMs < closedBefore) queue[n++]!.ack();
+      while (n < queue.length && queue[n]!.maxEventMs < finalBefore) acks.push(queue[n++]!.ack);
       if (n === queue.length) unacked.delete(sensorId);
       else if (n > 0) queue.splice(0, n);
     }
+    return acks;
   };
 
-  const emit = (drain: (now: number) => WindowRecord[]) => {
+  const emit = (drain: (now: number) => Drained) => {
     emitting = emitting
       .catch(() => {})
       .then(async () => {
         const now = Date.now();
-        const windows = drain(now);
-        // Snapshot the horizons now: readings added while we await the publish may close further windows
-        // that are not in this batch, and their records must not be acknowledged yet.
-        const horizons = new Map<number, number>();
-        for (const w of windows) horizons.set(w.sensorId, windower.closedBefore(w.sensorId));
+        const { windows, finalized } = drain(now);
+        const acks = acksFor(finalized);
         // Drained windows exist nowhere else: retry until the log takes them (the log applies backpressure).
         for (let attempt = 1; ; attempt++) {
           try {
@@ -107,10 +129,11 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
             await Bun.sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
           }
         }
-        ackClosed(horizons);
+        for (const ack of acks) ack();
       });
     return emitting;
   };
+  const drainLive = (now: number) => windower.drain(now, { inputLive: inputLive() });
 
   const handle = async (batch: readonly LogMessage<ReadingsRecord>[]) => {
     const now = Date.now();
@@ -125,12 +148,21 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
           deadLetters.put({
             source: `windower/sensor/${reading.sensorId}`,
             reason: "late",
-            detail: `event time ${new Date(reading.eventTimeMs).toISOString()} is behind its closed window`,
+            detail: `event time ${new Date(reading.eventTimeMs).toISOString()} is behind its final window`,
             raw: encoder.encode(JSON.stringify(reading)),
             receivedAtMs: now,
           });
         } else if (outcome === "duplicate") {
           metrics.duplicates.inc();
+        } else if (outcome === "too_many_sensors") {
+          metrics.invalid.inc({ reason: "too_many_sensors" });
+          deadLetters.put({
+            source: `windower/sensor/${reading.sensorId}`,
+            reason: "too_many_sensors",
+            detail: `${windower.options.maxSensors} sensors are tracked already (MAX_SENSORS); raise it if the fleet is that large`,
+            raw: encoder.encode(JSON.stringify(reading)),
+            receivedAtMs: now,
+          });
         }
       }
       // A complete batch's watermark is event time the sensor vouched for, like a reading's.
@@ -139,6 +171,10 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
       if (record.watermarkMs !== undefined)
         windower.advanceWatermark(record.sensorId, record.watermarkMs, now);
       if (!retainAcks) continue;
+      if (!windower.tracks(record.sensorId)) {
+        ackNow.push(message.ack); // refused: dead-lettered, nothing of it is held
+        continue;
+      }
       let maxEventMs = Number.NEGATIVE_INFINITY;
       for (const r of record.readings) if (r.eventTimeMs > maxEventMs) maxEventMs = r.eventTimeMs;
       const entry = { maxEventMs, ack: message.ack };
@@ -146,7 +182,7 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
       if (queue) queue.push(entry);
       else unacked.set(record.sensorId, [entry]);
     }
-    await emit((t) => windower.drainClosed(t));
+    await emit(drainLive);
   };
 
   const subscription: Subscription = options.readingsLog.subscribe(
@@ -154,7 +190,7 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
     handle,
   );
   const timer = setInterval(() => {
-    emit((t) => windower.drainClosed(t)).catch(() => {});
+    emit(drainLive).catch(() => {});
   }, options.tickMs ?? 100);
 
   return {
@@ -162,7 +198,7 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
       await subscription.pause();
       clearInterval(timer);
       const durable = options.readingsLog.durable;
-      await emit((t) => (durable ? windower.drainClosed(t) : windower.flush(t)));
+      await emit((t) => (durable ? drainLive(t) : { windows: windower.flush(t), finalized: new Map() }));
       await subscription.stop();
     },
     stats: () => windower.stats(),

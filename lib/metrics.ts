@@ -146,6 +146,7 @@ export const invalidReasons = [
   "topic_mismatch",
   "out_of_range",
   "internal_error",
+  "too_many_sensors",
 ] as const satisfies readonly RejectReason[];
 // A new RejectReason fails type checking here until it is listed above, or is counted elsewhere: "late"
 // (core_late_readings_total) and "store_rejected" (core_store_rejects_total).
@@ -262,7 +263,7 @@ export function coreMetrics(registry: Registry) {
     }),
     windowsEmitted: new Counter({
       name: "core_windows_emitted_total",
-      help: "Event-time windows closed and emitted",
+      help: "Window emissions (a window emitted before final, full or idle, is emitted again when it changes)",
       registers: [registry],
     }),
     windowsStored: new Counter({
@@ -278,6 +279,11 @@ export function coreMetrics(registry: Registry) {
     openWindows: new Gauge({
       name: "core_open_windows",
       help: "Windows currently open in the windower",
+      registers: [registry],
+    }),
+    sensorsTracked: new Gauge({
+      name: "core_sensors_tracked",
+      help: "Sensors whose state the windower holds (bounded by MAX_SENSORS; silent ones are evicted)",
       registers: [registry],
     }),
     windowEmitDelay: new Histogram({

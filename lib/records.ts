@@ -110,7 +110,9 @@ export type RejectReason =
   /** Handling the message threw: a bug, kept with the error text so one message cannot stop the core. */
   | "internal_error"
   /** PostgreSQL refused the row (a data error, its message in the detail); the rows around it were stored. */
-  | "store_rejected";
+  | "store_rejected"
+  /** A new sensor beyond MAX_SENSORS: the windower keeps no state for it. */
+  | "too_many_sensors";
 
 /**
  * One record of the readings log: the valid readings of one sensor message (1 for A, up to a minute's

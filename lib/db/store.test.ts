@@ -81,6 +81,42 @@ function storeContract(name: string, open: () => Promise<Database>, skip = false
       expect(row?.mean).toBe(900);
     });
 
+    test("a re-emitted window (emitted early, then with the readings that came later) replaces the row", async () => {
+      const t = Date.UTC(2025, 11, 8, 2, 0, 0);
+      const early = { ...windowFor(ids[0]!, t, 300), count: 21, sum: 300 * 21 };
+      await saveWindows(database.db, [early]);
+      await saveWindows(database.db, [{ ...windowFor(ids[0]!, t, 310), count: 36, sum: 310 * 36 }]);
+      // Same readings, one more duplicate absorbed: replaces too (it is the newer emission).
+      await saveWindows(database.db, [
+        { ...windowFor(ids[0]!, t, 310), count: 36, sum: 310 * 36, duplicates: 1 },
+      ]);
+      const [row] = await database.db
+        .select()
+        .from(windows)
+        .where(and(eq(windows.sensorId, ids[0]!), eq(windows.windowStart, new Date(t))));
+      expect([row?.count, row?.mean, row?.duplicates]).toEqual([36, 310, 1]);
+    });
+
+    test("several emissions of one window in one batch store the last, as one row", async () => {
+      const t = Date.UTC(2025, 11, 8, 3, 0, 0);
+      // A consumer batch of the windows log can span several drains: an idle emission and its update.
+      await saveWindows(database.db, [
+        { ...windowFor(ids[0]!, t, 400), count: 10, sum: 4000 },
+        windowFor(ids[1]!, t, 1),
+        { ...windowFor(ids[0]!, t, 410), count: 30, sum: 410 * 30 },
+        { ...windowFor(ids[0]!, t, 420), count: 20, sum: 420 * 20 }, // a replayed partial, after it
+      ]);
+      const rows = await database.db
+        .select()
+        .from(windows)
+        .where(and(inArray(windows.sensorId, ids), eq(windows.windowStart, new Date(t))))
+        .orderBy(windows.sensorId);
+      expect(rows.map((r) => [r.sensorId, r.count, r.mean])).toEqual([
+        [ids[0]!, 30, 410],
+        [ids[1]!, 59, 1],
+      ]);
+    });
+
     test("dead letters keep raw bytes and reason", async () => {
       const raw = new Uint8Array([0x7b, 0xff, 0x00, 0x01]);
       await saveDeadLetters(database.db, [

@@ -57,6 +57,7 @@ export async function saveWindows(
   records: readonly WindowRecord[],
 ): Promise<RefusedRow<WindowRecord>[]> {
   const refused: RefusedRow<WindowRecord>[] = [];
+  records = lastEmissions(records);
   for (let i = 0; i < records.length; i += rowsPerStatement) {
     const part = await writeIsolating(records.slice(i, i + rowsPerStatement), async (slice) => {
       await db
@@ -71,6 +72,21 @@ export async function saveWindows(
     refused.push(...part);
   }
   return refused;
+}
+
+/**
+ * One record per (sensor, window start), chosen by the upsert's own rule (a later emission wins unless it
+ * holds fewer readings). A window is emitted again when it changes (core/window.ts), so a batch of the
+ * windows log can hold it twice, and PostgreSQL refuses an INSERT … ON CONFLICT that touches a row twice.
+ */
+function lastEmissions(records: readonly WindowRecord[]): readonly WindowRecord[] {
+  const byKey = new Map<string, WindowRecord>();
+  for (const r of records) {
+    const key = `${r.sensorId}/${r.windowStartMs}`;
+    const before = byKey.get(key);
+    if (before === undefined || r.count >= before.count) byKey.set(key, r);
+  }
+  return byKey.size === records.length ? records : [...byKey.values()];
 }
 
 /** Dead letters, their text made safe for PostgreSQL; refused rows are returned as for windows. */
