@@ -60,8 +60,9 @@ test("replayed windows record their event-time lag; the live emit delay stays em
     window: { allowedLatenessMs: 5_000, idleTimeoutMs: 3_600_000 },
     tickMs: 10,
   });
-  // Sensor 1 streams: the reading at 66 s moves its watermark to 61 s and closes [0, 60): lag 6 s.
-  await readingsLog.deliver([{ key: "1", value: { sensorId: 1, readings: readings(1, 0, 60) } }]);
+  // Sensor 1 streams 59 of the minute's 60 seconds (a full window would be emitted at once, lag 0): the
+  // reading at 66 s moves its watermark to 61 s and closes [0, 60): lag 6 s.
+  await readingsLog.deliver([{ key: "1", value: { sensorId: 1, readings: readings(1, 0, 59) } }]);
   await readingsLog.deliver([{ key: "1", value: { sensorId: 1, readings: readings(1, 60, 67) } }]);
   // Sensor 2 sends a complete batch: its watermark promise is the window's end, lag 0.
   await readingsLog.deliver([

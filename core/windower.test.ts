@@ -187,7 +187,9 @@ describe("windower stage, emissions before final and acks", () => {
     );
     expect(letters[0]!.detail).toMatch(/1 sensors are tracked already \(MAX_SENSORS\)/);
     const invalid = await registry.getSingleMetric("core_invalid_messages_total")!.get();
-    expect(invalid.values).toEqual([{ value: 5, labels: { reason: "too_many_sensors" } }]);
+    expect(invalid.values.filter((v) => v.value > 0)).toEqual([
+      { value: 5, labels: { reason: "too_many_sensors" } },
+    ]);
     expect(windower.stats().tooManySensorsTotal).toBe(5);
     await windower.stop();
   });

@@ -86,6 +86,10 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
       }
     }
     const stats = windower.stats();
+    // Evicted sensors leave their entry behind: prune once the map holds far more than the windower
+    // tracks, so memory stays bounded by MAX_SENSORS (amortised O(1) per record).
+    if (newestEventMs.size > 2 * stats.sensors + 1_024)
+      for (const id of newestEventMs.keys()) if (!windower.tracks(id)) newestEventMs.delete(id);
     metrics.openWindows.set(stats.openWindows);
     metrics.sensorsTracked.set(stats.sensors);
   };
@@ -167,7 +171,8 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
       }
       // A complete batch's watermark is event time the sensor vouched for, like a reading's.
       if (record.watermarkMs !== undefined && record.watermarkMs > newest) newest = record.watermarkMs;
-      if (newest > Number.NEGATIVE_INFINITY) newestEventMs.set(record.sensorId, newest);
+      if (newest > Number.NEGATIVE_INFINITY && windower.tracks(record.sensorId))
+        newestEventMs.set(record.sensorId, newest);
       if (record.watermarkMs !== undefined)
         windower.advanceWatermark(record.sensorId, record.watermarkMs, now);
       if (!retainAcks) continue;
