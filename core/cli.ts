@@ -45,6 +45,7 @@ await runCommand(spec, async (o) => {
     pulsarUrl: o.pulsarUrl,
     pulsarNamespace: o.pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
+    pulsarReadingsPacking: o.pulsarReadingsPacking,
   });
   // Loaded only when used, so a core without the forecaster never loads onnxruntime.
   const forecaster = o.forecast

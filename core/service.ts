@@ -35,6 +35,8 @@ export interface CoreOptions {
   /** Topic namespace and partitions of the `readings` and `windows` topics. */
   pulsarNamespace?: string;
   pulsarPartitions?: number;
+  /** Pack the readings topic's records per partition (core/pulsar/log.ts), default true. */
+  pulsarReadingsPacking?: boolean;
   /** How often the Pulsar subscriptions' backlog is sampled for /metrics, ms (default 5 s). */
   pulsarBacklogSampleMs?: number;
   logger?: Logger;
@@ -73,6 +75,7 @@ async function openLogs(
     url: options.pulsarUrl,
     namespace: options.pulsarNamespace ?? "public/default",
     partitions: options.pulsarPartitions ?? 4,
+    readingsPacking: options.pulsarReadingsPacking ?? true,
     metrics: pulsarMetrics(options.registry),
     ...(options.pulsarBacklogSampleMs === undefined
       ? {}

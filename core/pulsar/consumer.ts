@@ -193,6 +193,11 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     return consumer;
   }
 
+  /** Whether the socket is open now (false while reconnecting). */
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
   /** Messages received from the broker and not yet handed to the application. */
   get buffered(): number {
     return this.buffer.length;
@@ -414,7 +419,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       this.deliver({
         id,
         payload: r.payload,
-        key: frame.key,
+        key: r.key ?? frame.key,
         properties: r.properties ?? {},
         publishTime,
         eventTime: r.eventTime,
