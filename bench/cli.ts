@@ -13,6 +13,10 @@ await runSubcommands(
       summary: "our TypeScript Pulsar producer/consumer vs Pulsar's own pulsar-perf, same standalone",
       load: () => import("./pulsar.ts"),
     },
+    "pulsar-log": {
+      summary: "the core's readings log on Pulsar: packed per partition vs one message per record",
+      load: () => import("./pulsar-log.ts"),
+    },
     ml: {
       summary: "LSTM training time, ONNX inference latency (1 and 1,000 sensors), forecasts/s",
       load: () => import("./ml.ts"),

@@ -74,6 +74,7 @@ await runCommand(spec, async (o) => {
     pulsarPartitions: o.pulsarPartitions,
     storeStuckAfterMs: Math.round(o.storeStuckAfter * 1000),
     maxBufferedRecords: o.maxBufferedRecords,
+    pulsarReadingsPacking: o.pulsarReadingsPacking,
   });
   // Loaded only when used, so a core without the forecaster never loads onnxruntime.
   const forecaster = o.forecast

@@ -11,10 +11,17 @@
  * windows topic, so Pulsar redelivers the open window's records; window rows are upserts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
-import type { Reading, WindowRecord } from "../lib/records.ts";
+import type { Reading } from "../lib/records.ts";
+import {
+  type CoreProcess,
+  comparable,
+  comparableRow,
+  metric,
+  startCoreProcess,
+  until,
+} from "../test/core-process.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
 import { TumblingWindower } from "./window.ts";
@@ -23,7 +30,6 @@ const skipMqtt = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const skipPostgres = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);
 const pulsar = await pulsarForTests();
 
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 // The workload: ten sensors stream one reading per second (architecture A), sensor 5 sends 10-second
@@ -88,78 +94,6 @@ function messagesAt(prefix: string, s: number, createdAtMs: number): Outgoing[] 
     });
   }
   return out;
-}
-
-/** A `bun core/cli.ts` child process and what it wrote to stderr. */
-interface CoreProcess {
-  proc: ReturnType<typeof Bun.spawn>;
-  opsUrl: string;
-  log: () => string;
-}
-
-async function startCoreProcess(env: Record<string, string>): Promise<CoreProcess> {
-  const proc = Bun.spawn(["bun", "core/cli.ts"], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  let text = "";
-  void (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) text += decoder.decode(chunk);
-  })();
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const found = /core running; health (http:\/\/[^\s,]+)\/health/.exec(text);
-    if (found) return { proc, opsUrl: found[1]!, log: () => text };
-    if (proc.exitCode !== null || Date.now() > deadline)
-      throw new Error(`core did not start (exit ${proc.exitCode}); its log:\n${text}`);
-    await Bun.sleep(50);
-  }
-}
-
-/** Sum of a Prometheus sample over the label set given (e.g. `topic="readings"`); 0 when absent. */
-async function metric(opsUrl: string, name: string, labels = ""): Promise<number> {
-  return sample(await (await fetch(`${opsUrl}/metrics`)).text(), name, labels);
-}
-
-function sample(text: string, name: string, labels = ""): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (match?.[1] === name && (match[2] ?? "").includes(labels)) total += Number(match[3]);
-  }
-  return total;
-}
-
-async function until(what: string, done: () => Promise<boolean>, ms: number, log?: () => string) {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${log ? `; core log:\n${log()}` : ""}`);
-    await Bun.sleep(50);
-  }
-}
-
-/** The window columns that depend only on the readings (not on processing time or redeliveries). */
-function comparable(w: Omit<WindowRecord, "duplicates" | "maxCreatedAtMs" | "emittedAtMs">) {
-  return {
-    sensorId: w.sensorId,
-    windowStartMs: w.windowStartMs,
-    windowEndMs: w.windowEndMs,
-    count: w.count,
-    sum: w.sum,
-    mean: w.mean,
-    min: w.min,
-    max: w.max,
-    firstEventMs: w.firstEventMs,
-    lastEventMs: w.lastEventMs,
-    slots: w.slots,
-    imputed: w.imputed,
-    imputedCount: w.imputed.filter(Boolean).length,
-  };
 }
 
 describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
@@ -325,21 +259,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       select sensor_id, window_start, window_end, count, sum, mean, min, max, first_event, last_event,
              slots, imputed, imputed_count, duplicates
       from windows order by sensor_id, window_start`;
-      const stored = rows.map((r) => ({
-        sensorId: r.sensor_id as number,
-        windowStartMs: (r.window_start as Date).getTime(),
-        windowEndMs: (r.window_end as Date).getTime(),
-        count: r.count as number,
-        sum: r.sum as number,
-        mean: r.mean as number,
-        min: r.min as number,
-        max: r.max as number,
-        firstEventMs: (r.first_event as Date).getTime(),
-        lastEventMs: (r.last_event as Date).getTime(),
-        slots: r.slots as number[],
-        imputed: r.imputed as boolean[],
-        imputedCount: r.imputed_count as number,
-      }));
+      const stored = rows.map(comparableRow);
       const byKey = (a: { sensorId: number; windowStartMs: number }, b: typeof a) =>
         a.sensorId - b.sensorId || a.windowStartMs - b.windowStartMs;
       expect(stored).toEqual([...reference].sort(byKey));

@@ -51,6 +51,13 @@ export const coreOptions = {
     min: 1,
     max: 256,
   }),
+  pulsarReadingsPacking: {
+    ...opt.boolean(
+      "pack readings records bound for one partition into one Pulsar message (≤ 1000 records, 5 ms); --no-pulsar-readings-packing sends one message per record",
+      { env: "PULSAR_READINGS_PACKING" },
+    ),
+    default: "true",
+  },
   dataDir: opt.string("directory of the embedded PGlite database", {
     env: "DATA_DIR",
     default: "./data/pglite",

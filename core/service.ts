@@ -43,6 +43,8 @@ export interface CoreOptions {
   /** Topic namespace and partitions of the `readings` and `windows` topics. */
   pulsarNamespace?: string;
   pulsarPartitions?: number;
+  /** Pack the readings topic's records per partition (core/pulsar/log.ts), default true. */
+  pulsarReadingsPacking?: boolean;
   /** How often the Pulsar subscriptions' backlog is sampled for /metrics, ms (default 5 s). */
   pulsarBacklogSampleMs?: number;
   /** A database writer whose oldest unwritten row waited this long is stuck: /ready false (default 30 s). */
@@ -87,6 +89,7 @@ async function openLogs(
     url: options.pulsarUrl,
     namespace: options.pulsarNamespace ?? "public/default",
     partitions: options.pulsarPartitions ?? 4,
+    readingsPacking: options.pulsarReadingsPacking ?? true,
     metrics: pulsarMetrics(options.registry),
     ...(options.pulsarBacklogSampleMs === undefined
       ? {}

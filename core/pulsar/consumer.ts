@@ -101,6 +101,9 @@ function packedParent(id: string): string | undefined {
   return hash < 0 ? undefined : id.slice(0, hash);
 }
 
+/** Packs whose acked records are remembered while they come back (~one window's worth of packs). */
+const maxReturningPacks = 100_000;
+
 export const defaultConsumer = {
   subscriptionType: "Exclusive" as SubscriptionType,
   receiverQueueSize: 1000,
@@ -123,7 +126,14 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   /** Delivered, not yet acked, in delivery order: what `ackCumulative` walks. */
   private readonly unacked = new Set<string>();
   /** Packed messages delivered and neither fully acked nor nacked: their size and records still to ack. */
-  private readonly packs = new Map<string, { size: number; remaining: number }>();
+  private readonly packs = new Map<string, { size: number; remaining: number; acked: Set<number> }>();
+  /**
+   * Records already acked of packs that come back whole (after a negative ack or a reconnect): the broker
+   * only knows whole messages, so without this a redelivered pack would hand its acked records out again
+   * (for the windower: readings of windows already published, i.e. false `late` ones). Bounded; a new
+   * consumer (another process) starts empty and gets the whole pack.
+   */
+  private readonly ackedOfReturning = new Map<string, Set<number>>();
   /** Records of packed messages that do not count for a permit (all but the last of each). */
   private readonly noPermit = new Set<string>();
   /** Frames (acks, nacks) written while disconnected, sent after the reconnect. */
@@ -193,6 +203,11 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     return consumer;
   }
 
+  /** Whether the socket is open now (false while reconnecting). */
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
   /** Messages received from the broker and not yet handed to the application. */
   get buffered(): number {
     return this.buffer.length;
@@ -239,12 +254,19 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   /** Acknowledges one message (fire-and-forget on the WebSocket API). */
   ack(message: PulsarMessage | string): void {
     const id = typeof message === "string" ? message : message.id;
-    // a packed record acked twice, or after its pack was nacked or the socket dropped (it comes back whole)
-    if (!this.unacked.delete(id) && id.includes("#")) return;
     const packed = packedParent(id);
+    // a packed record acked twice, or after its pack was nacked or the socket dropped: the pack comes back,
+    // this record with it unless it is remembered as acked
+    if (!this.unacked.delete(id) && packed !== undefined) {
+      this.ackedOfReturning.get(packed)?.add(Number(id.slice(packed.length + 1)));
+      return;
+    }
     if (packed !== undefined) {
+      const index = Number(id.slice(packed.length + 1));
       const pack = this.packs.get(packed);
-      if (!pack || --pack.remaining > 0) return;
+      if (!pack) return;
+      pack.acked.add(index);
+      if (--pack.remaining > 0) return;
       this.packs.delete(packed);
       this.write(JSON.stringify({ messageId: packed }));
       return;
@@ -260,8 +282,10 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     if (packed !== undefined) {
       const pack = this.packs.get(packed);
       if (!pack) return;
-      // all its records come back: acks of the ones still held must not count toward the redelivery
+      // all its records come back: acks of the ones still held must not count toward the redelivery, and
+      // the ones acked already are not handed out again
       this.packs.delete(packed);
+      this.rememberAcked(packed, pack.acked);
       for (let i = 0; i < pack.size; i++) this.unacked.delete(`${packed}#${i}`);
       this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: packed }));
       return;
@@ -326,15 +350,29 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   }
 
   private handOut(message: PulsarMessage): PulsarMessage {
-    if (this.pullMode && !this.noPermit.delete(message.id)) {
-      this.taken++;
-      // grant in chunks of half a queue: one permit frame per message would double the frame count
-      if (this.taken >= Math.max(1, Math.floor(this.receiverQueueSize / 2))) {
-        this.write(JSON.stringify({ type: "permit", permitMessages: this.taken }));
-        this.taken = 0;
-      }
-    }
+    if (!this.noPermit.delete(message.id)) this.returnPermit();
     return message;
+  }
+
+  /** One Pulsar message consumed: its permit goes back (pull mode). */
+  private returnPermit(): void {
+    if (!this.pullMode) return;
+    this.taken++;
+    // grant in chunks of half a queue: one permit frame per message would double the frame count
+    if (this.taken >= Math.max(1, Math.floor(this.receiverQueueSize / 2))) {
+      this.write(JSON.stringify({ type: "permit", permitMessages: this.taken }));
+      this.taken = 0;
+    }
+  }
+
+  private rememberAcked(packed: string, acked: Set<number>): void {
+    if (acked.size === 0) return;
+    this.ackedOfReturning.set(packed, acked);
+    // oldest first (insertion order); a pack forgotten here only comes back whole, as from a new consumer
+    for (const oldest of this.ackedOfReturning.keys()) {
+      if (this.ackedOfReturning.size <= maxReturningPacks) break;
+      this.ackedOfReturning.delete(oldest);
+    }
   }
 
   private write(frame: string): void {
@@ -402,19 +440,26 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       });
       return;
     }
-    if (records.length === 0) {
+    const acked = this.ackedOfReturning.get(frame.messageId) ?? new Set<number>();
+    this.ackedOfReturning.delete(frame.messageId);
+    const remaining = records.length - acked.size;
+    if (remaining <= 0) {
       this.write(JSON.stringify({ messageId: frame.messageId }));
+      this.returnPermit();
       return;
     }
-    this.packs.set(frame.messageId, { size: records.length, remaining: records.length });
+    this.packs.set(frame.messageId, { size: records.length, remaining, acked });
+    let last = records.length - 1;
+    while (acked.has(last)) last--;
     for (let i = 0; i < records.length; i++) {
+      if (acked.has(i)) continue;
       const r = records[i]!;
       const id = `${frame.messageId}#${i}`;
-      if (i < records.length - 1) this.noPermit.add(id);
+      if (i < last) this.noPermit.add(id);
       this.deliver({
         id,
         payload: r.payload,
-        key: frame.key,
+        key: r.key ?? frame.key,
         properties: r.properties ?? {},
         publishTime,
         eventTime: r.eventTime,
@@ -435,6 +480,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     // the broker redelivers these to whichever consumer gets them next: handing them out too would duplicate
     this.buffer.length = 0;
     this.unacked.clear();
+    for (const [id, pack] of this.packs) this.rememberAcked(id, pack.acked);
     this.packs.clear();
     this.noPermit.clear();
     const outcome = await reopenWithBackoff(

@@ -141,4 +141,46 @@ describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
       relay.stop();
     }, 30_000);
   }
+
+  test("a pack half-acked when the connection drops comes back with only its records not acked", async () => {
+    const relay = startRelay(new URL(pulsar!.url));
+    const topic = uniqueTopic("drop-packed");
+    created.push(topic);
+    const backoff = { initialMs: 50, maxMs: 300 };
+    const consumer = await PulsarConsumer.subscribe({
+      url: relay.url,
+      topic,
+      subscription: "drop",
+      initialPosition: "Earliest",
+      backoff,
+    });
+    const producer = await PulsarProducer.create({
+      url: pulsar!.url,
+      topic,
+      packing: { mixKeys: true, maxMessages: 6, maxBytes: 64 * 1024, maxDelayMs: 50 },
+    });
+    await Promise.all(["a", "b", "c", "d", "e", "f"].map((s, i) => producer.send(s, { key: String(i) })));
+    const first: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const m = await consumer.receive(5_000);
+      first.push(new TextDecoder().decode(m.payload));
+      if (i % 2 === 0) consumer.ack(m); // a, c, e: their windows are published
+    }
+    expect(first).toEqual(["a", "b", "c", "d", "e", "f"]);
+    await Bun.sleep(200);
+    relay.cut(300);
+    // The broker redelivers the whole pack to the resubscribed consumer; it hands out b, d, f only, with keys.
+    const again: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = await consumer.receive(10_000);
+      again.push(`${new TextDecoder().decode(m.payload)}${m.key}`);
+      consumer.ack(m);
+    }
+    expect(again).toEqual(["b1", "d3", "f5"]);
+    await expect(consumer.receive(1_000)).rejects.toThrow(/did not complete/);
+    expect(consumer.reconnects).toBeGreaterThanOrEqual(1);
+    await producer.close();
+    await consumer.close();
+    relay.stop();
+  }, 30_000);
 });

@@ -12,6 +12,25 @@
  * - with `metrics`, the `pulsar_client_*` counters (label `topic` = the log's short name) and the backlog
  *   of our subscriptions, sampled from the admin API's topic stats every `backlogSampleMs`.
  *
+ * Packing (`packing`, on for the readings topic, off for the windows topic; core/pulsar/topics.ts):
+ * records bound for the same partition within `maxDelayMs` (or `maxMessages` / `maxBytes`) travel as one
+ * Pulsar message, each record keeping its key inside the pack (format in socket.ts). Why: through the
+ * WebSocket proxy every Pulsar message costs the broker ~100 µs of CPU (one frame, one JSON parse, one
+ * base64 decode, one internal send per message and again per ack; bench/PULSAR.md), so one message per
+ * MQTT reading capped streaming at ~3,000–7,000 sensors per 2-core machine; a pack of N records costs
+ * about one message. The log routes each key to a partition itself (`partitionOf`, the same hash as
+ * Pulsar's Java client, so packed and unpacked producers agree) and keeps one producer per partition,
+ * since a pack of many keys has no key the broker could route by. Per-key order holds: one key → one
+ * partition → one producer → one socket, packs written in send order. The consumer unpacks and gives
+ * every record its own ack; the Pulsar message is acked when all its records are. A pack that comes back
+ * to the same consumer (nack, reconnect) hands out only its records not acked yet (consumer.ts). One that
+ * goes to another consumer (crash, failover to another core) brings back all its records, also those
+ * already acked: for the windower they are duplicates of an open window (counted once), or readings of
+ * a closed window (counted late, dead-lettered; the stored row is not touched since an upsert with fewer
+ * readings never replaces a window) — the same whole-batch redelivery Pulsar's own batching has without
+ * batch-index acks. Only our consumer understands a pack: never pack a topic other clients read (the windows topic
+ * is Avro, one window per message, readable by any Pulsar client).
+ *
  * Why Failover and pull mode by default: the windower acks a readings record only once the window holding
  * it is published, so a consumer holds up to a window's worth of records un-acked (10,000 sensors × 60
  * records). In push mode the WebSocket proxy stops delivering after `receiverQueueSize` (≤ 1000) un-acked
@@ -39,7 +58,8 @@ import {
   type PulsarMessage,
   type SubscriptionType,
 } from "./consumer.ts";
-import { type ProducerOptions, PulsarProducer } from "./producer.ts";
+import { type PackingOptions, type ProducerOptions, PulsarProducer } from "./producer.ts";
+import { parseTopic, partitionName } from "./topic.ts";
 
 /** Bytes ↔ values of one topic (`windowCodec` in core/avro/window-schema.ts, `readingsCodec`). */
 export interface Codec<T> {
@@ -71,8 +91,13 @@ export interface PulsarLogOptions<T> {
   /** Messages granted to a consumer at a time (pull mode), ≤ 1000, default 1000. */
   receiverQueueSize?: number;
   negativeAckRedeliveryDelayMs?: number;
+  /**
+   * Pack records bound for the same partition into one Pulsar message (see the module doc); default off.
+   * Only for topics nobody but this log reads.
+   */
+  packing?: Omit<PackingOptions, "mixKeys"> | false;
   /** Extra producer settings (batching, send timeout, …). */
-  producer?: Omit<ProducerOptions, "topic" | "url" | "maxInFlight" | "token">;
+  producer?: Omit<ProducerOptions, "topic" | "url" | "maxInFlight" | "token" | "packing">;
   /** Extra consumer settings (ack timeout, dead-letter topic, …). */
   consumer?: Omit<
     ConsumerOptions,
@@ -110,14 +135,41 @@ export async function createPulsarLog<T>(options: PulsarLogOptions<T>): Promise<
   const topic = (await admin.ensurePartitionedTopic(options.topic, options.partitions)).full;
   if (options.schema) await admin.uploadSchema(topic, options.schema);
   const maxInFlight = options.maxInFlight ?? defaultPulsarLog.maxInFlight;
-  const producer = await PulsarProducer.create({
-    ...options.producer,
-    topic,
-    maxInFlight,
-    ...(options.url ? { url: options.url } : {}),
-    ...(options.token ? { token: options.token } : {}),
-  });
-  return new PulsarLog(options, topic, producer, maxInFlight, logger, admin);
+  const connect = (target: string, packing: PackingOptions | undefined) =>
+    PulsarProducer.create({
+      ...options.producer,
+      topic: target,
+      maxInFlight,
+      ...(packing ? { packing } : {}),
+      ...(options.url ? { url: options.url } : {}),
+      ...(options.token ? { token: options.token } : {}),
+    });
+  const packing = options.packing ? { ...options.packing, mixKeys: true } : undefined;
+  const producers: PulsarProducer[] = [];
+  try {
+    if (packing) {
+      for (let i = 0; i < options.partitions; i++)
+        producers.push(await connect(partitionName(parseTopic(topic), i).full, packing));
+    } else producers.push(await connect(topic, undefined));
+  } catch (error) {
+    await Promise.all(producers.map((p) => p.close()));
+    throw error;
+  }
+  return new PulsarLog(options, topic, producers, maxInFlight, logger, admin);
+}
+
+/**
+ * The partition Pulsar's Java client (and so the WebSocket proxy's producer) picks for a key with its
+ * default `JavaStringHash` scheme: `String.hashCode()` (UTF-16 code units, 32-bit wrap), sign bit cleared,
+ * modulo the partition count. Checked against the broker's own routing in log.test.ts.
+ *
+ * @example
+ * partitionOf("7", 4) // 3: "7".hashCode() = 55
+ */
+export function partitionOf(key: string, partitions: number): number {
+  let hash = 0;
+  for (let i = 0; i < key.length; i++) hash = (Math.imul(hash, 31) + key.charCodeAt(i)) | 0;
+  return (hash & 0x7fffffff) % partitions;
 }
 
 class PulsarLog<T> implements RecordLog<T> {
@@ -136,7 +188,8 @@ class PulsarLog<T> implements RecordLog<T> {
   constructor(
     private readonly options: PulsarLogOptions<T>,
     private readonly topic: string,
-    private readonly producer: PulsarProducer,
+    /** One on the partitioned topic (the broker routes by key), or one per partition when packing. */
+    private readonly producers: readonly PulsarProducer[],
     maxInFlight: number,
     private readonly logger: Logger,
     private readonly admin: PulsarAdmin,
@@ -160,7 +213,12 @@ class PulsarLog<T> implements RecordLog<T> {
     const submit = this.submitting.then(async () => {
       for (let i = 0; i < records.length; i++) {
         await this.window.acquire();
-        const sent = this.producer.send(payloads[i]!, { key: records[i]!.key });
+        const key = records[i]!.key;
+        const producer =
+          this.producers.length === 1
+            ? this.producers[0]!
+            : this.producers[partitionOf(key, this.producers.length)]!;
+        const sent = producer.send(payloads[i]!, { key });
         const metrics = this.options.metrics;
         sent.then(
           () => {
@@ -190,11 +248,11 @@ class PulsarLog<T> implements RecordLog<T> {
   }
 
   ready(): boolean {
-    return !this.closed && socketOpen(this.producer) && [...this.subscriptions].every((s) => s.connected());
+    return !this.closed && this.producersOpen() && [...this.subscriptions].every((s) => s.connected());
   }
 
   connections(): Record<string, boolean> {
-    const states: Record<string, boolean> = { producer: !this.closed && socketOpen(this.producer) };
+    const states: Record<string, boolean> = { producer: !this.closed && this.producersOpen() };
     for (const s of this.subscriptions) states[`consumer ${s.name}`] = s.connected();
     return states;
   }
@@ -206,14 +264,19 @@ class PulsarLog<T> implements RecordLog<T> {
     // Counted now: a stopped subscription leaves the set.
     this.countReconnects();
     await Promise.all([...this.subscriptions].map((s) => s.stop()));
-    await this.producer.close();
+    await Promise.all(this.producers.map((p) => p.close()));
+  }
+
+  private producersOpen(): boolean {
+    return this.producers.every((p) => p.connected);
   }
 
   private countReconnects(): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
-    const delta = this.producer.reconnects - this.countedReconnects;
-    this.countedReconnects = this.producer.reconnects;
+    const total = this.producers.reduce((n, p) => n + p.reconnects, 0);
+    const delta = total - this.countedReconnects;
+    this.countedReconnects = total;
     if (delta > 0) metrics.reconnects.inc({ topic: this.name }, delta);
     for (const s of this.subscriptions) s.countReconnects(metrics);
   }
@@ -276,7 +339,7 @@ class PulsarSubscription<T> implements Subscription {
   }
 
   connected(): boolean {
-    return !!this.consumer && socketOpen(this.consumer);
+    return this.consumer?.connected ?? false;
   }
 
   backlog(): number {
@@ -457,13 +520,4 @@ class SendWindow {
     if (next) next();
     else this.inFlight--;
   }
-}
-
-/**
- * Whether a producer's or consumer's socket is open. Our client classes keep the socket private and have no
- * `connected` getter yet; this reads the field until they do (a missing field reads as "not connected").
- */
-function socketOpen(client: PulsarProducer | PulsarConsumer): boolean {
-  const ws = (client as unknown as { ws?: WebSocket }).ws;
-  return ws?.readyState === WebSocket.OPEN;
 }

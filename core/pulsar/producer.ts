@@ -74,6 +74,12 @@ export interface ProducerOptions {
 }
 
 export interface PackingOptions {
+  /**
+   * false (default): a pack holds records of one key and carries that key, so the broker routes it like its
+   * records. true: one pack for every key, each record carrying its key inside the pack; the pack has no
+   * key, so use it on a producer of ONE partition (the readings log routes keys to partitions itself).
+   */
+  mixKeys?: boolean;
   maxMessages: number;
   /** Payload bytes per packed message; its frame is ~4/3 of it (base64), so keep it under ~700 KiB. */
   maxBytes: number;
@@ -276,7 +282,7 @@ export class PulsarProducer {
     const packing = this.packing!;
     // A lone record must fit a frame by itself (its base64 plus the JSON around it); packs are cut by maxBytes.
     this.checkFrame(Math.ceil(bytes.byteLength / 3) * 4 + 512, bytes.byteLength);
-    const slot = options.key === undefined ? "" : `k${options.key}`;
+    const slot = packing.mixKeys || options.key === undefined ? "" : `k${options.key}`;
     let open = this.packs.get(slot);
     if (open && open.bytes + bytes.byteLength > packing.maxBytes) {
       this.flushPack(slot, open);
@@ -284,7 +290,7 @@ export class PulsarProducer {
     }
     if (!open) {
       open = {
-        key: options.key,
+        key: packing.mixKeys ? undefined : options.key,
         records: [],
         waiters: [],
         bytes: 0,
@@ -293,6 +299,7 @@ export class PulsarProducer {
       this.packs.set(slot, open);
     }
     const record: PackedRecord = { payload: bytes };
+    if (packing.mixKeys && options.key !== undefined) record.key = options.key;
     if (eventTime !== undefined) record.eventTime = eventTime;
     if (options.properties) record.properties = options.properties;
     open.records.push(record);

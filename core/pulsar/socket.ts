@@ -117,6 +117,11 @@ export const packedVersion = "1";
 /** One record inside a packed message. */
 export interface PackedRecord {
   payload: Uint8Array;
+  /**
+   * The record's own key, when a pack holds records of many keys (the readings log packs per partition);
+   * absent, the record has the packed message's key.
+   */
+  key?: string;
   /** Epoch ms. */
   eventTime?: number;
   properties?: Record<string, string>;
@@ -124,25 +129,30 @@ export interface PackedRecord {
 
 const hasEventTime = 1;
 const hasProperties = 2;
+const hasKey = 4;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 /**
  * Packed message layout (version 1, little-endian): u32 record count, then per record u8 flags
- * (1 = event time, 2 = properties), u32 payload length, payload, [f64 event time ms],
- * [u32 length, UTF-8 JSON of the properties].
+ * (1 = event time, 2 = properties, 4 = key), u32 payload length, payload, [f64 event time ms],
+ * [u32 length, UTF-8 JSON of the properties], [u32 length, UTF-8 key]. Flag 4 was added later; packs
+ * without it read as before.
  *
  * @example
  * decodePacked(encodePacked([{ payload: bytes, eventTime: 1_700_000_000_000 }]))[0].eventTime // 1_700_000_000_000
  */
 export function encodePacked(records: readonly PackedRecord[]): Uint8Array {
   const props = records.map((r) => (r.properties ? utf8.encode(JSON.stringify(r.properties)) : undefined));
+  const keys = records.map((r) => (r.key === undefined ? undefined : utf8.encode(r.key)));
   let size = 4;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     size += 5 + r.payload.byteLength + (r.eventTime === undefined ? 0 : 8);
     const p = props[i];
     if (p) size += 4 + p.byteLength;
+    const k = keys[i];
+    if (k) size += 4 + k.byteLength;
   }
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
@@ -151,7 +161,11 @@ export function encodePacked(records: readonly PackedRecord[]): Uint8Array {
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     const p = props[i];
-    view.setUint8(at, (r.eventTime === undefined ? 0 : hasEventTime) | (p ? hasProperties : 0));
+    const k = keys[i];
+    view.setUint8(
+      at,
+      (r.eventTime === undefined ? 0 : hasEventTime) | (p ? hasProperties : 0) | (k ? hasKey : 0),
+    );
     view.setUint32(at + 1, r.payload.byteLength, true);
     out.set(r.payload, at + 5);
     at += 5 + r.payload.byteLength;
@@ -163,6 +177,11 @@ export function encodePacked(records: readonly PackedRecord[]): Uint8Array {
       view.setUint32(at, p.byteLength, true);
       out.set(p, at + 4);
       at += 4 + p.byteLength;
+    }
+    if (k) {
+      view.setUint32(at, k.byteLength, true);
+      out.set(k, at + 4);
+      at += 4 + k.byteLength;
     }
   }
   return out;
@@ -199,6 +218,13 @@ export function decodePacked(bytes: Uint8Array): PackedRecord[] {
       } catch (cause) {
         throw new PipelineError("validation", `packed record ${i} has unreadable properties`, { cause });
       }
+      at += 4 + n;
+    }
+    if (flags & hasKey) {
+      if (at + 4 > bytes.byteLength) throw truncated(at);
+      const n = view.getUint32(at, true);
+      if (at + 4 + n > bytes.byteLength) throw truncated(at);
+      record.key = utf8Decoder.decode(bytes.subarray(at + 4, at + 4 + n));
       at += 4 + n;
     }
     records.push(record);

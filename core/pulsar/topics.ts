@@ -9,6 +9,7 @@ import type { ReadingsRecord, WindowRecord } from "../../lib/records.ts";
 import { windowCodec, windowSchemaJson } from "../avro/window-schema.ts";
 import type { RecordLog } from "../log.ts";
 import { createPulsarLog } from "./log.ts";
+import { defaultPacking } from "./producer.ts";
 import { readingsCodec } from "./readings-codec.ts";
 
 export interface PipelineTopicOptions {
@@ -18,6 +19,12 @@ export interface PipelineTopicOptions {
   namespace?: string;
   /** Partitions of a topic created here, default 4. */
   partitions?: number;
+  /**
+   * Pack the readings topic's records per partition (log.ts, "Packing"), default true. Only the readings
+   * topic: our windower is its only reader. The windows topic never packs: other clients read it (Avro, one
+   * window per message, schema in the registry).
+   */
+  readingsPacking?: boolean;
   logger: Logger;
   metrics?: PulsarMetrics;
   backlogSampleMs?: number;
@@ -30,12 +37,16 @@ const common = (o: PipelineTopicOptions) => ({
   ...(o.backlogSampleMs === undefined ? {} : { backlogSampleMs: o.backlogSampleMs }),
 });
 
-/** `persistent://{ns}/readings`: every valid reading, JSON, keyed by sensor id. */
+/**
+ * `persistent://{ns}/readings`: every valid reading, JSON, keyed by sensor id; packed per partition unless
+ * `readingsPacking` is false (up to 1000 records or 128 KiB per Pulsar message, 5 ms at most).
+ */
 export function openReadingsTopic(o: PipelineTopicOptions): Promise<RecordLog<ReadingsRecord>> {
   return createPulsarLog<ReadingsRecord>({
     name: "readings",
     topic: `persistent://${o.namespace ?? "public/default"}/readings`,
     codec: readingsCodec,
+    packing: o.readingsPacking === false ? false : defaultPacking,
     logger: o.logger,
     ...common(o),
   });
