@@ -13,6 +13,11 @@ await runSubcommands(
       summary: "our TypeScript Pulsar producer/consumer vs Pulsar's own pulsar-perf, same standalone",
       load: () => import("./pulsar.ts"),
     },
+    chaos: {
+      summary:
+        "fault matrix: the real core against broker, database, Pulsar, S3 and process faults (issue 11)",
+      load: () => import("./chaos.ts"),
+    },
     ml: {
       summary: "LSTM training time, ONNX inference latency (1 and 1,000 sensors), forecasts/s",
       load: () => import("./ml.ts"),
