@@ -73,8 +73,10 @@ export interface Accounting {
   stored: number;
   /** Sent readings found in a non-imputed slot of a stored window. */
   storedSent: number;
-  /** Late dead letters (as the core counted them). */
+  /** Late dead letters of fleet sensors (as the core counted them). */
   late: number;
+  /** Late dead letters of sensors outside the fleet (hostile or distinct ids). */
+  lateForeign: number;
   /** Sent readings dead-lettered late and not stored. */
   lateOnly: number;
   /** Readings counted twice: a window count above its real slots, late letters for stored readings, repeated late letters. */
@@ -123,6 +125,7 @@ export function account(input: AccountingInput): Accounting {
   const overcount = Math.max(0, stored - storedKeys.size);
 
   let late = 0;
+  let lateForeign = 0;
   let invalid = 0;
   const lateKeys = new Set<string>();
   let lateRepeats = 0;
@@ -131,6 +134,10 @@ export function account(input: AccountingInput): Accounting {
     const keys = readingKeysOf(letter.raw).filter(inScope);
     if (letter.reason === "late") {
       if (keys.length === 0 && cutoff !== Number.POSITIVE_INFINITY) continue;
+      if (keys.length > 0 && keys.every((k) => !fleet.has(parseReadingKey(k).sensorId))) {
+        lateForeign++;
+        continue;
+      }
       late++;
       for (const k of keys) {
         if (lateKeys.has(k)) lateRepeats++;
@@ -155,6 +162,7 @@ export function account(input: AccountingInput): Accounting {
     stored,
     storedSent,
     late,
+    lateForeign,
     lateOnly,
     duplicates: overcount + lateStored + lateRepeats,
     invalid,

@@ -83,6 +83,15 @@ describe("account", () => {
     expect(a).toMatchObject({ stored: 2, invalid: 3, rejected: 2, lost: 0, foreignStored: 1, exact: true });
   });
 
+  test("late letters of sensors outside the fleet are counted apart", () => {
+    const a = account({
+      sent,
+      windows: [windowOf(7, minute, [0, 1, 2, 3])],
+      deadLetters: [lateLetter(8, minute)],
+    });
+    expect(a).toMatchObject({ late: 0, lateForeign: 1, duplicates: 0, lost: 0 });
+  });
+
   test("cutoff: readings, windows and letters from the cutoff on do not count", () => {
     const later = new Set([...sent, readingKey(7, (minute + 60) * 1000)]);
     const a = account({

@@ -25,7 +25,7 @@ export function markdownReport(
   lines.push(
     "",
     "Columns: *sent* = distinct readings of the in-order fleet the broker acknowledged (edge scenario: seen by a",
-    "tap subscriber); *stored* = sum of the stored windows' counts for the fleet; *late* = late dead letters;",
+    "tap subscriber); *stored* = sum of the stored windows' counts for the fleet; *late* = late dead letters of fleet sensors;",
     "*duplicates* = readings counted twice (a window count above its real slots, a late letter for a stored reading,",
     "a repeated late letter); *lost* = sent − stored − late-and-not-stored − rejected; *invalid* = dead letters",
     "with another reason; *recovery* = seconds from the fault's end until /ready is 200, the core has received",

@@ -5,7 +5,7 @@
  * (filesystem backend) as the model store's S3 API. Every start registers its stop with `Cleanup`, which
  * runs on success, error and Ctrl-C alike.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../../lib/errors.ts";
@@ -88,12 +88,31 @@ export class Mosquitto {
   }
 }
 
-const pgBin = "/usr/lib/postgresql/15/bin";
+/** PostgreSQL's server binaries: CHAOS_PG_BIN, else the newest /usr/lib/postgresql/<major>/bin. */
+function pgBinDir(): string {
+  if (process.env.CHAOS_PG_BIN) return process.env.CHAOS_PG_BIN;
+  const majors = existsSync("/usr/lib/postgresql")
+    ? readdirSync("/usr/lib/postgresql")
+        .filter((d) => existsSync(join("/usr/lib/postgresql", d, "bin", "initdb")))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (majors.length === 0) {
+    throw new PipelineError(
+      "config",
+      "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin",
+      {
+        hint: "apt-get install postgresql, or set CHAOS_PG_BIN to the directory holding initdb and pg_ctl",
+      },
+    );
+  }
+  return join("/usr/lib/postgresql", majors[0]!, "bin");
+}
 
 /** A PostgreSQL cluster of our own (initdb refuses root, so it runs as `postgres` when we are root). */
 export class PgCluster {
   readonly port = freePort();
   private readonly asUser: string[];
+  private readonly bin = pgBinDir();
   constructor(private readonly dir: string) {
     this.asUser = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : [];
   }
@@ -105,7 +124,7 @@ export class PgCluster {
     if (this.asUser.length > 0) await run(["chown", "postgres", this.dir]);
     await run([
       ...this.asUser,
-      `${pgBin}/initdb`,
+      `${this.bin}/initdb`,
       "-D",
       join(this.dir, "data"),
       "-A",
@@ -119,7 +138,7 @@ export class PgCluster {
     // fsync off: a benchmark cluster on a shared, loaded disk; durability across machine crashes is not measured.
     await run([
       ...this.asUser,
-      `${pgBin}/pg_ctl`,
+      `${this.bin}/pg_ctl`,
       "-D",
       join(this.dir, "data"),
       "-o",
@@ -132,7 +151,16 @@ export class PgCluster {
   }
   async stop(): Promise<void> {
     if (!existsSync(join(this.dir, "data", "postmaster.pid"))) return;
-    await run([...this.asUser, `${pgBin}/pg_ctl`, "-D", join(this.dir, "data"), "-m", "fast", "-w", "stop"]);
+    await run([
+      ...this.asUser,
+      `${this.bin}/pg_ctl`,
+      "-D",
+      join(this.dir, "data"),
+      "-m",
+      "fast",
+      "-w",
+      "stop",
+    ]);
   }
 }
 
