@@ -510,7 +510,7 @@ const slowSensors = fleetScenario({
   description:
     "sensors reporting every 15 s and 60 s, streaming and batching (a quarter each), beside 20 sensors at 1 s",
   baseDurationS: 150,
-  quickDurationS: 130,
+  quickDurationS: 120,
   sensors: (n) => {
     const q = Math.max(1, Math.floor(n / 4));
     return [
