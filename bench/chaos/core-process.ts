@@ -78,7 +78,14 @@ export class CoreSupervisor {
     this.restartsNeeded++;
     this.o.log(`core ${this.o.name} exited unplanned (code ${code}); restart #${this.restartsNeeded}`);
     await Bun.sleep(1000);
-    if (!this.stopping) await this.start();
+    if (this.stopping) return;
+    try {
+      await this.start();
+    } catch (error) {
+      // the run is being interrupted: Children refuses new processes
+      this.gaveUp = true;
+      this.o.log(`core ${this.o.name} not restarted: ${(error as Error).message}`);
+    }
   }
 
   /** Waits until /ready answers 200; false after `timeoutMs`. */
