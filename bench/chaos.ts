@@ -4,7 +4,7 @@
  * each fault with an in-order fleet, and writes bench/results/<date>-chaos[-quick][-label].json and .md.
  * Exits 1 when a scenario misses a target (CI runs `--quick`).
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -166,6 +166,9 @@ async function run(o: Options): Promise<number> {
   } finally {
     await children.killAll(5_000, true);
     await cleanup.run(log);
+    // The logs stay for inspection; the servers' data (hundreds of MB with Pulsar) goes.
+    for (const data of ["pg/data", "pulsar/data"]) rmSync(join(runDir, data), { recursive: true, force: true });
+    log(`servers stopped; logs in ${runDir}`);
   }
 
   const date = startedAt.slice(0, 10);
