@@ -167,7 +167,8 @@ async function run(o: Options): Promise<number> {
     await children.killAll(5_000, true);
     await cleanup.run(log);
     // The logs stay for inspection; the servers' data (hundreds of MB with Pulsar) goes.
-    for (const data of ["pg/data", "pulsar/data"]) rmSync(join(runDir, data), { recursive: true, force: true });
+    for (const data of ["pg/data", "pulsar/data"])
+      rmSync(join(runDir, data), { recursive: true, force: true });
     log(`servers stopped; logs in ${runDir}`);
   }
 
