@@ -17,6 +17,10 @@ await runSubcommands(
       summary: "the core's readings log on Pulsar: packed per partition vs one message per record",
       load: () => import("./pulsar-log.ts"),
     },
+    chaos: {
+      summary: "fault matrix: the real core against broker, database, Pulsar, S3 and process faults",
+      load: () => import("./chaos.ts"),
+    },
     ml: {
       summary: "LSTM training time, ONNX inference latency (1 and 1,000 sensors), forecasts/s",
       load: () => import("./ml.ts"),

@@ -19,6 +19,9 @@
 #   PULSAR_WEB_PORT       default 8080  (admin REST + WebSocket API; our TS client uses this one)
 #   PULSAR_MEM            default "-Xms512m -Xmx1g -XX:MaxDirectMemorySize=512m"
 #   PULSAR_CACHE_DIR      default ~/.cache/energy-pipeline/pulsar
+#   PULSAR_RUN_DIR        default $PULSAR_CACHE_DIR/run (pid file, log, generated standalone.conf); a second
+#                         instance (other ports) needs its own, e.g. the chaos bench's stoppable Pulsar
+#   PULSAR_DATA_DIR       default $PULSAR_CACHE_DIR/data-<version> (bookkeeper + metadata); own one per instance
 #   PULSAR_JAVA_HOME      a JDK (>= 21 for 4.x, >= 17 for 3.x); default: the newest in /usr/lib/jvm
 #   PULSAR_START_TIMEOUT  seconds to wait for public/default, default 180
 #   PULSAR_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL, default 30
@@ -35,10 +38,10 @@ cache="${PULSAR_CACHE_DIR:-$HOME/.cache/energy-pipeline/pulsar}"
 start_timeout="${PULSAR_START_TIMEOUT:-180}"
 stop_timeout="${PULSAR_STOP_TIMEOUT:-30}"
 
-run="$cache/run"
+run="${PULSAR_RUN_DIR:-$cache/run}"
 set_paths() {
   home="$cache/apache-pulsar-$version"
-  data="$cache/data-$version"
+  data="${PULSAR_DATA_DIR:-$cache/data-$version}"
 }
 set_paths
 pid_file="$run/pulsar.pid"
@@ -268,8 +271,13 @@ cmd_status() {
 
 cmd_wipe() {
   cmd_stop
-  rm -rf "$cache"/data-*
-  log "deleted $cache/data-*"
+  if [[ -n "${PULSAR_DATA_DIR:-}" ]]; then
+    rm -rf "$PULSAR_DATA_DIR"
+    log "deleted $PULSAR_DATA_DIR"
+  else
+    rm -rf "$cache"/data-*
+    log "deleted $cache/data-*"
+  fi
 }
 
 case "${1:-}" in
