@@ -4,6 +4,7 @@ import { openDatabase } from "../lib/db/client.ts";
 import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
+import { uiRoutes } from "../lib/ui/routes.ts";
 import { coreForecastOptions } from "../ml/forecaster/options.ts";
 import { defaultLimits } from "./messages.ts";
 import { coreOptions } from "./options.ts";
@@ -71,8 +72,9 @@ await runCommand(spec, async (o) => {
     checks: { ...core.checks, ...forecasterChecks },
     port: o.httpPort,
     hostname: o.httpHost,
+    routes: uiRoutes({ db: database.db, registry }),
   });
-  logger.info(`core running; health ${ops.url}/health, metrics ${ops.url}/metrics`);
+  logger.info(`core running; web page ${ops.url}/ui/, health ${ops.url}/health, metrics ${ops.url}/metrics`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

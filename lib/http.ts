@@ -7,8 +7,18 @@ import { Hono } from "hono";
 import type { Registry } from "prom-client";
 import { PipelineError } from "./errors.ts";
 
-/** A dependency's readiness probe; it must be cheap and must not throw (a throw counts as down). */
-export type ReadinessCheck = () => boolean | Promise<boolean>;
+/**
+ * A dependency's readiness probe; it must be cheap and must not throw (a throw counts as down).
+ * "finished" is a part that ended its work as planned (the demo's edge after its replay): ready, not down.
+ */
+export type ReadinessCheck = () => boolean | "finished" | Promise<boolean | "finished">;
+
+export type ProbeState = "up" | "down" | "timeout" | "finished";
+
+export interface Readiness {
+  ready: boolean;
+  dependencies: Record<string, ProbeState>;
+}
 
 /**
  * How long /ready waits for one probe. A probe stuck on a half-open socket would otherwise hold the request
@@ -25,15 +35,20 @@ export interface OpsOptions {
   info?: () => Record<string, unknown>;
   /** Per-probe limit for /ready (default {@link defaultCheckTimeoutMs}); a probe over it counts as down. */
   checkTimeoutMs?: number;
+  /** More routes on the same server (the web page); given the app and the readiness probe. */
+  routes?: (app: Hono, readiness: () => Promise<Readiness>) => void;
 }
 
-/** Runs one probe: "up", "down" (false or a throw) or "timeout". */
-async function probe(check: ReadinessCheck, timeoutMs: number): Promise<"up" | "down" | "timeout"> {
+/** Runs one probe: "up", "finished", "down" (false or a throw) or "timeout". */
+async function probe(check: ReadinessCheck, timeoutMs: number): Promise<ProbeState> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
   });
-  const result = (async () => ((await check()) ? "up" : "down"))().catch(() => "down" as const);
+  const result = (async (): Promise<ProbeState> => {
+    const state = await check();
+    return state === "finished" ? "finished" : state ? "up" : "down";
+  })().catch(() => "down" as const);
   try {
     return await Promise.race([result, timeout]);
   } finally {
@@ -52,23 +67,25 @@ export function createOpsApp(options: OpsOptions): Hono {
       ...options.info?.(),
     }),
   );
-  app.get("/ready", async (c) => {
+  const readiness = async (): Promise<Readiness> => {
     const timeoutMs = options.checkTimeoutMs ?? defaultCheckTimeoutMs;
     const entries = await Promise.all(
       Object.entries(options.checks).map(
         async ([name, check]) => [name, await probe(check, timeoutMs)] as const,
       ),
     );
-    const ready = entries.every(([, state]) => state === "up");
-    return c.json(
-      { ready, service: options.service, dependencies: Object.fromEntries(entries) },
-      ready ? 200 : 503,
-    );
+    const ready = entries.every(([, state]) => state === "up" || state === "finished");
+    return { ready, dependencies: Object.fromEntries(entries) };
+  };
+  app.get("/ready", async (c) => {
+    const { ready, dependencies } = await readiness();
+    return c.json({ ready, service: options.service, dependencies }, ready ? 200 : 503);
   });
   app.get("/metrics", async (c) => {
     c.header("Content-Type", options.registry.contentType);
     return c.body(await options.registry.metrics());
   });
+  options.routes?.(app, readiness);
   return app;
 }
 

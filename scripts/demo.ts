@@ -4,6 +4,7 @@
  * embedded PostgreSQL (PGlite). With MQTT_URL / DATABASE_URL set it uses those servers instead.
  * With --duration it stops by itself and prints a JSON summary as its last stdout line.
  */
+import { count, gte } from "drizzle-orm";
 import { defaultLimits } from "../core/messages.ts";
 import { coreOptions } from "../core/options.ts";
 import { PulsarAdmin } from "../core/pulsar/admin.ts";
@@ -12,12 +13,15 @@ import { startAgent } from "../edge/agent.ts";
 import { bindAgentMetrics } from "../edge/metrics.ts";
 import { buildSensorStreams } from "../edge/sources/index.ts";
 import { opt, runCommand } from "../lib/config.ts";
-import { openDatabase } from "../lib/db/client.ts";
+import { type Db, openDatabase } from "../lib/db/client.ts";
+import { forecasts } from "../lib/db/schema.ts";
 import { serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
 import { httpPortOption, mqttProtocols } from "../lib/options.ts";
+import { readTotals } from "../lib/ui/data.ts";
+import { uiRoutes } from "../lib/ui/routes.ts";
 import { launchForecaster } from "../ml/forecaster/launch.ts";
 import { forecasterRunOptions } from "../ml/forecaster/options.ts";
 import { forecastSummary } from "../ml/forecaster/sink.ts";
@@ -85,14 +89,32 @@ const spec = {
   ],
 };
 
+/** Forecast rows written since `since` (made_at is set by this process's clock), per model version. */
+async function forecastsMadeSince(db: Db, since: Date): Promise<Record<string, number>> {
+  const rows = await db
+    .select({ version: forecasts.modelVersion, n: count() })
+    .from(forecasts)
+    .where(gte(forecasts.madeAt, since))
+    .groupBy(forecasts.modelVersion);
+  return Object.fromEntries(rows.map((r) => [r.version, Number(r.n)]));
+}
+
 await runCommand(spec, async (o) => {
+  const runStarted = new Date();
   const logger = createLogger("demo");
   const registry = createRegistry();
   const broker: EmbeddedBroker | undefined = o.mqttUrl
     ? undefined
     : await startEmbeddedBroker({ port: o.mqttPort });
   const mqttUrl = o.mqttUrl ?? broker!.url;
-  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  logger.info(
+    o.databaseUrl ? "connecting to PostgreSQL and applying migrations" : "opening the embedded database",
+  );
+  const database = await openDatabase({
+    url: o.databaseUrl,
+    embeddedDir: o.dataDir,
+    onProgress: (message) => logger.info(message),
+  });
   let pulsarNamespace = o.pulsarNamespace;
   if (o.pulsarUrl && !pulsarNamespace) {
     pulsarNamespace = `public/demo-${Date.now().toString(36)}`;
@@ -116,6 +138,7 @@ await runCommand(spec, async (o) => {
     pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
   });
+  logger.info("loading the forecaster (onnxruntime and the model store)");
   // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
   // the store has no model yet: the bootstrap model trains in a worker and persistence serves meanwhile.
   const forecaster = await launchForecaster({
@@ -151,22 +174,35 @@ await runCommand(spec, async (o) => {
     logger: logger.child("edge"),
   });
   bindAgentMetrics(agent, registry);
+  // The replay ends after its CSVs (~20 s at 120x). Replaying them again would send event times the core
+  // has already closed (all late) or upsert the same windows; inventing new times would fake data. So the
+  // edge reports "finished" (ready) once its replay is done, and "down" only while a replay cannot connect.
+  let replayFinished = false;
+  void agent.done.then(
+    () => {
+      replayFinished = true;
+      logger.info("edge replay finished; the core, forecaster and web page keep running (Ctrl-C stops)");
+    },
+    () => {},
+  );
   const ops = serveOps({
     service: "demo",
     registry,
     port: o.httpPort,
     checks: {
       ...core.checks,
-      edge: () => agent.stats().connected > 0,
+      edge: () => (replayFinished ? "finished" : agent.stats().connected > 0),
       "forecaster model": forecaster.checks.model!,
     },
     info: () => ({ mqttUrl: mqttUrl.href, embeddedBroker: broker !== undefined, database: database.kind }),
+    routes: uiRoutes({ db: database.db, registry }),
   });
   process.stdout.write(
     [
       `demo: ${streams.length} ${mode} sensors replaying ${o.source === "csv" ? o.csvDir : "the generator"} at ${o.speed}x`,
       `  MQTT broker:  ${mqttUrl.href}${broker ? ` (embedded; e.g. mosquitto_sub -p ${broker.port} -t 'sensors/#')` : ""}`,
       `  database:     ${database.kind} ${database.location}`,
+      `  web page:     ${ops.url}/ui/`,
       `  health:       ${ops.url}/health`,
       `  readiness:    ${ops.url}/ready`,
       `  metrics:      ${ops.url}/metrics`,
@@ -200,8 +236,10 @@ await runCommand(spec, async (o) => {
       await counter.stop();
     },
   });
+  const runForecasts = await forecastsMadeSince(database.db, runStarted);
   const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
     (await c.get()).values.reduce((n, v) => n + v.value, 0);
+  // Everything but `totals` counts this run only; `totals` are the database's rows from every run so far.
   const summary = {
     mode,
     speed: o.speed,
@@ -217,14 +255,17 @@ await runCommand(spec, async (o) => {
     duplicates: await total(core.metrics.duplicates),
     invalid: await total(core.metrics.invalid),
     database: database.kind,
-    ...(await forecastSummary(database.db).then((f) => ({
-      actuals: f.actuals,
-      forecasts: f.forecasts,
-      // Rows per model version: `baseline-persistence` rows are those made before a model served.
-      forecastsByModelVersion: f.byVersion,
-    }))),
+    // Rows written by this run: actuals upserted, forecasts made (their made_at is this run's).
+    actuals: await total(forecaster.metrics.actualsStored),
+    forecasts: Object.values(runForecasts).reduce((s, n) => s + n, 0),
+    // Rows per model version: `baseline-persistence` rows are those made before a model served.
+    forecastsByModelVersion: runForecasts,
     modelVersion: servingAtEnd,
     bootstrap,
+    totals: {
+      ...(await readTotals(database.db)),
+      forecastsByModelVersion: (await forecastSummary(database.db)).byVersion,
+    },
   };
   await ops.stop();
   await database.close();
