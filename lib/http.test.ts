@@ -74,3 +74,14 @@ test("/ready reports a probe that hangs as timeout instead of hanging itself", a
   expect(res.status).toBe(503);
   expect(await res.json()).toMatchObject({ ready: false, dependencies: { stuck: "timeout", fine: "up" } });
 });
+
+test('/ready counts a part that finished its work ("finished") as ready, and says so', async () => {
+  const app = createOpsApp({
+    service: "t",
+    registry: createRegistry(),
+    checks: { edge: () => "finished", database: async () => true },
+  });
+  const res = await app.request("/ready");
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ ready: true, dependencies: { edge: "finished", database: "up" } });
+});

@@ -46,9 +46,9 @@ function align(series) {
   const xs = new Set();
   for (const t of series.actual.ts) xs.add(t);
   for (const t of series.forecast.ts) xs.add(t);
-  const x = [...xs].sort((a, b) => a - b);
-  const at = new Map(x.map((t, i) => [t, i]));
-  const col = () => new Array(x.length).fill(null);
+  const sorted = [...xs].sort((a, b) => a - b);
+  const at = new Map(sorted.map((t, i) => [t, i]));
+  const col = () => new Array(sorted.length).fill(null);
   const actual = col();
   const forecast = col();
   const p10 = col();
@@ -63,11 +63,23 @@ function align(series) {
     if (series.forecast.p90) p90[j] = series.forecast.p90[i];
   });
   const hasBand = Boolean(series.forecast.p10) && p10.some((v) => v !== null);
-  return { data: [x.map((t) => t / 1000), actual, forecast, p10, p90], hasBand };
+  const x = sorted.map((t) => t / 1000);
+  return { data: hasBand ? [x, actual, forecast, p10, p90] : [x, actual, forecast], hasBand };
 }
 
 function chartOptions(width, hasBand) {
-  const band = "rgba(234, 88, 12, 0.15)";
+  const series = [
+    {},
+    { label: "actual", stroke: "#2563eb", width: 1.5 },
+    { label: "forecast", stroke: "#ea580c", width: 1.5, dash: [6, 3] },
+  ];
+  // The band series exist only when the database has the interval columns (no greyed-out legend entries).
+  if (hasBand) {
+    series.push(
+      { label: "p10", stroke: "rgba(234, 88, 12, 0.35)", width: 0.5 },
+      { label: "p90", stroke: "rgba(234, 88, 12, 0.35)", width: 0.5 },
+    );
+  }
   return {
     width,
     height: 220,
@@ -75,24 +87,8 @@ function chartOptions(width, hasBand) {
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true } },
     axes: [{ stroke: "#6b7280" }, { stroke: "#6b7280", size: 50, label: "W" }],
-    series: [
-      {},
-      { label: "actual", stroke: "#2563eb", width: 1.5, spanGaps: false },
-      { label: "forecast", stroke: "#ea580c", width: 1.5, dash: [6, 3] },
-      {
-        label: "p10",
-        stroke: hasBand ? "rgba(234, 88, 12, 0.35)" : "transparent",
-        width: 0.5,
-        show: hasBand,
-      },
-      {
-        label: "p90",
-        stroke: hasBand ? "rgba(234, 88, 12, 0.35)" : "transparent",
-        width: 0.5,
-        show: hasBand,
-      },
-    ],
-    bands: hasBand ? [{ series: [4, 3], fill: band }] : [],
+    series,
+    bands: hasBand ? [{ series: [4, 3], fill: "rgba(234, 88, 12, 0.15)" }] : [],
   };
 }
 
