@@ -178,8 +178,11 @@ await runCommand(spec, async (o) => {
   // has already closed (all late) or upsert the same windows; inventing new times would fake data. So the
   // edge reports "finished" (ready) once its replay is done, and "down" only while a replay cannot connect.
   let replayFinished = false;
+  let stoppingEdge = false;
   void agent.done.then(
     () => {
+      // `done` also settles when the demo stops the agent (--duration, Ctrl-C): that is not a finished replay.
+      if (stoppingEdge) return;
       replayFinished = true;
       logger.info("edge replay finished; the core, forecaster and web page keep running (Ctrl-C stops)");
     },
@@ -222,6 +225,7 @@ await runCommand(spec, async (o) => {
     });
   });
 
+  stoppingEdge = true;
   const edge = await agent.stop();
   // Let the bridge take in what the broker still delivers before closing the windows.
   const deadline = Date.now() + 10_000;

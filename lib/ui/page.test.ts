@@ -195,6 +195,15 @@ describe.skipIf(skip)("web page in headless Chromium against a running demo", ()
       await Bun.sleep(1_000);
     }
     await page.waitForTimeout(2_500);
+    // The forecast band: drawn when the forecasts table has the interval columns, else a note says why not.
+    const [bandColumns] = await sql`
+      select count(*)::int as n from information_schema.columns
+      where table_schema = current_schema() and table_name = 'forecasts'
+        and column_name in ('value_p10', 'value_p90')`;
+    const hasBand = bandColumns!.n === 2;
+    expect(
+      await page.evaluate(() => document.querySelector("#band-note")?.getAttribute("hidden") !== null),
+    ).toBe(hasBand);
     for (const chart of charts) {
       const [row] = await sql`
         select count(*)::float8 as n,
@@ -202,21 +211,38 @@ describe.skipIf(skip)("web page in headless Chromium against a running demo", ()
         from actuals
         where sensor_id = ${chart.sensor}
           and ts > (select max(ts) from actuals where sensor_id = ${chart.sensor}) - interval '10 minutes'`;
+      const [band] = hasBand
+        ? await sql`
+            select count(*)::float8 as n from (
+              select distinct on (target_ts) value_p10 from forecasts
+              where sensor_id = ${chart.sensor}
+                and target_ts > (select max(ts) from actuals where sensor_id = ${chart.sensor}) - interval '10 minutes'
+              order by target_ts, made_at desc) latest
+            where value_p10 is not null`
+        : [{ n: 0 }];
       const now = await page.evaluate((id) => {
         const c = document.querySelector<HTMLElement>(`.chart[data-sensor='${id}']`)!;
-        return { points: Number(c.dataset.actualPoints), last: Number(c.dataset.lastActual) };
+        return {
+          points: Number(c.dataset.actualPoints),
+          last: Number(c.dataset.lastActual),
+          band: Number(c.dataset.bandPoints),
+        };
       }, chart.sensor);
       // The chart may be one poll behind the table; the next poll must show exactly the database's.
-      if (now.points !== row!.n || now.last !== row!.last) {
+      if (now.points !== row!.n || now.last !== row!.last || now.band !== band!.n) {
         await page.waitForTimeout(2_500);
       }
       const settled = await page.evaluate((id) => {
         const c = document.querySelector<HTMLElement>(`.chart[data-sensor='${id}']`)!;
-        return { points: Number(c.dataset.actualPoints), last: Number(c.dataset.lastActual) };
+        return {
+          points: Number(c.dataset.actualPoints),
+          last: Number(c.dataset.lastActual),
+          band: Number(c.dataset.bandPoints),
+        };
       }, chart.sensor);
       expect(settled.points).toBeGreaterThan(0);
       expect(settled.points).toBeLessThanOrEqual(600);
-      expect(settled).toEqual({ points: row!.n, last: row!.last });
+      expect(settled).toEqual({ points: row!.n, last: row!.last, band: band!.n });
     }
 
     // uPlot drew into a canvas of the chart's size (not an empty placeholder).
