@@ -4,27 +4,11 @@
  * embedded PostgreSQL (PGlite). With MQTT_URL / DATABASE_URL set it uses those servers instead.
  * With --duration it stops by itself and prints a JSON summary as its last stdout line.
  */
-import { count, gte } from "drizzle-orm";
-import { defaultLimits } from "../core/messages.ts";
 import { coreOptions } from "../core/options.ts";
-import { PulsarAdmin } from "../core/pulsar/admin.ts";
-import { startCore } from "../core/service.ts";
-import { startAgent } from "../edge/agent.ts";
-import { bindAgentMetrics } from "../edge/metrics.ts";
-import { buildSensorStreams } from "../edge/sources/index.ts";
 import { opt, runCommand } from "../lib/config.ts";
-import { type Db, openDatabase } from "../lib/db/client.ts";
-import { forecasts } from "../lib/db/schema.ts";
-import { serveOps } from "../lib/http.ts";
-import { createLogger } from "../lib/log.ts";
-import { createRegistry } from "../lib/metrics.ts";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
+import type { EmbeddedBroker } from "../lib/mqtt-broker.ts";
 import { httpPortOption, mqttProtocols } from "../lib/options.ts";
-import { readTotals } from "../lib/ui/data.ts";
-import { uiRoutes } from "../lib/ui/routes.ts";
-import { launchForecaster } from "../ml/forecaster/launch.ts";
 import { forecasterRunOptions } from "../ml/forecaster/options.ts";
-import { forecastSummary } from "../ml/forecaster/sink.ts";
 
 const spec = {
   name: "bun run demo",
@@ -89,19 +73,44 @@ const spec = {
   ],
 };
 
-/** Forecast rows written since `since` (made_at is set by this process's clock), per model version. */
-async function forecastsMadeSince(db: Db, since: Date): Promise<Record<string, number>> {
-  const rows = await db
-    .select({ version: forecasts.modelVersion, n: count() })
-    .from(forecasts)
-    .where(gte(forecasts.madeAt, since))
-    .groupBy(forecasts.modelVersion);
-  return Object.fromEntries(rows.map((r) => [r.version, Number(r.n)]));
-}
-
 await runCommand(spec, async (o) => {
   const runStarted = new Date();
+  const { createLogger } = await import("../lib/log.ts");
   const logger = createLogger("demo");
+  // The pipeline's modules (onnxruntime, the S3 client, aedes, PGlite, prom-client) take 2–10 s to load
+  // and block the event loop meanwhile: loaded here, after this line, so the demo never starts silently.
+  logger.info("starting: loading the broker, core, edge and forecaster modules");
+  const [
+    { defaultLimits },
+    { PulsarAdmin },
+    { startCore },
+    { startAgent },
+    { bindAgentMetrics },
+    { buildSensorStreams },
+    { openDatabase },
+    { serveOps },
+    { createRegistry },
+    { startEmbeddedBroker },
+    { readForecastsMadeSince, readTotals },
+    { uiRoutes },
+    { launchForecaster },
+    { forecastSummary },
+  ] = await Promise.all([
+    import("../core/messages.ts"),
+    import("../core/pulsar/admin.ts"),
+    import("../core/service.ts"),
+    import("../edge/agent.ts"),
+    import("../edge/metrics.ts"),
+    import("../edge/sources/index.ts"),
+    import("../lib/db/client.ts"),
+    import("../lib/http.ts"),
+    import("../lib/metrics.ts"),
+    import("../lib/mqtt-broker.ts"),
+    import("../lib/ui/data.ts"),
+    import("../lib/ui/routes.ts"),
+    import("../ml/forecaster/launch.ts"),
+    import("../ml/forecaster/sink.ts"),
+  ]);
   const registry = createRegistry();
   const broker: EmbeddedBroker | undefined = o.mqttUrl
     ? undefined
@@ -240,7 +249,7 @@ await runCommand(spec, async (o) => {
       await counter.stop();
     },
   });
-  const runForecasts = await forecastsMadeSince(database.db, runStarted);
+  const runForecasts = await readForecastsMadeSince(database.db, runStarted);
   const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
     (await c.get()).values.reduce((n, v) => n + v.value, 0);
   // Everything but `totals` counts this run only; `totals` are the database's rows from every run so far.

@@ -6,6 +6,7 @@ import { coreMetrics, createRegistry } from "../metrics.ts";
 import {
   forecastBandColumns,
   readDeadLettersByReason,
+  readForecastsMadeSince,
   readLatestWindows,
   readSensors,
   readSeries,
@@ -64,6 +65,9 @@ describe("web page data on the embedded database", () => {
       { sensorId: 7, windows: 2, lastWindowEnd: t0 + 120_000, lastMean: 200 },
     ]);
     expect(await readDeadLettersByReason(db)).toEqual({ "bad-json": 1, late: 2 });
+    // The demo's per-run summary: rows made from a moment on (each version made its rows at one time).
+    expect(await readForecastsMadeSince(db, new Date(t0 + 1500))).toEqual({ v2: 20 });
+    expect(await readForecastsMadeSince(db, new Date(t0))).toEqual({ "baseline-persistence": 20, v2: 20 });
     const latest = await readLatestWindows(db, 1);
     expect(latest).toHaveLength(1);
     expect(latest[0]).toMatchObject({ sensorId: 7, windowStart: t0 + 60_000, mean: 200, imputedCount: 1 });

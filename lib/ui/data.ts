@@ -203,3 +203,13 @@ export async function readLatestWindows(db: Db, limit: number): Promise<WindowSu
     storedAt: num(r.stored_at),
   }));
 }
+
+/** Forecast rows made since `since` (made_at is the writing process's clock), per model version. */
+export async function readForecastsMadeSince(db: Db, since: Date): Promise<Record<string, number>> {
+  const rows = rowsOf(
+    await db.execute(sql`
+      select model_version, count(*)::float8 as n from forecasts
+      where made_at >= ${since.toISOString()}::timestamptz group by model_version order by model_version`),
+  );
+  return Object.fromEntries(rows.map((r) => [String(r.model_version), num(r.n)]));
+}
