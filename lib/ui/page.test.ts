@@ -4,7 +4,7 @@
  * same moment. Needs Chromium (Debian package `chromium`) and PostgreSQL; locally each absent one skips the
  * file with one line, in CI (CI=true) a missing one fails.
  *
- * UI_SCREENSHOT=docs/web-ui.png also saves a screenshot there (the README's picture); without it the
+ * TEST_UI_SCREENSHOT=docs/web-ui.png also saves a screenshot there (the README's picture); without it the
  * screenshot goes to a temporary directory, so a test run never dirties the tree.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -31,7 +31,7 @@ declare const document: {
   querySelectorAll<T extends HTMLElement = HTMLElement>(selector: string): Iterable<T> & ArrayLike<T>;
 };
 
-const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const chromiumPath = process.env.TEST_CHROMIUM_PATH ?? "/usr/bin/chromium";
 const chromiumArgs = [
   "--headless",
   "--no-sandbox",
@@ -46,7 +46,7 @@ function chromiumMissing(): boolean {
   if (existsSync(chromiumPath)) return false;
   if (isCI) return false; // launch fails below and names the path
   console.warn(
-    `[skip] web page browser test: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH)`,
+    `[skip] web page browser test: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set TEST_CHROMIUM_PATH)`,
   );
   return true;
 }
@@ -276,7 +276,7 @@ describe.skipIf(skip)("web page in headless Chromium against a running demo", ()
     expect(health.edge).toBe("finished");
     expect(health.database).toBe("up");
 
-    const shot = process.env.UI_SCREENSHOT ?? join(dir, "web-ui.png");
+    const shot = process.env.TEST_UI_SCREENSHOT ?? join(dir, "web-ui.png");
     await page.screenshot({ path: shot, fullPage: true });
     expect(statSync(shot).size).toBeGreaterThan(20_000);
   }, 420_000);

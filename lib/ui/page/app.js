@@ -202,6 +202,11 @@ function render(state) {
 }
 
 async function poll() {
+  // Each poll counts whole tables: a page in a background tab asks nothing of the database.
+  if (document.hidden) {
+    setTimeout(poll, pollMs);
+    return;
+  }
   try {
     const res = await fetch(api, { cache: "no-store" });
     if (!res.ok) throw new Error(`${res.status} ${(await res.json().catch(() => ({}))).error ?? ""}`);
