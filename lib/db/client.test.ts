@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
@@ -30,6 +30,8 @@ test("creating an embedded database says so and leaves the event loop free (init
     expect(messages.some((m) => /embedded database created in \d+\.\d s/.test(m))).toBe(true);
     // The creation took seconds; the loop never stalled for more than a fraction of it (opening the
     // created directory still runs PGlite in-process, hence not a fixed small bound).
+    // Made in a staging directory renamed into place: nothing else is left beside it.
+    expect(readdirSync(dir)).toEqual(["pglite"]);
     expect(worstGapMs).toBeLessThan(Math.max(3_000, creationMs / 2));
     const result = await database.db.execute(sql`show shared_buffers`);
     const rows = Array.isArray(result) ? result : (result as { rows: unknown[] }).rows;

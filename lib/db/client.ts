@@ -4,7 +4,7 @@
  * schema and migrations, applied at start-up; tables are never dropped.
  */
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
@@ -54,12 +54,22 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   return openPglite(options.embeddedDir ?? "./data/pglite", options.onProgress);
 }
 
-/** Creates a new PGlite directory in a child process (see create-pglite.ts for why). */
+/**
+ * Creates a new PGlite directory in a child process (see create-pglite.ts for why), in a sibling directory
+ * renamed into place at the end: a start interrupted during the long initdb leaves no half-made database
+ * that the next start would take for a corrupt one.
+ */
 async function createPgliteDir(dir: string): Promise<void> {
   const script = fileURLToPath(new URL("./create-pglite.ts", import.meta.url));
-  const child = Bun.spawn([process.execPath, script, dir], { stdout: "ignore", stderr: "pipe" });
+  const staging = `${dir}.creating-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  const child = Bun.spawn([process.execPath, script, staging], { stdout: "ignore", stderr: "pipe" });
   const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
-  if (code !== 0) throw new Error(`creating the database failed (exit ${code}): ${stderr.trim()}`);
+  if (code !== 0) {
+    await rm(staging, { recursive: true, force: true });
+    throw new Error(`creating the database failed (exit ${code}): ${stderr.trim()}`);
+  }
+  await rename(staging, dir);
 }
 
 function redact(url: URL): string {
