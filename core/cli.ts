@@ -1,10 +1,11 @@
 /** `bun run core`: the core runtime as a long-running process. */
 import { runCommand } from "../lib/config.ts";
-import { openDatabase } from "../lib/db/client.ts";
+import { type Database, openDatabase } from "../lib/db/client.ts";
 import { type ReadinessCheck, serveOps } from "../lib/http.ts";
 import { createLogger } from "../lib/log.ts";
 import { createRegistry } from "../lib/metrics.ts";
 import { readMqttTls } from "../lib/mqtt-tls.ts";
+import { uiRoutes } from "../lib/ui/routes.ts";
 import { coreForecastOptions } from "../ml/forecaster/options.ts";
 import { defaultLimits } from "./messages.ts";
 import { coreOptions } from "./options.ts";
@@ -37,13 +38,22 @@ await runCommand(spec, async (o) => {
   // The port first: a taken port fails in milliseconds, before MQTT, the database or a model is touched.
   // Not ready until the dependencies' own checks replace this one.
   const checks: Record<string, ReadinessCheck> = { starting: () => false };
-  const ops = serveOps({ service: "core", registry, checks, port: o.httpPort, hostname: o.httpHost });
+  let opened: Database | undefined;
+  const ops = serveOps({
+    service: "core",
+    registry,
+    checks,
+    port: o.httpPort,
+    hostname: o.httpHost,
+    routes: uiRoutes({ db: () => opened?.db, registry }),
+  });
   const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir }).catch(
     async (error: unknown) => {
       await ops.stop();
       throw error;
     },
   );
+  opened = database;
   logger.info(`database: ${database.kind} ${database.location}`);
   const core = await startCore({
     mqttUrl: o.mqttUrl,
@@ -98,7 +108,7 @@ await runCommand(spec, async (o) => {
   );
   delete checks.starting;
   Object.assign(checks, core.checks, forecasterChecks);
-  logger.info(`core running; health ${ops.url}/health, metrics ${ops.url}/metrics`);
+  logger.info(`core running; web page ${ops.url}/ui/, health ${ops.url}/health, metrics ${ops.url}/metrics`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {

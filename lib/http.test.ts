@@ -122,3 +122,14 @@ test("each command's --http-port is declared under the name serveOps names", asy
   expect(coreOptions.httpPort.env).toBe(httpPortEnv("core"));
   expect(edgeCommand.options.httpPort.env).toBe(httpPortEnv("edge"));
 });
+
+test('/ready counts a part that finished its work ("finished") as ready, and says so', async () => {
+  const app = createOpsApp({
+    service: "t",
+    registry: createRegistry(),
+    checks: { edge: () => "finished", database: async () => true },
+  });
+  const res = await app.request("/ready");
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ ready: true, dependencies: { edge: "finished", database: "up" } });
+});

@@ -8,10 +8,21 @@ import type { Registry } from "prom-client";
 import { PipelineError } from "./errors.ts";
 
 /**
+/**
  * A dependency's readiness probe; it must be cheap and must not throw (a throw counts as down). A string
- * means down, and says why (it shows under `reasons` in /ready).
+ * means down and says why (it shows under `reasons` in /ready), except "finished": a part that ended its
+ * work as planned (the demo's edge after its replay), ready, not down.
  */
 export type ReadinessCheck = () => boolean | string | Promise<boolean | string>;
+
+export type ProbeState = "up" | "down" | "timeout" | "finished";
+
+export interface Readiness {
+  ready: boolean;
+  dependencies: Record<string, ProbeState>;
+  /** Why a dependency is down, where its probe said so. */
+  reasons: Record<string, string>;
+}
 
 /**
  * How long /ready waits for one probe. A probe stuck on a half-open socket would otherwise hold the request
@@ -28,11 +39,13 @@ export interface OpsOptions {
   info?: () => Record<string, unknown>;
   /** Per-probe limit for /ready (default {@link defaultCheckTimeoutMs}); a probe over it counts as down. */
   checkTimeoutMs?: number;
+  /** More routes on the same server (the web page); given the app and the readiness probe. */
+  routes?: (app: Hono, readiness: () => Promise<Readiness>) => void;
 }
 
-type Probe = "up" | "down" | "timeout" | { reason: string };
+type Probe = ProbeState | { reason: string };
 
-/** Runs one probe: "up", "down" (false or a throw), "timeout", or down with a reason. */
+/** Runs one probe: "up", "finished", "down" (false or a throw), "timeout", or down with a reason. */
 async function probe(check: ReadinessCheck, timeoutMs: number): Promise<Probe> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
@@ -40,6 +53,7 @@ async function probe(check: ReadinessCheck, timeoutMs: number): Promise<Probe> {
   });
   const result = (async (): Promise<Probe> => {
     const state = await check();
+    if (state === "finished") return "finished";
     return typeof state === "string" ? { reason: state } : state ? "up" : "down";
   })().catch(() => "down" as const);
   try {
@@ -60,25 +74,33 @@ export function createOpsApp(options: OpsOptions): Hono {
       ...options.info?.(),
     }),
   );
-  app.get("/ready", async (c) => {
+  const readiness = async (): Promise<Readiness> => {
     const timeoutMs = options.checkTimeoutMs ?? defaultCheckTimeoutMs;
     const entries = await Promise.all(
       Object.entries(options.checks).map(
         async ([name, check]) => [name, await probe(check, timeoutMs)] as const,
       ),
     );
-    const ready = entries.every(([, state]) => state === "up");
+    const ready = entries.every(([, state]) => state === "up" || state === "finished");
     const reasons = entries.flatMap(([name, state]) =>
-      typeof state === "object" ? [[name, state.reason]] : [],
+      typeof state === "object" ? [[name, state.reason] as const] : [],
     );
+    return {
+      ready,
+      dependencies: Object.fromEntries(
+        entries.map(([name, state]) => [name, typeof state === "object" ? "down" : state]),
+      ),
+      reasons: Object.fromEntries(reasons),
+    };
+  };
+  app.get("/ready", async (c) => {
+    const { ready, dependencies, reasons } = await readiness();
     return c.json(
       {
         ready,
         service: options.service,
-        dependencies: Object.fromEntries(
-          entries.map(([name, state]) => [name, typeof state === "object" ? "down" : state]),
-        ),
-        ...(reasons.length > 0 ? { reasons: Object.fromEntries(reasons) } : {}),
+        dependencies,
+        ...(Object.keys(reasons).length > 0 ? { reasons } : {}),
       },
       ready ? 200 : 503,
     );
@@ -87,6 +109,7 @@ export function createOpsApp(options: OpsOptions): Hono {
     c.header("Content-Type", options.registry.contentType);
     return c.body(await options.registry.metrics());
   });
+  options.routes?.(app, readiness);
   return app;
 }
 

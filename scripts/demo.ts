@@ -4,23 +4,11 @@
  * embedded PostgreSQL (PGlite). With MQTT_URL / DATABASE_URL set it uses those servers instead.
  * With --duration it stops by itself and prints a JSON summary as its last stdout line.
  */
-import { defaultLimits } from "../core/messages.ts";
 import { coreOptions } from "../core/options.ts";
-import { PulsarAdmin } from "../core/pulsar/admin.ts";
-import { startCore } from "../core/service.ts";
-import { startAgent } from "../edge/agent.ts";
-import { bindAgentMetrics } from "../edge/metrics.ts";
-import { buildSensorStreams } from "../edge/sources/index.ts";
 import { opt, runCommand } from "../lib/config.ts";
-import { openDatabase } from "../lib/db/client.ts";
-import { serveOps } from "../lib/http.ts";
-import { createLogger } from "../lib/log.ts";
-import { createRegistry } from "../lib/metrics.ts";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
+import type { EmbeddedBroker } from "../lib/mqtt-broker.ts";
 import { csvDirOption, httpPortOption, mqttProtocols } from "../lib/options.ts";
-import { launchForecaster } from "../ml/forecaster/launch.ts";
 import { forecasterRunOptions } from "../ml/forecaster/options.ts";
-import { forecastSummary } from "../ml/forecaster/sink.ts";
 
 const spec = {
   name: "bun run demo",
@@ -87,13 +75,56 @@ const spec = {
 };
 
 await runCommand(spec, async (o) => {
+  const runStarted = new Date();
+  const { createLogger } = await import("../lib/log.ts");
   const logger = createLogger("demo");
+  // The pipeline's modules (onnxruntime, the S3 client, aedes, PGlite, prom-client) take 2–10 s to load
+  // and block the event loop meanwhile: loaded here, after this line, so the demo never starts silently.
+  logger.info("starting: loading the broker, core, edge and forecaster modules");
+  const [
+    { defaultLimits },
+    { PulsarAdmin },
+    { startCore },
+    { startAgent },
+    { bindAgentMetrics },
+    { buildSensorStreams },
+    { openDatabase },
+    { serveOps },
+    { createRegistry },
+    { startEmbeddedBroker },
+    { readForecastsMadeSince, readTotals },
+    { uiRoutes },
+    { launchForecaster },
+    { forecastSummary },
+  ] = await Promise.all([
+    import("../core/messages.ts"),
+    import("../core/pulsar/admin.ts"),
+    import("../core/service.ts"),
+    import("../edge/agent.ts"),
+    import("../edge/metrics.ts"),
+    import("../edge/sources/index.ts"),
+    import("../lib/db/client.ts"),
+    import("../lib/http.ts"),
+    import("../lib/metrics.ts"),
+    import("../lib/mqtt-broker.ts"),
+    import("../lib/ui/data.ts"),
+    import("../lib/ui/routes.ts"),
+    import("../ml/forecaster/launch.ts"),
+    import("../ml/forecaster/sink.ts"),
+  ]);
   const registry = createRegistry();
   const broker: EmbeddedBroker | undefined = o.mqttUrl
     ? undefined
     : await startEmbeddedBroker({ port: o.mqttPort });
   const mqttUrl = o.mqttUrl ?? broker!.url;
-  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  logger.info(
+    o.databaseUrl ? "connecting to PostgreSQL and applying migrations" : "opening the embedded database",
+  );
+  const database = await openDatabase({
+    url: o.databaseUrl,
+    embeddedDir: o.dataDir,
+    onProgress: (message) => logger.info(message),
+  });
   let pulsarNamespace = o.pulsarNamespace;
   if (o.pulsarUrl && !pulsarNamespace) {
     pulsarNamespace = `public/demo-${Date.now().toString(36)}`;
@@ -117,6 +148,7 @@ await runCommand(spec, async (o) => {
     pulsarNamespace,
     pulsarPartitions: o.pulsarPartitions,
   });
+  logger.info("loading the forecaster (onnxruntime and the model store)");
   // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
   // the store has no model yet: the bootstrap model trains in a worker and persistence serves meanwhile.
   const forecaster = await launchForecaster({
@@ -152,6 +184,20 @@ await runCommand(spec, async (o) => {
     logger: logger.child("edge"),
   });
   bindAgentMetrics(agent, registry);
+  // The replay ends after its CSVs (~20 s at 120x). Replaying them again would send event times the core
+  // has already closed (all late) or upsert the same windows; inventing new times would fake data. So the
+  // edge reports "finished" (ready) once its replay is done, and "down" only while a replay cannot connect.
+  let replayFinished = false;
+  let stoppingEdge = false;
+  void agent.done.then(
+    () => {
+      // `done` also settles when the demo stops the agent (--duration, Ctrl-C): that is not a finished replay.
+      if (stoppingEdge) return;
+      replayFinished = true;
+      logger.info("edge replay finished; the core, forecaster and web page keep running (Ctrl-C stops)");
+    },
+    () => {},
+  );
   const ops = serveOps({
     service: "demo",
     registry,
@@ -159,16 +205,18 @@ await runCommand(spec, async (o) => {
     hostname: o.httpHost,
     checks: {
       ...core.checks,
-      edge: () => agent.stats().connected > 0,
+      edge: () => (replayFinished ? "finished" : agent.stats().connected > 0),
       "forecaster model": forecaster.checks.model!,
     },
     info: () => ({ mqttUrl: mqttUrl.href, embeddedBroker: broker !== undefined, database: database.kind }),
+    routes: uiRoutes({ db: database.db, registry }),
   });
   process.stdout.write(
     [
       `demo: ${streams.length} ${mode} sensors replaying ${o.source === "csv" ? o.csvDir : "the generator"} at ${o.speed}x`,
       `  MQTT broker:  ${mqttUrl.href}${broker ? ` (embedded; e.g. mosquitto_sub -p ${broker.port} -t 'sensors/#')` : ""}`,
       `  database:     ${database.kind} ${database.location}`,
+      `  web page:     ${ops.url}/ui/`,
       `  health:       ${ops.url}/health`,
       `  readiness:    ${ops.url}/ready`,
       `  metrics:      ${ops.url}/metrics`,
@@ -188,6 +236,7 @@ await runCommand(spec, async (o) => {
     });
   });
 
+  stoppingEdge = true;
   const edge = await agent.stop();
   // Let the bridge take in what the broker still delivers before closing the windows.
   const deadline = Date.now() + 10_000;
@@ -202,8 +251,10 @@ await runCommand(spec, async (o) => {
       await counter.stop();
     },
   });
+  const runForecasts = await readForecastsMadeSince(database.db, runStarted);
   const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
     (await c.get()).values.reduce((n, v) => n + v.value, 0);
+  // Everything but `totals` counts this run only; `totals` are the database's rows from every run so far.
   const summary = {
     mode,
     speed: o.speed,
@@ -219,14 +270,17 @@ await runCommand(spec, async (o) => {
     duplicates: await total(core.metrics.duplicates),
     invalid: await total(core.metrics.invalid),
     database: database.kind,
-    ...(await forecastSummary(database.db).then((f) => ({
-      actuals: f.actuals,
-      forecasts: f.forecasts,
-      // Rows per model version: `baseline-persistence` rows are those made before a model served.
-      forecastsByModelVersion: f.byVersion,
-    }))),
+    // Rows written by this run: actuals upserted, forecasts made (their made_at is this run's).
+    actuals: await total(forecaster.metrics.actualsStored),
+    forecasts: Object.values(runForecasts).reduce((s, n) => s + n, 0),
+    // Rows per model version: `baseline-persistence` rows are those made before a model served.
+    forecastsByModelVersion: runForecasts,
     modelVersion: servingAtEnd,
     bootstrap,
+    totals: {
+      ...(await readTotals(database.db)),
+      forecastsByModelVersion: (await forecastSummary(database.db)).byVersion,
+    },
   };
   await ops.stop();
   await database.close();

@@ -3,8 +3,9 @@
  * otherwise an embedded PGlite stored under `./data/pglite` (or in memory). Both run the same drizzle
  * schema and migrations, applied at start-up; tables are never dropped.
  */
-import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -29,19 +30,46 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+export const migrationsFolder = fileURLToPath(new URL("./migrations", import.meta.url));
+
+/**
+ * PGlite settings. PostgreSQL's default 128 MB shared_buffers are touched as tables are read and stay
+ * resident in the WebAssembly memory: 16 MB cut the demo's database from ~280 MB to ~150 MB RSS, and one
+ * process (the only user of an embedded database) needs no larger cache.
+ */
+export const embeddedConfig = { postgresqlconf: ["shared_buffers=16MB"] };
 
 export interface OpenOptions {
   /** postgres:// URL of a real server; when absent the embedded PGlite is used. */
   url?: URL | undefined;
   /** PGlite data directory; `memory://` for a throw-away database. */
   embeddedDir?: string;
+  /** Progress of slow steps (creating the embedded database takes 10–70 s on first start), for banners. */
+  onProgress?: (message: string) => void;
 }
 
 /** Opens and migrates the database. Throws PipelineError("connection") with the URL (no password). */
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
   if (options.url) return openPostgres(options.url);
-  return openPglite(options.embeddedDir ?? "./data/pglite");
+  return openPglite(options.embeddedDir ?? "./data/pglite", options.onProgress);
+}
+
+/**
+ * Creates a new PGlite directory in a child process (see create-pglite.ts for why), in a sibling directory
+ * renamed into place at the end: a start interrupted during the long initdb leaves no half-made database
+ * that the next start would take for a corrupt one.
+ */
+async function createPgliteDir(dir: string): Promise<void> {
+  const script = fileURLToPath(new URL("./create-pglite.ts", import.meta.url));
+  const staging = `${dir}.creating-${process.pid}`;
+  await rm(staging, { recursive: true, force: true });
+  const child = Bun.spawn([process.execPath, script, staging], { stdout: "ignore", stderr: "pipe" });
+  const [code, stderr] = await Promise.all([child.exited, new Response(child.stderr).text()]);
+  if (code !== 0) {
+    await rm(staging, { recursive: true, force: true });
+    throw new Error(`creating the database failed (exit ${code}): ${stderr.trim()}`);
+  }
+  await rename(staging, dir);
 }
 
 function redact(url: URL): string {
@@ -81,12 +109,20 @@ async function openPostgres(url: URL): Promise<Database> {
   };
 }
 
-async function openPglite(dir: string): Promise<Database> {
+async function openPglite(dir: string, onProgress?: (message: string) => void): Promise<Database> {
   let client: PGlite;
   try {
+    const inMemory = dir.startsWith("memory://");
     // PGlite creates its own directory but not its parents (`--data-dir /tmp/new/pglite` would fail).
-    await mkdir(dirname(dir), { recursive: true });
-    client = await PGlite.create(dir);
+    if (!inMemory) await mkdir(dirname(dir), { recursive: true });
+    if (!inMemory && !existsSync(join(dir, "PG_VERSION"))) {
+      onProgress?.(`creating the embedded database in ${dir} (first start only; 10–60 s)`);
+      const started = performance.now();
+      await createPgliteDir(dir);
+      onProgress?.(`embedded database created in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    }
+    onProgress?.(`opening the embedded database ${dir} and applying migrations`);
+    client = await PGlite.create(dir, embeddedConfig);
     await migratePglite(drizzlePglite(client, { schema }), { migrationsFolder });
   } catch (error) {
     throw new PipelineError("storage", `cannot open the embedded database in ${dir}: ${String(error)}`, {

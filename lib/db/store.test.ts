@@ -35,10 +35,10 @@ function storeContract(name: string, open: () => Promise<Database>, skip = false
     const base = 1_000_000 + Math.floor(Math.random() * 1_000_000) * 10;
     const ids = [base, base + 1, base + 2];
 
-    // PGlite takes seconds to start on a loaded machine.
+    // Creating a PGlite directory (initdb, in a child process) takes 10–60 s on a loaded machine.
     beforeAll(async () => {
       database = await open();
-    }, 60_000);
+    }, 120_000);
     afterAll(async () => {
       await database.db.delete(windows).where(inArray(windows.sensorId, ids));
       await database.db.delete(deadLetters).where(eq(deadLetters.source, `test/${base}`));
