@@ -8,12 +8,18 @@ import { errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
 import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import { type Interval, meanVersion, persistenceVersion, type ServedKind } from "../policy.ts";
 import { baselineVersion, persistenceForecast } from "./baseline.ts";
 import type { ModelKind, ModelSet, ServingModel } from "./models.ts";
 
 export interface WindowForecast {
   window: WindowRecord;
+  /** Which scope decided (metric label `model`). */
   kind: ModelKind;
+  /** What made the values (`forecasts.model_kind`). */
+  served: ServedKind;
+  /** p10/p90 offsets per step, when what serves has one. */
+  interval?: Interval | undefined;
   version: string;
   /** `slotsPerWindow` values in watts: second i targets window end + i s. */
   values: ArrayLike<number>;
@@ -40,6 +46,10 @@ export async function forecastWindows(
       out[i] = baseline(window);
       return;
     }
+    if (model.kind !== "lstm") {
+      out[i] = baseline(window, kind, model.kind, model.interval);
+      return;
+    }
     const group = groups.get(model);
     if (group) group.indices.push(i);
     else groups.set(model, { kind, indices: [i] });
@@ -60,6 +70,8 @@ export async function forecastWindows(
         out[w] = {
           window: windows[w]!,
           kind,
+          served: "lstm",
+          interval: model.interval,
           version: model.version,
           values: y.subarray(b * slotsPerWindow, (b + 1) * slotsPerWindow),
         };
@@ -77,11 +89,26 @@ export async function forecastWindows(
   return out;
 }
 
-function baseline(window: WindowRecord): WindowForecast {
+/**
+ * A baseline forecast: persistence by default (nothing serves yet, or inference failed — no interval then,
+ * since nothing calibrated it), or the baseline the policy chose for the scope, with its interval.
+ */
+function baseline(
+  window: WindowRecord,
+  kind: ModelKind = "baseline",
+  served: ServedKind = "persistence",
+  interval?: Interval,
+): WindowForecast {
+  const values =
+    served === "mean"
+      ? new Float64Array(slotsPerWindow).fill(window.mean)
+      : persistenceForecast(window, slotsPerWindow);
   return {
     window,
-    kind: "baseline",
-    version: baselineVersion,
-    values: persistenceForecast(window, slotsPerWindow),
+    kind,
+    served,
+    interval,
+    version: served === "mean" ? meanVersion : kind === "baseline" ? baselineVersion : persistenceVersion,
+    values,
   };
 }

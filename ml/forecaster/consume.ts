@@ -39,7 +39,7 @@ export function windowBatchHandler(deps: {
       const actualsStored = await saveActuals(db, windows.flatMap(actualRows));
       await saveForecasts(
         db,
-        forecasts.flatMap((f) => forecastRows(f.window, f.values, f.version, madeAt)),
+        forecasts.flatMap((f) => forecastRows(f.window, f.values, f.version, madeAt, f.served, f.interval)),
       );
       metrics.actualsStored.inc(actualsStored);
     } catch (error) {
