@@ -26,13 +26,17 @@ export function kindOfVersion(version: string): ServedKind {
 }
 
 /** `[batch, lookback]` raw windows → `[batch, horizon]` raw forecasts. */
-export type Predictor = (windows: Float32Array, batch: number) => Promise<ArrayLike<number>> | ArrayLike<number>;
+export type Predictor = (
+  windows: Float32Array,
+  batch: number,
+) => Promise<ArrayLike<number>> | ArrayLike<number>;
 
 /** Persistence: the last value of each window, `horizon` times. */
 export function persistencePredictor(lookback: number, horizon: number): Predictor {
   return (windows, batch) => {
     const out = new Float64Array(batch * horizon);
-    for (let b = 0; b < batch; b++) out.fill(windows[b * lookback + lookback - 1]!, b * horizon, (b + 1) * horizon);
+    for (let b = 0; b < batch; b++)
+      out.fill(windows[b * lookback + lookback - 1]!, b * horizon, (b + 1) * horizon);
     return out;
   };
 }
@@ -66,7 +70,8 @@ export function minuteOrigins(
   options: { fraction: number; lookback: number; horizon: number; startMs?: number | undefined },
 ): number[] {
   const split = Math.floor(n * (1 - options.fraction));
-  const offset = options.startMs === undefined ? 0 : (((60 - Math.round(options.startMs / 1000)) % 60) + 60) % 60;
+  const offset =
+    options.startMs === undefined ? 0 : (((60 - Math.round(options.startMs / 1000)) % 60) + 60) % 60;
   const origins: number[] = [];
   for (let o = Math.max(split, options.lookback); o + options.horizon <= n; o++) {
     if ((o - offset) % 60 === 0) origins.push(o);
@@ -93,9 +98,13 @@ export async function scorePredictor(
 ): Promise<Scored> {
   const total = parts.reduce((n, p) => n + p.origins.length, 0);
   if (total === 0) {
-    throw new PipelineError("validation", "no validation origins: the series are too short for a minute-aligned holdout", {
-      hint: `give at least ${lookback + horizon + 60} values per series (more rows: --rows)`,
-    });
+    throw new PipelineError(
+      "validation",
+      "no validation origins: the series are too short for a minute-aligned holdout",
+      {
+        hint: `give at least ${lookback + horizon + 60} values per series (more rows: --rows)`,
+      },
+    );
   }
   const residuals = Array.from({ length: horizon }, () => new Float64Array(total));
   const stepAe = new Float64Array(horizon);
@@ -179,9 +188,23 @@ export function conformalInterval(residuals: readonly Float64Array[], pool = 5):
 export function checkInterval(value: unknown, horizon?: number): value is Interval {
   const v = value as Partial<Interval> | null;
   const ok = (a: unknown) =>
-    Array.isArray(a) && a.every((x) => typeof x === "number" && Number.isFinite(x)) && (horizon === undefined || a.length === horizon);
+    Array.isArray(a) &&
+    a.every((x) => typeof x === "number" && Number.isFinite(x)) &&
+    (horizon === undefined || a.length === horizon);
   return v !== null && typeof v === "object" && ok(v.p10) && ok(v.p90) && v.p10!.length === v.p90!.length;
 }
+
+/**
+ * A model needs this many held-out minutes to serve: the MAE over fewer is mostly chance (one origin decided
+ * device 1's model in issue 12).
+ */
+export const defaultMinOrigins = 10;
+
+/**
+ * Anything but persistence must beat persistence's validation MAE by 2 % to serve: a tie or a hair's
+ * advantage on a few dozen origins is noise, and flipping to it made the walk-forward worse than persistence.
+ */
+export const defaultMargin = 0.02;
 
 export interface Contender {
   version: string;
@@ -204,9 +227,9 @@ export interface Decision {
 const w = (x: number) => x.toFixed(1);
 
 /**
- * Scores everything on the same origins and picks the lowest MAE. Ties keep the simpler or incumbent:
- * persistence, then the mean, then the serving model, then the candidate — so a model must be strictly
- * better than persistence to serve, and a candidate strictly better than what serves.
+ * Scores everything on the same origins and picks the lowest MAE. Anything but persistence must beat
+ * persistence by `margin`; ties keep the simpler or incumbent (persistence, the mean, the serving model,
+ * the candidate), so a candidate must be strictly better than what serves.
  *
  * @example
  * const d = await decide({ parts, lookback: 60, horizon: 60, candidate: { version, predict } });
@@ -218,6 +241,15 @@ export async function decide(input: {
   horizon: number;
   candidate?: { version: string; predict: Predictor } | undefined;
   serving?: { version: string; predict: Predictor } | undefined;
+  /** Fewer origins than this are too little evidence for anything to replace persistence. */
+  minOrigins?: number;
+  /** A challenger of persistence must beat it by this fraction of its MAE (default `defaultMargin`). */
+  margin?: number;
+  /**
+   * Where a baseline winner's interval is calibrated (default `parts`): a baseline learns nothing, so every
+   * origin of the series may calibrate it, not only the held-out tail.
+   */
+  calibrationParts?: readonly ValidationPart[];
 }): Promise<Decision> {
   const { parts, lookback, horizon } = input;
   const contenders: Contender[] = [
@@ -250,17 +282,33 @@ export async function decide(input: {
       scored: await scorePredictor(input.candidate.predict, parts, lookback, horizon),
     });
   }
-  let winner = contenders[0]!;
-  for (const c of contenders) if (c.scored.mae < winner.scored.mae) winner = c;
   const origins = contenders[0]!.scored.origins;
+  const evidence = origins >= (input.minOrigins ?? defaultMinOrigins);
+  const bar = contenders[0]!.scored.mae * (1 - (input.margin ?? defaultMargin));
+  let winner = contenders[0]!;
+  for (const c of contenders) {
+    if (c.kind !== "persistence" && !evidence) continue;
+    if (c.kind !== "persistence" && !(c.scored.mae < bar)) continue;
+    if (c.scored.mae < winner.scored.mae) winner = c;
+  }
   const figures = contenders
     .map((c) => `${c.role === "baseline" ? c.kind : `${c.role} ${c.version}`} ${w(c.scored.mae)}`)
     .join(", ");
-  const reason = `MAE on ${origins} minute-aligned origins: ${figures} W → ${winner.role === "baseline" ? winner.kind : winner.version} serves`;
+  const reason =
+    `MAE on ${origins} minute-aligned origins: ${figures} W → ${winner.role === "baseline" ? winner.kind : winner.version} serves` +
+    (evidence
+      ? ""
+      : ` (fewer than ${input.minOrigins ?? defaultMinOrigins} origins: too little evidence to replace persistence)`);
+  let residuals = winner.scored.residuals;
+  if (winner.role === "baseline" && input.calibrationParts) {
+    const predict =
+      winner.kind === "mean" ? meanPredictor(lookback, horizon) : persistencePredictor(lookback, horizon);
+    residuals = (await scorePredictor(predict, input.calibrationParts, lookback, horizon)).residuals;
+  }
   return {
     winner,
     contenders,
-    interval: conformalInterval(winner.scored.residuals),
+    interval: conformalInterval(residuals),
     candidatePromoted: winner.role === "candidate",
     reason,
   };

@@ -104,6 +104,7 @@ export async function promoteByPolicy(input: {
     if (candidate) candidateModel = await openForecaster(candidate);
     const decision = await decide({
       parts,
+      calibrationParts: validationParts(input.parts, 1),
       lookback,
       horizon,
       ...(serving ? { serving } : {}),

@@ -19,9 +19,9 @@ import type { Db } from "../lib/db/client.ts";
 import { openDatabase } from "../lib/db/client.ts";
 import { actuals, models } from "../lib/db/schema.ts";
 import { type ErrorCode, errorMessage, PipelineError } from "../lib/errors.ts";
-import { artifactFromTraining } from "./store/artifact.ts";
 import { minuteOrigins } from "./policy.ts";
 import { promoteByPolicy, type SeriesPart } from "./promote.ts";
+import { artifactFromTraining } from "./store/artifact.ts";
 import {
   ModelStore,
   type ModelStoreOptions,
@@ -218,7 +218,6 @@ function timeRange(series: TrainingSeries): { from: Date; to: Date } {
   return { from: new Date(lo), to: new Date(hi) };
 }
 
-
 /**
  * Trains a candidate on `series`, stores it as version `{from}-{to}`, scores it against the serving model
  * and persistence on the same held-out tail, and records the decision in the manifest (promoting it only
@@ -356,7 +355,9 @@ export async function retrainSeries(input: {
     promoted,
     reason,
     metrics,
-    current: serving ? { version: serving.version, rmse: serving.scored.rmse, mae: serving.scored.mae } : null,
+    current: serving
+      ? { version: serving.version, rmse: serving.scored.rmse, mae: serving.scored.mae }
+      : null,
     serves: decision.winner.version,
     head: best.head,
     trainMs,

@@ -212,7 +212,9 @@ export function train(
   const residual = opts.target === "residual" ? residualScaling(trainParts, horizon) : undefined;
   const transform = { scaler, residual };
 
-  const trainSets = parts.map((p, i) => buildModelWindows(transform, p, lookback, outputs, 0, splits[i]! - lookback - outputs));
+  const trainSets = parts.map((p, i) =>
+    buildModelWindows(transform, p, lookback, outputs, 0, splits[i]! - lookback - outputs),
+  );
   const valSets = parts.map((p, i) =>
     buildModelWindows(transform, p, lookback, outputs, splits[i]! - lookback, p.length - lookback - outputs),
   );
@@ -231,7 +233,10 @@ export function train(
   for (let i = 0; i < order.length; i++) order[i] = i;
   // Epochs see at most `maxSamplesPerEpoch` shuffled windows: with hours of rows, a few passes over a random
   // subset converge as well as full passes, at a fraction of the time.
-  const perEpoch = Math.min(order.length, opts.maxSamplesPerEpoch > 0 ? opts.maxSamplesPerEpoch : order.length);
+  const perEpoch = Math.min(
+    order.length,
+    opts.maxSamplesPerEpoch > 0 ? opts.maxSamplesPerEpoch : order.length,
+  );
 
   const loss: number[] = [];
   const validationLoss: Array<[number, number]> = [];
@@ -329,7 +334,7 @@ function concatWindows(
   return { x, y, count };
 }
 
-const clip = (v: number, c: number) => (v > c ? c : v < -c ? -c : v);
+const clip = (v: number, c: number) => (v > c ? c : Math.max(v, -c));
 
 /**
  * Trains both heads with the same options and returns the one with the lower `horizon`-ahead validation

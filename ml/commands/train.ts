@@ -195,12 +195,17 @@ async function trainScope(
 ): Promise<Row> {
   const label = scope === "shared" ? "shared" : `sensor ${scope}`;
   const rows = series.parts.reduce((n, p) => n + p.values.length, 0);
-  process.stderr.write(`${label}: ${series.about}, ${values.epochs} epochs, head ${values.head}, target ${values.target}\n`);
+  process.stderr.write(
+    `${label}: ${series.about}, ${values.epochs} epochs, head ${values.head}, target ${values.target}\n`,
+  );
   const started = performance.now();
   const result = fit(series, values, label);
   const info = { scope, trainedFrom: series.from, trainedTo: series.to };
   const trainParts = series.parts.map((p) => p.values);
-  let artifact: ModelArtifact = artifactFromTraining(result, trainParts, { ...info, version: initialVersion });
+  let artifact: ModelArtifact = artifactFromTraining(result, trainParts, {
+    ...info,
+    version: initialVersion,
+  });
   // Versions are immutable and the forecaster reloads on a new version name: when `initial` already holds
   // another model (the forecaster's quick bootstrap model, or an earlier run with other options), this one
   // is stored under the version named by its seed rows' time range instead of overwriting `initial`.
@@ -209,13 +214,19 @@ async function trainScope(
     if (existing?.meta.onnxSha256 !== artifact.meta.onnxSha256) {
       const version = versionForRange(series.from, series.to);
       artifact = artifactFromTraining(result, trainParts, { ...info, version });
-      process.stderr.write(`${label}: ${scopeKey(scope)}/initial holds another model; storing as ${version}\n`);
+      process.stderr.write(
+        `${label}: ${scopeKey(scope)}/initial holds another model; storing as ${version}\n`,
+      );
     }
   }
   const { meta } = artifact;
   const manifest = await store.readManifest(scope);
   const serving = manifest?.promoted ?? null;
-  const retrainedServes = serving !== null && serving !== initialVersion && serving !== meta.version && !serving.startsWith("baseline-");
+  const retrainedServes =
+    serving !== null &&
+    serving !== initialVersion &&
+    serving !== meta.version &&
+    !serving.startsWith("baseline-");
   let serves = serving ?? "none";
   let mae = meta.metrics.mae;
   let persistenceMae = meta.metrics.persistenceMae ?? Number.NaN;
@@ -250,12 +261,36 @@ async function trainScope(
     process.stderr.write(`${label}: ${decision.reason}\n`);
   }
   const seconds = (performance.now() - started) / 1000;
-  process.stderr.write(`${label}: stored ${scopeKey(scope)}/${meta.version} in ${seconds.toFixed(1)} s; serving ${serves}\n`);
-  return { scope, version: meta.version, head: meta.head, rows, mae, persistenceMae, meanMae, origins, serves, seconds };
+  process.stderr.write(
+    `${label}: stored ${scopeKey(scope)}/${meta.version} in ${seconds.toFixed(1)} s; serving ${serves}\n`,
+  );
+  return {
+    scope,
+    version: meta.version,
+    head: meta.head,
+    rows,
+    mae,
+    persistenceMae,
+    meanMae,
+    origins,
+    serves,
+    seconds,
+  };
 }
 
 function table(rows: Row[]): string {
-  const header = ["device", "version", "head", "rows", "origins", "MAE W", "persistence W", "mean W", "serves", "s"];
+  const header = [
+    "device",
+    "version",
+    "head",
+    "rows",
+    "origins",
+    "MAE W",
+    "persistence W",
+    "mean W",
+    "serves",
+    "s",
+  ];
   const body = rows.map((r) => [
     String(r.scope),
     r.version,

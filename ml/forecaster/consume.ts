@@ -9,7 +9,7 @@ import { errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
-import { forecastWindows } from "./batch.ts";
+import { forecastWindows, type WindowForecast } from "./batch.ts";
 import type { ModelSet } from "./models.ts";
 import { actualRows, forecastRows } from "./rows.ts";
 import { saveActuals, saveForecasts } from "./sink.ts";
@@ -27,6 +27,8 @@ export function windowBatchHandler(deps: {
   logger: Logger;
   /** Called with each batch's sensors before forecasting (the service tracks which sensors it serves). */
   onSensors?: (sensorIds: Iterable<number>) => void;
+  /** Called with each stored batch's windows and forecasts (live error monitoring). */
+  onForecasts?: (windows: readonly WindowRecord[], forecasts: readonly WindowForecast[]) => void;
 }): BatchHandler<WindowRecord> {
   const { db, models, metrics, logger } = deps;
   return async (batch) => {
@@ -51,6 +53,7 @@ export function windowBatchHandler(deps: {
       });
       throw error;
     }
+    deps.onForecasts?.(windows, forecasts);
     const storedAt = Date.now();
     for (const f of forecasts) {
       metrics.forecasts.inc({ model: f.kind });

@@ -174,7 +174,8 @@ export class ModelSet {
       const current = this.slots.get(key)?.model;
       if (current?.version === promoted) {
         // Same version, new decision (e.g. re-scored): only the interval may have changed.
-        if (manifest?.interval && current.interval !== manifest.interval) this.setInterval(key, manifest.interval);
+        if (manifest?.interval && current.interval !== manifest.interval)
+          this.setInterval(key, manifest.interval);
         continue;
       }
       if (this.failed.get(key) === promoted) continue;

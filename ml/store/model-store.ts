@@ -189,11 +189,19 @@ export function parseMeta(value: unknown, where: string): ModelMeta {
   }
   if (m.target === "residual") {
     const r = m.residual;
-    if (!r || !isNum(r.scale) || r.scale <= 0 || !isNum(r.inputClip) || !isNum(r.outputClip) || !isNum(r.floor)) {
+    if (
+      !r ||
+      !isNum(r.scale) ||
+      r.scale <= 0 ||
+      !isNum(r.inputClip) ||
+      !isNum(r.outputClip) ||
+      !isNum(r.floor)
+    ) {
       bad("residual scaling is incomplete");
     }
   }
-  if (m.interval !== undefined && !checkInterval(m.interval, m.horizon)) bad("interval is not p10/p90 per horizon step");
+  if (m.interval !== undefined && !checkInterval(m.interval, m.horizon))
+    bad("interval is not p10/p90 per horizon step");
   return m as ModelMeta;
 }
 
@@ -299,7 +307,8 @@ export class ModelStore {
       const old = parseJson(existing, `${prefix}meta.json`, "model") as Partial<ModelMeta>;
       if (old.onnxSha256 === meta.onnxSha256) {
         // Same model: make sure the manifest vouches for it (a save interrupted before its manifest write).
-        if (!(await this.readManifest(scope))?.versions?.[meta.version]) await this.commitVersion(scope, meta.version, prefix);
+        if (!(await this.readManifest(scope))?.versions?.[meta.version])
+          await this.commitVersion(scope, meta.version, prefix);
         return;
       }
       throw new PipelineError("storage", `model version ${prefix} already exists in ${this.location}`, {
@@ -350,9 +359,13 @@ export class ModelStore {
           expected.onnxSha256 !== hashes.onnxSha256 ||
           expected.scalerSha256 !== hashes.scalerSha256));
     if (bad) {
-      throw new PipelineError("storage", `${this.location}/${prefix} read back differs from what was written`, {
-        hint: "the upload was corrupted or raced another writer; the version is not recorded and cannot serve",
-      });
+      throw new PipelineError(
+        "storage",
+        `${this.location}/${prefix} read back differs from what was written`,
+        {
+          hint: "the upload was corrupted or raced another writer; the version is not recorded and cannot serve",
+        },
+      );
     }
     await this.updateManifest(scope, (manifest) => {
       manifest.versions = { ...manifest.versions, [version]: hashes };
@@ -440,9 +453,13 @@ export class ModelStore {
       throw new PipelineError("model", `${where}scaler.json is missing`, { hint: keepServing });
     }
     if (sha !== trusted.onnxSha256 || sha256Hex(scalerBytes) !== trusted.scalerSha256) {
-      throw new PipelineError("model", `${where} model.onnx or scaler.json does not match the manifest's SHA-256`, {
-        hint: "tampered or replaced; the previous model keeps serving",
-      });
+      throw new PipelineError(
+        "model",
+        `${where} model.onnx or scaler.json does not match the manifest's SHA-256`,
+        {
+          hint: "tampered or replaced; the previous model keeps serving",
+        },
+      );
     }
     const scaler = MinMaxScaler.fromJSON(parseJson(scalerBytes, `${where}scaler.json`, "model")).toJSON();
     for (const key of ["lookback", "horizon", "outputs"] as const) {
