@@ -58,6 +58,8 @@ export interface PromotionResult {
   metrics: ModelMetrics;
   /** Set when the serving model could not be scored (broken, other shape): it does not block a winner. */
   note: string;
+  /** The reason recorded in the manifest. */
+  reason: string;
 }
 
 /**
@@ -141,7 +143,7 @@ export async function promoteByPolicy(input: {
       reason,
       metrics,
     });
-    return { decision, metrics, note };
+    return { decision, metrics, note, reason };
   } finally {
     await serving?.model.release().catch(() => {});
     await candidateModel?.release().catch(() => {});

@@ -130,7 +130,7 @@ describe("retrainScope", () => {
     expect(first.promoted).toBe(true);
     expect(first.serves).toBe(first.version);
     expect(first.reason).toMatch(
-      /^MAE on 10 minute-aligned origins: persistence [\d.]+, mean [\d.]+, serving initial [\d.]+, candidate \S+ [\d.]+ W → \S+ serves$/,
+      /^retrained on 2400 rows; MAE on 10 minute-aligned origins: persistence [\d.]+, mean [\d.]+, serving initial [\d.]+, candidate \S+ [\d.]+ W → \S+ serves$/,
     );
 
     const manifest = await store.readManifest(periodicSensor);

@@ -336,7 +336,7 @@ export async function retrainSeries(input: {
   });
   // Scored through onnxruntime like the serving model (exported graph against exported graph, float32
   // both), so a graph that does not run never serves.
-  const { decision, metrics, note } = await promoteByPolicy({
+  const { decision, metrics, reason } = await promoteByPolicy({
     store,
     scope,
     candidate: artifact,
@@ -347,7 +347,6 @@ export async function retrainSeries(input: {
   });
   const serving = decision.contenders.find((c) => c.role === "serving");
   const promoted = decision.candidatePromoted;
-  const reason = `${decision.reason}${note ? ` (${note})` : ""}`;
   input.onProgress?.(`${label}: ${version} ${promoted ? "promoted" : "not promoted"}: ${reason}`);
   return {
     ...base,

@@ -86,7 +86,7 @@ async function run(o: Options, argv: string[]): Promise<number> {
   const seedInfo = describeSeeds(seeds);
   // Independent real traces only: a tiled one repeats another and is no test of generalisation.
   const real: Dataset[] = seeds
-    .filter((s, i) => seedInfo[i]!.period === null)
+    .filter((_s, i) => seedInfo[i]!.period === null)
     .map((s) => ({ name: `real device ${s.sensorId}`, source: "real", values: s.values }));
   const testCount = o.quick ? 2 : o.tests;
   const synthetic: Dataset[] = syntheticSet(testCount, 7200, 2000).map((values, i) => ({
