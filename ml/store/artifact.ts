@@ -5,8 +5,8 @@
  */
 import { OnnxForecaster } from "../inference.ts";
 import { encodeOnnxModel } from "../onnx.ts";
+import { maeSkill as skillOf } from "../policy.ts";
 import type { TrainResult } from "../train.ts";
-import { skillOf } from "./holdout.ts";
 import { sha256Hex, versionPrefix } from "./model-store.ts";
 import type { ModelArtifact, ModelScope } from "./types.ts";
 
