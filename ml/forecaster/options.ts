@@ -6,7 +6,7 @@ import { opt, type Values } from "../../lib/config.ts";
 import { modelStoreOptions } from "../store/options.ts";
 
 /**
- * The retrain defaults repeat ml/retrain.ts's (the study's 600 rows, 200 epochs) as literals: importing them
+ * The retrain defaults repeat ml/retrain.ts's (an hour of rows, 30 epochs) as literals: importing them
  * would load onnxruntime into every process that declares these options, `bun run core --help` included.
  * service.test.ts keeps them equal.
  */

@@ -28,7 +28,10 @@ export interface ModelMetrics {
   rmse: number;
   /** Persistence baseline (last value repeated) on the same held-out tail. */
   persistenceRmse: number;
-  /** 1 − rmse / persistenceRmse: > 0 means better than persistence. */
+  /**
+   * > 0 means better than persistence: 1 − mae / persistenceMae on the policy's minute-aligned origins
+   * (versions stored before the serving policy: 1 − rmse / persistenceRmse).
+   */
   skill: number;
   /** Forecast origins evaluated. */
   origins: number;
@@ -75,7 +78,7 @@ export interface ManifestEntry {
   /** When the decision was made (ISO 8601). */
   at: string;
   promoted: boolean;
-  /** Why it was (not) promoted, e.g. "rmse 41.2 < current 44.0 and persistence 63.1". */
+  /** Why, e.g. "retrained on 3600 rows; MAE on 15 minute-aligned origins: persistence 63.1, mean 90.2, candidate … W → persistence serves". */
   reason: string;
   metrics: ModelMetrics;
   /** What serves after this decision when it differs from `version`/the previous one (e.g. a baseline). */
