@@ -277,7 +277,7 @@ export async function walkForward(data: Dataset, options: WalkForwardOptions): P
     }
     sinceRetrain++;
     servedMinutes[serving.kind === "lstm" ? "model" : serving.kind]++;
-    const window = Float32Array.from(v.subarray(o - lookback, o));
+    const window = v.slice(o - lookback, o);
     const y = await serving.predict(window, 1);
     const last = v[o - 1]!;
     for (let h = 0; h < horizon; h++) {
@@ -358,6 +358,17 @@ export function renderMarkdown(r: Report): string {
     );
   }
   lines.push("");
+  const winners = r.variants.filter((v) => !v.experimental && v.served === "model").map((v) => v.name);
+  const bestModel = Math.max(
+    ...r.tests.map((t) => Math.max(...r.variants.map((v) => v.byDataset[t.name]!.model.skill))),
+  );
+  lines.push(
+    winners.length === 0
+      ? `**Outcome:** no variant beat persistence by the policy's margin on its held-out tails, so the policy serves ${main.served}; ` +
+          `the best model-only MAE-skill on any unseen series is ${f2(bestModel)}. Persistence is what the forecaster serves until a model earns it.`
+      : `**Outcome:** the policy would serve the model for: ${winners.join("; ")}.`,
+    "",
+  );
   if (r.walkForward.length > 0) {
     const o = r.walkForwardOptions;
     lines.push(

@@ -27,7 +27,7 @@ export function kindOfVersion(version: string): ServedKind {
 
 /** `[batch, lookback]` raw windows → `[batch, horizon]` raw forecasts. */
 export type Predictor = (
-  windows: Float32Array,
+  windows: Float64Array,
   batch: number,
 ) => Promise<ArrayLike<number>> | ArrayLike<number>;
 
@@ -113,7 +113,7 @@ export async function scorePredictor(
   for (const part of parts) {
     const batch = part.origins.length;
     if (batch === 0) continue;
-    const windows = new Float32Array(batch * lookback);
+    const windows = new Float64Array(batch * lookback);
     part.origins.forEach((o, b) => {
       if (o < lookback || o + horizon > part.values.length) {
         throw new PipelineError("validation", `origin ${o} does not fit a series of ${part.values.length}`);
@@ -282,12 +282,23 @@ export async function decide(input: {
       scored: await scorePredictor(input.candidate.predict, parts, lookback, horizon),
     });
   }
+  let meanBarred = 0;
+  // The mean learns nothing, so every origin of the series is out-of-sample for it: it must also beat
+  // persistence there, not only on the tail (a tail of 15 minutes made it flip in and out, and lose).
+  if (input.calibrationParts) {
+    const wide = [persistencePredictor, meanPredictor].map((p) =>
+      scorePredictor(p(lookback, horizon), input.calibrationParts!, lookback, horizon),
+    );
+    const [p, m] = await Promise.all(wide);
+    if (!(m!.mae < p!.mae * (1 - (input.margin ?? defaultMargin)))) meanBarred = m!.origins;
+  }
   const origins = contenders[0]!.scored.origins;
   const evidence = origins >= (input.minOrigins ?? defaultMinOrigins);
   const bar = contenders[0]!.scored.mae * (1 - (input.margin ?? defaultMargin));
   let winner = contenders[0]!;
   for (const c of contenders) {
     if (c.kind !== "persistence" && !evidence) continue;
+    if (c.kind === "mean" && meanBarred > 0) continue;
     if (c.kind !== "persistence" && !(c.scored.mae < bar)) continue;
     if (c.scored.mae < winner.scored.mae) winner = c;
   }
@@ -296,6 +307,9 @@ export async function decide(input: {
     .join(", ");
   const reason =
     `MAE on ${origins} minute-aligned origins: ${figures} W → ${winner.role === "baseline" ? winner.kind : winner.version} serves` +
+    (meanBarred > 0 && winner.kind === "persistence" && contenders[1]!.scored.mae < contenders[0]!.scored.mae
+      ? ` (mean not better than persistence over all ${meanBarred} origins)`
+      : "") +
     (evidence
       ? ""
       : ` (fewer than ${input.minOrigins ?? defaultMinOrigins} origins: too little evidence to replace persistence)`);

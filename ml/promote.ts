@@ -49,7 +49,7 @@ export function validationParts(parts: readonly SeriesPart[], fraction: number):
 }
 
 export function onnxPredictor(model: OnnxForecaster, horizon = slotsPerWindow): Predictor {
-  return (windows, batch) => model.forecast(windows, batch, horizon);
+  return (windows, batch) => model.forecast(Float32Array.from(windows), batch, horizon);
 }
 
 export interface PromotionResult {
