@@ -77,7 +77,7 @@ beforeAll(async () => {
   store = await ModelStore.open({ localDir: join(dir, "models") });
   await insertActuals(database, periodicSensor, 0, periodic(0, rows));
   await insertActuals(database, walkSensor, 0, randomWalk(rows));
-}, 60_000); // PGlite's start and migrations take seconds on a loaded machine
+}, 180_000); // PGlite's start and migrations take seconds on a loaded machine
 
 afterAll(async () => {
   await store?.close();

@@ -25,6 +25,7 @@ import { syntheticSet } from "../synthetic.ts";
 import { defaultTrainOptions } from "../train.ts";
 
 const repoRoot = new URL("../../", import.meta.url).pathname;
+const jsonSteps = [1, 5, 10, 20, 30, 45, 60];
 
 const spec = {
   name: "bun run ml evaluate",
@@ -157,7 +158,14 @@ async function run(o: Options, argv: string[]): Promise<number> {
     walkForwardOptions: o.walkForward ? wfOptions : undefined,
   };
   await mkdir(outDir, { recursive: true });
-  const round = (_k: string, v: unknown) => (typeof v === "number" ? Math.round(v * 10_000) / 10_000 : v);
+  // Numbers rounded, and the 60-step skill curves reduced to the steps the table shows (the SVG has them
+  // all): a long number array is what the formatter would rewrap, and the JSON must stay as written.
+  const round = (k: string, v: unknown) =>
+    typeof v === "number"
+      ? Math.round(v * 10_000) / 10_000
+      : k === "skillByStep" && Array.isArray(v)
+        ? Object.fromEntries(jsonSteps.map((s) => [`${s}s`, v[s - 1]]))
+        : v;
   await Bun.write(join(outDir, "EVALUATION.md"), renderMarkdown(report));
   await Bun.write(join(outDir, "evaluation.json"), `${JSON.stringify(report, round, 2)}\n`);
   await Bun.write(join(outDir, "evaluation.svg"), `${renderPlot(report)}\n`);
