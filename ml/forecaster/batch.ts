@@ -40,14 +40,20 @@ export async function forecastWindows(
 ): Promise<WindowForecast[]> {
   const out: WindowForecast[] = new Array(windows.length);
   const groups = new Map<ServingModel, { kind: ModelKind; indices: number[] }>();
+  // Baselines are what serves wherever the policy chose them: their (tiny) compute is the batch's forecast
+  // cost as much as a model's, so it is timed and counted the same way.
+  const baselineStarted = performance.now();
+  let baselines = 0;
   windows.forEach((window, i) => {
     const { kind, model } = models.pick(window.sensorId);
     if (!model) {
       out[i] = baseline(window);
+      baselines++;
       return;
     }
     if (model.kind !== "lstm") {
       out[i] = baseline(window, kind, model.kind, model.interval);
+      baselines++;
       return;
     }
     const group = groups.get(model);
@@ -55,6 +61,10 @@ export async function forecastWindows(
     else groups.set(model, { kind, indices: [i] });
   });
 
+  if (baselines > 0) {
+    metrics.inference.observe((performance.now() - baselineStarted) / 1000);
+    metrics.batchSize.observe(baselines);
+  }
   for (const [model, { kind, indices }] of groups) {
     const n = indices.length;
     const input = new Float32Array(n * slotsPerWindow);
