@@ -458,6 +458,45 @@ describe("forecaster without a model", () => {
     }
   }, 60_000);
 
+  test("a served model worse than persistence live is demoted: persistence serves, recorded in the manifest", async () => {
+    // A deliberately bad shared model: absolute levels learnt 2,500 W above this sensor's.
+    const elsewhere = Float64Array.from(series, (v) => v + 2500);
+    const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
+    const store = await ModelStore.open({ localDir: join(dir, "demote") });
+    await store.saveVersion(artifactFromTraining(bad, elsewhere, { scope: "shared", version: "initial" }));
+    await promote(store, "shared", "initial");
+    const registry = createRegistry();
+    const forecaster = await startForecaster({
+      windowsLog,
+      database,
+      store,
+      registry,
+      logger: silent,
+      bootstrap: false,
+      subscription: "demote",
+      demoteAfterMs: 3 * 60_000,
+    });
+    try {
+      expect(forecaster.servingVersions()).toEqual({ shared: "initial" });
+      // Ten consecutive minutes of sensor 4, one batch each: each forecast is scored on the next window.
+      for (let m = 0; m < 10; m++) {
+        await windowsLog.publish([{ key: "4", value: windowOf(4, m) }]);
+        await untilForecasts(registry, m + 1);
+      }
+      await until(() => forecaster.servingVersions().shared === persistenceVersion, "the demotion");
+      const manifest = await store.readManifest("shared");
+      expect(manifest?.promoted).toBe(persistenceVersion);
+      expect(manifest?.history.at(-1)?.reason).toMatch(
+        /^demoted: live MAE [\d.]+ W > persistence [\d.]+ W for \d+ s/,
+      );
+      expect(
+        await metricValue(registry, "forecaster_live_mae_watts", { scope: "shared", forecast: "served" }),
+      ).toBeGreaterThan(1000);
+    } finally {
+      await forecaster.stop();
+    }
+  }, 60_000);
+
   test("bootstrap with the default settings trains in a worker and the policy's winner serves", async () => {
     const { forecaster, store } = await start("trained", { rows: 1200, epochs: 20 });
     try {
