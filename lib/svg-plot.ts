@@ -29,6 +29,11 @@ export interface LineChartOptions {
   /** Fixed y range; by default the data's range with 5 % padding. */
   yMin?: number;
   yMax?: number;
+  /**
+   * `inside` (default): top right of the plot area, which can cover curves there; `below`: under the x
+   * axis label, wrapped into rows, the chart growing by their height (it never covers data).
+   */
+  legend?: "inside" | "below";
 }
 
 export interface BarGroup {
@@ -216,6 +221,21 @@ export function lineChart(options: LineChartOptions): string {
       );
     }
   });
+  if (options.legend === "below") {
+    // Entries left to right, wrapping at the chart's width; ~6 px per character at font-size 11.
+    let x = left;
+    let row = 0;
+    series.forEach((s, i) => {
+      const w = 30 + s.name.length * 6;
+      if (x + w > width - 8 && x > left) {
+        x = left;
+        row++;
+      }
+      body.push(...legend([s.name], [colors[i]!], x, height + 4 + row * legendRow, [s.dashed ?? false]));
+      x += w;
+    });
+    return frame(width, height + 12 + (row + 1) * legendRow, title, body);
+  }
   const longest = Math.max(...series.map((s) => s.name.length));
   body.push(
     ...legend(

@@ -8,11 +8,12 @@ await runSubcommands("bun run ml", "The forecaster's models: train, retrain from
   },
   retrain: {
     summary:
-      "retrain from the latest rows in PostgreSQL; promote only if it beats the current model and persistence",
+      "retrain from the latest rows in PostgreSQL; serve the winner of candidate, current model, persistence and mean",
     load: () => import("./commands/retrain.ts"),
   },
   evaluate: {
-    summary: "rolling-origin evaluation on the seed devices; writes ml/EVALUATION.md, JSON and a plot",
+    summary:
+      "honest evaluation (minute-aligned origins, skill vs persistence, coverage; --walk-forward); writes ml/EVALUATION.md",
     load: () => import("./commands/evaluate.ts"),
   },
 });

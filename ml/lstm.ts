@@ -481,7 +481,9 @@ export function fillDropoutMask(
  * with respect to every parameter, written into `gradient` (overwritten, same layout as `params`).
  * With `useMask`, h_T is multiplied by `ws.mask` (dropout); without it the pass equals `forward`.
  *
- * Loss = Σ (ŷ − y)² / (batch · outputs), Keras' `mse` averaged over the batch.
+ * Loss = Σ (ŷ − y)² / (batch · outputs), Keras' `mse` averaged over the batch; with `objective` `mae`,
+ * Σ |ŷ − y| / (batch · outputs): its minimiser is the conditional median, which is what MAE scores (for a
+ * load that jumps up now and then, the MSE-optimal mean drifts toward jumps that mostly do not come).
  */
 export function lossAndGradient(
   model: LstmModel,
@@ -489,6 +491,7 @@ export function lossAndGradient(
   batch: number,
   gradient: Float64Array,
   useMask: boolean,
+  objective: "mse" | "mae" = "mse",
 ): number {
   const { inputSize: I, hidden: H, outputs: O } = model.config;
   if (ws.config.hidden !== H || ws.config.inputSize !== I || ws.config.outputs !== O) {
@@ -532,7 +535,10 @@ export function lossAndGradient(
   for (let i = 0; i < B * H; i++) hDrop[i] = useMask ? hs[hLast + i]! * mask[i]! : hs[hLast + i]!;
   grad.fill(0);
   let loss = 0;
-  const scale = 2 / (B * O);
+  const l1 = objective === "mae";
+  const scale = (l1 ? 1 : 2) / (B * O);
+  // d loss / d ŷ per output without the scale: err (MSE) or sign(err) (MAE).
+  const slope = (err: number) => (l1 ? (err > 0 ? 1 : err < 0 ? -1 : 0) : err);
   for (let b = 0; b < B; b++) {
     for (let o = 0; o < O; o++) {
       let acc = p[L.denseBias + o]!;
@@ -540,8 +546,8 @@ export function lossAndGradient(
       for (let k = 0; k < H; k++) acc += p[dOff + k]! * hDrop[b * H + k]!;
       yhat[b * O + o] = acc;
       const err = acc - y[b * O + o]!;
-      loss += err * err;
-      const dy = scale * err;
+      loss += l1 ? Math.abs(err) : err * err;
+      const dy = scale * slope(err);
       grad[L.denseBias + o]! += dy;
       for (let k = 0; k < H; k++) grad[dOff + k]! += dy * hDrop[b * H + k]!;
     }
@@ -551,7 +557,7 @@ export function lossAndGradient(
     for (let k = 0; k < H; k++) {
       let acc = 0;
       for (let o = 0; o < O; o++) {
-        acc += scale * (yhat[b * O + o]! - y[b * O + o]!) * p[L.dense + o * H + k]!;
+        acc += scale * slope(yhat[b * O + o]! - y[b * O + o]!) * p[L.dense + o * H + k]!;
       }
       dh[b * H + k] = useMask ? acc * mask[b * H + k]! : acc;
     }

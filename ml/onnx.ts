@@ -18,7 +18,7 @@ import type { LstmModel } from "./lstm.ts";
 import { paramViews } from "./lstm.ts";
 import { ProtoWriter } from "./protobuf.ts";
 import type { MinMaxScaler } from "./scaler.ts";
-import type { ForecastHead } from "./train.ts";
+import type { ForecastHead, ResidualScaling } from "./train.ts";
 
 /** ONNX IR version 8 (ONNX 1.10+) and opset 17: both well inside what onnxruntime 1.30 supports. */
 export const onnxIrVersion = 8;
@@ -30,6 +30,11 @@ export interface OnnxExportOptions {
   /** Fixed sequence length of the input (the batch dimension stays symbolic). */
   lookback: number;
   scaler?: MinMaxScaler;
+  /**
+   * Residual target (takes precedence over `scaler`): the graph subtracts the last input value, scales and
+   * clips, and adds the last value back to the clipped, rescaled output, floored at `floor`.
+   */
+  residual?: ResidualScaling;
   /** Recorded in the metadata, for the loader and for people. */
   head?: ForecastHead;
   horizon?: number;
@@ -125,7 +130,30 @@ export function encodeOnnxModel(model: LstmModel, options: OnnxExportOptions): U
   ];
   const nodes: Node[] = [];
   let x = onnxInputName;
-  if (scaler) {
+  const residual = options.residual;
+  const inverse = residual ? undefined : scaler;
+  if (residual) {
+    initializers.push(
+      { name: "last_index", dims: [1], type: INT64, data: BigInt64Array.from([BigInt(lookback - 1)]) },
+      { name: "last_shape", dims: [2], type: INT64, data: BigInt64Array.from([-1n, 1n]) },
+      { name: "res_scale_in", dims: [], type: FLOAT, data: f32([1 / residual.scale]) },
+      { name: "res_in_min", dims: [], type: FLOAT, data: f32([-residual.inputClip]) },
+      { name: "res_in_max", dims: [], type: FLOAT, data: f32([residual.inputClip]) },
+      { name: "res_out_min", dims: [], type: FLOAT, data: f32([-residual.outputClip]) },
+      { name: "res_out_max", dims: [], type: FLOAT, data: f32([residual.outputClip]) },
+      { name: "res_scale_out", dims: [], type: FLOAT, data: f32([residual.scale]) },
+      { name: "res_floor", dims: [], type: FLOAT, data: f32([residual.floor]) },
+      { name: "res_ceiling", dims: [], type: FLOAT, data: f32([3.4e38]) },
+    );
+    nodes.push(
+      // [batch, lookback, 1] → the last reading [batch, 1, 1]; the input becomes differences to it.
+      { op: "Gather", inputs: [x, "last_index"], outputs: ["last3"], attributes: [{ name: "axis", int: 1 }] },
+      { op: "Sub", inputs: [x, "last3"], outputs: ["input_diff"] },
+      { op: "Mul", inputs: ["input_diff", "res_scale_in"], outputs: ["input_diff_scaled"] },
+      { op: "Clip", inputs: ["input_diff_scaled", "res_in_min", "res_in_max"], outputs: ["input_scaled"] },
+    );
+    x = "input_scaled";
+  } else if (scaler) {
     initializers.push(
       { name: "scale_in", dims: [], type: FLOAT, data: f32([1 / scaler.range]) },
       { name: "offset_in", dims: [], type: FLOAT, data: f32([-scaler.min / scaler.range]) },
@@ -150,11 +178,19 @@ export function encodeOnnxModel(model: LstmModel, options: OnnxExportOptions): U
     {
       op: "Gemm",
       inputs: ["h_last", "dense_W", "dense_b"],
-      outputs: [scaler ? "y_scaled" : onnxOutputName],
+      outputs: [inverse || residual ? "y_scaled" : onnxOutputName],
       attributes: [{ name: "transB", int: 1 }],
     },
   );
-  if (scaler) {
+  if (residual) {
+    nodes.push(
+      { op: "Clip", inputs: ["y_scaled", "res_out_min", "res_out_max"], outputs: ["y_clipped"] },
+      { op: "Mul", inputs: ["y_clipped", "res_scale_out"], outputs: ["y_diff"] },
+      { op: "Reshape", inputs: ["last3", "last_shape"], outputs: ["last2"] },
+      { op: "Add", inputs: ["y_diff", "last2"], outputs: ["y_level"] },
+      { op: "Clip", inputs: ["y_level", "res_floor", "res_ceiling"], outputs: [onnxOutputName] },
+    );
+  } else if (inverse) {
     nodes.push(
       { op: "Mul", inputs: ["y_scaled", "scale_out"], outputs: ["y_mul"] },
       { op: "Add", inputs: ["y_mul", "offset_out"], outputs: [onnxOutputName] },
@@ -165,7 +201,9 @@ export function encodeOnnxModel(model: LstmModel, options: OnnxExportOptions): U
     "energy.outputs": String(O),
     "energy.hidden": String(H),
     "energy.gate_order": "iofc",
-    "energy.units": scaler ? "raw" : "scaled",
+    "energy.units": scaler || residual ? "raw" : "scaled",
+    "energy.target": residual ? "residual" : "absolute",
+    ...(residual ? { "energy.residual": JSON.stringify(residual) } : {}),
     ...(options.head ? { "energy.head": options.head } : {}),
     ...(options.horizon ? { "energy.horizon": String(options.horizon) } : {}),
     ...(scaler ? { "energy.scaler": JSON.stringify(scaler.toJSON()) } : {}),

@@ -1,11 +1,12 @@
 /**
- * Retraining on the embedded database and a local model store: the promotion gate (beat the serving model
- * and persistence on the same held-out tail), its recorded reasons, the `models` rows and the manifest.
+ * Retraining on the embedded database and a local model store through the serving policy: the candidate,
+ * the serving model, persistence and the minute mean scored on the same minute-aligned held-out origins,
+ * the winner served (a baseline when it wins), the recorded reasons, the `models` rows and the manifest.
  *
  * Epochs and hidden sizes are tiny to keep the suite fast on a shared machine. The promotion case uses a
  * smooth periodic sensor, which a small LSTM learns in a few epochs and where persistence is poor over a
- * 60-second horizon; on the seed devices' staircase persistence is a strong baseline that our LSTM only
- * beats after ~200 epochs (see bench), far too slow for a test — there a 1-epoch candidate must lose.
+ * 60-second horizon; the refusal case uses a random walk, where repeating the last value is the best
+ * forecast there is, so any model must lose to persistence.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,6 +17,7 @@ import { type Database, openDatabase } from "../lib/db/client.ts";
 import { actuals, models } from "../lib/db/schema.ts";
 import { PipelineError } from "../lib/errors.ts";
 import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { persistenceVersion } from "./policy.ts";
 import { createRng } from "./random.ts";
 import {
   loadTrainingSeries,
@@ -24,7 +26,6 @@ import {
   retrainFromConfig,
   retrainScope,
 } from "./retrain.ts";
-import { readSeedCsv } from "./seed.ts";
 import { artifactFromTraining } from "./store/artifact.ts";
 import { initialVersion, ModelStore } from "./store/model-store.ts";
 import { train } from "./train.ts";
@@ -34,8 +35,19 @@ setDefaultTimeout(60_000);
 
 const start = Date.parse("2025-12-08T00:00:00Z");
 const periodicSensor = 9;
-const seedSensor = 2;
-const small: Partial<RetrainOptions> = { hidden: 8, epochs: 12, lookback: 30, horizon: 30 };
+const walkSensor = 2;
+const small: Partial<RetrainOptions> = { hidden: 8, epochs: 12, maxSamplesPerEpoch: 256 };
+/** 40 minutes: the last quarter holds 10 minute-aligned origins, the policy's minimum evidence. */
+const rows = 2400;
+
+function randomWalk(count: number): number[] {
+  const rng = createRng(5);
+  let v = 1200;
+  return Array.from({ length: count }, () => {
+    v = Math.max(100, v + 15 * rng.normal());
+    return v;
+  });
+}
 
 function periodic(from: number, count: number): number[] {
   const rng = createRng(11 + from);
@@ -63,12 +75,9 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "retrain-"));
   database = await openDatabase({ embeddedDir: "memory://" });
   store = await ModelStore.open({ localDir: join(dir, "models") });
-  await insertActuals(database, periodicSensor, 0, periodic(0, 600));
-  const seed = await readSeedCsv(
-    new URL("../data/seed/device_2_batch_data_2025-12-08.csv", import.meta.url).pathname,
-  );
-  await insertActuals(database, seedSensor, 0, seed.values.subarray(0, 600));
-}, 60_000); // PGlite's start and migrations take seconds on a loaded machine
+  await insertActuals(database, periodicSensor, 0, periodic(0, rows));
+  await insertActuals(database, walkSensor, 0, randomWalk(rows));
+}, 180_000); // PGlite's start and migrations take seconds on a loaded machine
 
 afterAll(async () => {
   await store?.close();
@@ -90,15 +99,15 @@ describe("retrainScope", () => {
   test("reads the latest rows in time order", async () => {
     const series = await loadTrainingSeries(database.db, periodicSensor, 100);
     expect(series.values.length).toBe(100);
-    expect(series.timestampsMs[0]).toBe(start + 500_000);
-    expect(series.timestampsMs[99]).toBe(start + 599_000);
+    expect(series.timestampsMs[0]).toBe(start + (rows - 100) * 1000);
+    expect(series.timestampsMs[99]).toBe(start + (rows - 1) * 1000);
     expect(series.imputed).toBe(2);
   });
 
-  test("promotes a candidate that beats a deliberately bad serving model and persistence", async () => {
-    // The "bad" serving model: trained for one epoch on another level (3000–4000 W), so it forecasts ~3500.
-    const elsewhere = Float64Array.from(periodic(0, 300), (v) => v + 2500);
-    const bad = train(elsewhere, { lookback: 30, horizon: 30, hidden: 4, epochs: 1, head: "direct" });
+  test("promotes a candidate that beats a deliberately bad serving model, persistence and the mean", async () => {
+    // The "bad" serving model: absolute levels, one epoch, trained on another level (3000–4000 W).
+    const elsewhere = Float64Array.from(periodic(0, 600), (v) => v + 2500);
+    const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
     await store.saveVersion(
       artifactFromTraining(bad, elsewhere, { scope: periodicSensor, version: initialVersion }),
     );
@@ -110,100 +119,84 @@ describe("retrainScope", () => {
       metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
     });
 
-    first = await retrainScope({ db: database.db, store, scope: periodicSensor, rows: 600, options: small });
-    expect(first.version).toBe("20251208T000000Z-20251208T000959Z");
+    first = await retrainScope({ db: database.db, store, scope: periodicSensor, rows, options: small });
+    expect(first.version).toBe("20251208T000000Z-20251208T003959Z");
     expect(first.trained).toBe(true);
     expect(first.current?.version).toBe(initialVersion);
-    expect(first.metrics.rmse).toBeLessThan(first.metrics.persistenceRmse);
-    expect(first.metrics.rmse).toBeLessThan(first.current!.rmse);
+    expect(first.metrics.origins).toBe(10);
+    expect(first.metrics.mae).toBeLessThan(first.metrics.persistenceMae!);
+    expect(first.metrics.mae).toBeLessThan(first.metrics.meanMae!);
+    expect(first.metrics.mae).toBeLessThan(first.current!.mae!);
     expect(first.promoted).toBe(true);
+    expect(first.serves).toBe(first.version);
     expect(first.reason).toMatch(
-      /^rmse [\d.]+ on \d+ held-out origins < current initial [\d.]+ and persistence/,
+      /^retrained on 2400 rows; MAE on 10 minute-aligned origins: persistence [\d.]+, mean [\d.]+, serving initial [\d.]+, candidate \S+ [\d.]+ W → \S+ serves$/,
     );
 
     const manifest = await store.readManifest(periodicSensor);
     expect(manifest?.promoted).toBe(first.version);
+    expect(manifest?.interval?.p10).toHaveLength(60);
     expect(manifest?.history.map((e) => [e.version, e.promoted])).toEqual([
       [initialVersion, true],
       [first.version, true],
     ]);
     const loaded = await store.loadPromoted(periodicSensor);
     expect(loaded?.meta.metrics).toEqual(first.metrics);
+    expect(loaded?.meta.target).toBe("residual");
     expect(loaded?.meta.trainedFrom).toBe("2025-12-08T00:00:00.000Z");
 
     const row = await modelRow(periodicSensor, first.version);
     expect(row?.promoted).toBe(true);
     expect(row?.location).toBe(`${periodicSensor}/${first.version}/`);
-    expect(row?.decision).toBe(first.reason);
+    expect(row?.decision).toBe(`${first.reason} [serves ${first.version}]`);
     expect(row?.promotedAt).toBeInstanceOf(Date);
-    expect(row?.metrics.currentRmse).toBeCloseTo(first.current!.rmse, 6);
-    expect(row?.trainedTo?.toISOString()).toBe("2025-12-08T00:09:59.000Z");
+    expect(row?.metrics.currentMae).toBeCloseTo(first.current!.mae!, 6);
   });
 
-  test("a second retrain on new rows that does worse than the serving model is not promoted", async () => {
-    await insertActuals(database, periodicSensor, 600, periodic(600, 60));
-    const second = await retrainScope({
-      db: database.db,
-      store,
-      scope: periodicSensor,
-      rows: 600,
-      options: { ...small, epochs: 1, hidden: 2 },
-    });
-    expect(second.version).toBe("20251208T000100Z-20251208T001059Z");
-    expect(second.trained).toBe(true);
-    expect(second.promoted).toBe(false);
-    expect(second.current?.version).toBe(first.version);
-    expect(second.reason).toMatch(/^not promoted: rmse [\d.]+ .*≥ current 20251208T000000Z-20251208T000959Z/);
-    expect((await store.readManifest(periodicSensor))?.promoted).toBe(first.version);
-    const row = await modelRow(periodicSensor, second.version);
-    expect(row?.promoted).toBe(false);
-    expect(row?.promotedAt).toBeNull();
-    expect(row?.decision).toBe(second.reason);
-    // The rejected version is kept (immutable, for comparison), just not served.
-    expect(await store.listVersions(periodicSensor)).toEqual([initialVersion, first.version, second.version]);
-  });
-
-  test("a candidate worse than persistence (1 epoch on a seed device) is not promoted, and says why", async () => {
-    const outcome = await retrainScope({
-      db: database.db,
-      store,
-      scope: seedSensor,
-      rows: 600,
-      options: { epochs: 1, hidden: 4, head: "recursive" },
-    });
-    expect(outcome.current).toBeNull();
-    expect(outcome.promoted).toBe(false);
-    expect(outcome.metrics.skill).toBeLessThan(0);
-    expect(outcome.reason).toMatch(
-      /^not promoted: rmse [\d.]+ on \d+ held-out origins ≥ persistence [\d.]+$/,
+  test("a model worse than persistence is refused and persistence serves, replacing a bad serving model", async () => {
+    // A bad serving model first (absolute levels, trained elsewhere): the policy must not keep it either.
+    const elsewhere = Float64Array.from(periodic(0, 600), (v) => v + 2500);
+    const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
+    await store.saveVersion(
+      artifactFromTraining(bad, elsewhere, { scope: walkSensor, version: initialVersion }),
     );
-    const manifest = await store.readManifest(seedSensor);
-    expect(manifest?.promoted).toBeNull();
-    expect(manifest?.history).toHaveLength(1);
-    expect(manifest?.history[0]?.reason).toBe(outcome.reason);
-    expect((await modelRow(seedSensor, outcome.version))?.decision).toBe(outcome.reason);
-    expect(await store.loadPromoted(seedSensor)).toBeNull();
+    await store.recordDecision(walkSensor, {
+      version: initialVersion,
+      at: new Date().toISOString(),
+      promoted: true,
+      reason: "initial model",
+      metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
+    });
+    const outcome = await retrainScope({ db: database.db, store, scope: walkSensor, rows, options: small });
+    expect(outcome.trained).toBe(true);
+    expect(outcome.promoted).toBe(false);
+    expect(outcome.serves).toBe(persistenceVersion);
+    expect(outcome.metrics.maeSkill).toBeLessThan(0.02);
+    expect(outcome.reason).toMatch(/→ persistence serves$/);
+    const manifest = await store.readManifest(walkSensor);
+    expect(manifest?.promoted).toBe(persistenceVersion);
+    expect(manifest?.interval?.p90).toHaveLength(60);
+    expect(await store.loadPromoted(walkSensor)).toBeNull();
+    const row = await modelRow(walkSensor, outcome.version);
+    expect(row?.promoted).toBe(false);
+    expect(row?.decision).toBe(`${outcome.reason} [serves ${persistenceVersion}]`);
+    // The refused version is kept (immutable, for comparison), just not served.
+    expect(await store.listVersions(walkSensor)).toEqual([initialVersion, outcome.version]);
   });
 
   test("without new rows nothing is retrained", async () => {
-    const again = await retrainScope({
-      db: database.db,
-      store,
-      scope: seedSensor,
-      rows: 600,
-      options: { epochs: 1, hidden: 4, head: "recursive" },
-    });
+    const again = await retrainScope({ db: database.db, store, scope: walkSensor, rows, options: small });
     expect(again.trained).toBe(false);
     expect(again.reason).toMatch(/already exists: no new rows/);
-    expect((await store.readManifest(seedSensor))?.history).toHaveLength(1);
+    expect((await store.readManifest(walkSensor))?.history).toHaveLength(2);
   });
 
   test("a corrupt serving model does not block a candidate that beats persistence", async () => {
     const sensor = 10;
-    await insertActuals(database, sensor, 0, periodic(0, 600));
+    await insertActuals(database, sensor, 0, periodic(0, rows));
     const serving = artifactFromTraining(
-      train(periodic(0, 300), { lookback: 30, horizon: 30, hidden: 2, epochs: 1 }),
-      periodic(0, 300),
+      train(periodic(0, 600), { hidden: 2, epochs: 1 }),
+      periodic(0, 600),
       {
         scope: sensor,
         version: initialVersion,
@@ -221,12 +214,10 @@ describe("retrainScope", () => {
     const path = join(dir, "models", String(sensor), initialVersion, "model.onnx");
     await Bun.write(path, serving.onnx.subarray(0, 100));
 
-    const outcome = await retrainScope({ db: database.db, store, scope: sensor, rows: 600, options: small });
+    const outcome = await retrainScope({ db: database.db, store, scope: sensor, rows, options: small });
     expect(outcome.current).toBeNull();
     expect(outcome.promoted).toBe(true);
-    expect(outcome.reason).toMatch(
-      /< persistence [\d.]+ \(serving model initial could not be scored: .*truncated/,
-    );
+    expect(outcome.reason).toMatch(/\(serving model initial could not be scored: .*truncated/);
   });
 
   test("a sensor with too few rows is skipped with the reason, not failed", async () => {
@@ -244,28 +235,29 @@ describe("retrainScope", () => {
     expect((error as PipelineError).code).toBe("not-found");
   });
 });
-
 describe("retrainFromConfig", () => {
   test("opens an embedded database from plain options and retrains the shared model (sensor 0 row)", async () => {
     const pglite = join(dir, "pglite");
     const seeded = await openDatabase({ embeddedDir: pglite });
-    await insertActuals(seeded, 3, 0, periodic(0, 200));
-    await insertActuals(seeded, 4, 0, periodic(40, 200));
+    await insertActuals(seeded, 3, 0, periodic(0, 600));
+    await insertActuals(seeded, 4, 0, periodic(40, 600));
     await seeded.close();
 
     const results = await retrainFromConfig({
       embeddedDir: pglite,
       store: { localDir: join(dir, "models") },
       scopes: ["shared", 5],
-      rows: 200,
+      rows: 600,
       options: { ...small, epochs: 2 },
     });
     expect(results).toHaveLength(2);
     const shared = results[0]!;
     if ("error" in shared) throw new Error(shared.error.message);
     expect(shared.scope).toBe("shared");
-    expect(shared.rows).toBe(400);
-    expect(shared.version).toBe("20251208T000000Z-20251208T000319Z");
+    expect(shared.rows).toBe(1200);
+    // Two sensors' parts, scored separately: 2 origins each, too few for anything but persistence.
+    expect(shared.serves).toBe(persistenceVersion);
+    expect(shared.version).toBe("20251208T000000Z-20251208T000959Z");
     expect(results[1]).toEqual({
       scope: 5,
       error: { code: "not-found", message: expect.stringMatching(/sensor 5/) },
@@ -294,18 +286,18 @@ describe.skipIf(skipPostgres)("retrainFromConfig on PostgreSQL", () => {
     const server = await openDatabase({ url: postgresUrl });
     try {
       await cleanup(server);
-      await insertActuals(server, sensor, 0, periodic(0, 300));
+      await insertActuals(server, sensor, 0, periodic(0, 600));
       const [result] = await retrainFromConfig({
         databaseUrl: postgresUrl.href,
         store: { localDir: join(dir, "models-pg") },
         scopes: [sensor],
-        rows: 300,
+        rows: 600,
         options: { ...small, epochs: 2 },
       });
       if (!result || "error" in result) throw new Error(result?.error.message ?? "no result");
       const rows = await server.db.select().from(models).where(eq(models.sensorId, sensor));
       expect(rows.map((r) => [r.version, r.promoted, r.decision])).toEqual([
-        [result.version, result.promoted, result.reason],
+        [result.version, result.promoted, `${result.reason} [serves ${result.serves}]`],
       ]);
     } finally {
       await cleanup(server);

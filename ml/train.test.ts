@@ -34,8 +34,8 @@ describe("train", () => {
   });
 
   test("rejects a series too short for the windows and the validation tail", () => {
-    expect(() => train(signal.subarray(0, 40), small)).toThrow(PipelineError);
-    expect(() => train(signal.subarray(0, 40), small)).toThrow(/too short/);
+    expect(() => train(signal.subarray(0, 35), small)).toThrow(PipelineError);
+    expect(() => train(signal.subarray(0, 35), small)).toThrow(/too short/);
     expect(() => train([1, 2, Number.NaN, ...signal], small)).toThrow(/index 2 is NaN/);
   });
 });

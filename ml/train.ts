@@ -18,6 +18,8 @@ import { MinMaxScaler } from "./scaler.ts";
 
 /** `recursive`: Dense(1), fed back `horizon` times (the study). `direct`: Dense(horizon), one pass. */
 export type ForecastHead = "recursive" | "direct";
+/** What the network predicts: the next values' difference to the last reading, or their scaled level. */
+export type ForecastTarget = "residual" | "absolute";
 
 export interface TrainOptions {
   /** Input length in samples (seconds). */
@@ -35,23 +37,35 @@ export interface TrainOptions {
   /** Validation loss is recorded every this many epochs (and after the last); 0 = only after the last. */
   validateEvery: number;
   seed: number;
+  /** `residual`: forecast the change from the last reading (level-invariant); `absolute`: min–max levels. */
+  target: ForecastTarget;
+  /** Training loss: `mae` (what the policy scores; its optimum is the median) or the study's `mse`. */
+  objective: "mse" | "mae";
+  /** Training windows per epoch (a random subset when there are more); 0 = all. */
+  maxSamplesPerEpoch: number;
   /** Called after each epoch, e.g. for progress logs. */
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
-/** The study's setup (LSTM(25), Dropout(0.1), Adam, 200 epochs, batch 32, 60 s in, 60 s out). */
+/**
+ * LSTM(25), Dropout(0.1), Adam, batch 32, 60 s in, 60 s out as in the study, but the direct head on residual
+ * targets (what won on unseen data, ml/EVALUATION.md) with fewer, faster epochs.
+ */
 export const defaultTrainOptions: TrainOptions = {
   lookback: 60,
   horizon: 60,
   hidden: 25,
-  head: "recursive",
-  epochs: 200,
+  head: "direct",
+  epochs: 30,
   batchSize: 32,
-  learningRate: 0.001,
+  learningRate: 0.003,
   dropout: 0.1,
-  validationFraction: 0.2,
+  validationFraction: 0.25,
   validateEvery: 10,
   seed: 42,
+  target: "residual",
+  objective: "mae",
+  maxSamplesPerEpoch: 1024,
 };
 
 /** Errors of the `horizon`-ahead forecasts from every validation origin, in the series' units. */
@@ -65,8 +79,12 @@ export interface ForecastMetrics {
 
 export interface TrainResult {
   model: LstmModel;
+  /** Fitted on the training part; the model's units when `target` is `absolute`. */
   scaler: MinMaxScaler;
+  /** The model's units when `target` is `residual`. */
+  residual?: ResidualScaling;
   head: ForecastHead;
+  target: ForecastTarget;
   lookback: number;
   horizon: number;
   /** Mean training loss (scaled MSE, with dropout) per epoch. */
@@ -134,31 +152,74 @@ function checkSeries(series: ArrayLike<number>, opts: TrainOptions): number {
 }
 
 /**
- * Trains one model on `series` (raw units). The last `validationFraction` of the series is held out:
- * training windows end before it, validation forecasts start inside it (their inputs may reach back into
- * the training part, as they would in production). Deterministic in `seed`.
+ * The residual target's scaling: inputs are `(x − last) / scale` clipped to ±`inputClip`, outputs are
+ * `last + scale · clip(y, ±outputClip)` floored at `floor`. Nothing depends on the level the model was
+ * trained at, so a sensor at 5 kW is forecast like one at 500 W, and the first forecast second starts at
+ * the last reading instead of wherever a min–max range fitted to 600 rows put it.
+ */
+export interface ResidualScaling {
+  scale: number;
+  inputClip: number;
+  outputClip: number;
+  floor: number;
+}
+
+/** A robust scale: the 90th percentile of |x[t+h] − x[t]| over the training part (h = horizon / 2), ≥ 1. */
+export function residualScaling(parts: readonly ArrayLike<number>[], horizon: number): ResidualScaling {
+  const diffs: number[] = [];
+  let min = Number.POSITIVE_INFINITY;
+  const h = Math.max(1, Math.floor(horizon / 2));
+  for (const part of parts) {
+    for (let t = 0; t < part.length; t++) {
+      if (part[t]! < min) min = part[t]!;
+      if (t + h < part.length) diffs.push(Math.abs(part[t + h]! - part[t]!));
+    }
+  }
+  diffs.sort((a, b) => a - b);
+  const q = diffs.length ? diffs[Math.floor(0.9 * (diffs.length - 1))]! : 1;
+  // Power readings are ≥ 0; a series that is negative somewhere keeps its own floor.
+  return { scale: Math.max(1, q), inputClip: 20, outputClip: 20, floor: Math.min(0, min) };
+}
+
+/** Splits each part at (1 − validationFraction); training windows never straddle two parts. */
+function partsOf(series: ArrayLike<number> | readonly ArrayLike<number>[]): ArrayLike<number>[] {
+  const many = Array.isArray(series) && series.length > 0 && typeof series[0] !== "number";
+  return many ? [...(series as ArrayLike<number>[])] : [series as ArrayLike<number>];
+}
+
+/**
+ * Trains one model on `series` (raw units; several series train one shared model, windows never crossing
+ * from one to the next). The last `validationFraction` of each series is held out: training windows end
+ * before it, validation forecasts start inside it (their inputs may reach back into the training part, as
+ * they would in production). Deterministic in `seed`.
  *
  * @example
- * const result = train(values, { head: "direct", epochs: 200 });
- * result.validation.rmse; // watts
+ * const result = train(values, { head: "direct", target: "residual", epochs: 40 });
+ * result.validation.mae; // watts
  */
-export function train(series: ArrayLike<number>, options: Partial<TrainOptions> = {}): TrainResult {
+export function train(
+  series: ArrayLike<number> | readonly ArrayLike<number>[],
+  options: Partial<TrainOptions> = {},
+): TrainResult {
   const opts: TrainOptions = { ...defaultTrainOptions, ...options };
-  const split = checkSeries(series, opts);
+  const parts = partsOf(series);
+  const splits = parts.map((p) => checkSeries(p, opts));
   const started = performance.now();
   const { lookback, horizon, batchSize } = opts;
   const outputs = opts.head === "direct" ? horizon : 1;
-  const scaler = MinMaxScaler.fit(Array.prototype.slice.call(series, 0, split) as number[]);
-  const scaled = scaler.transform(series);
+  const trainParts = parts.map((p, i) => Array.prototype.slice.call(p, 0, splits[i]) as number[]);
+  const scaler = MinMaxScaler.fit(trainParts.flat());
+  const residual = opts.target === "residual" ? residualScaling(trainParts, horizon) : undefined;
+  const transform = { scaler, residual };
 
-  const trainSet = buildWindows(scaled, lookback, outputs, 0, split - lookback - outputs);
-  const valSet = buildWindows(
-    scaled,
-    lookback,
-    outputs,
-    split - lookback,
-    scaled.length - lookback - outputs,
+  const trainSets = parts.map((p, i) =>
+    buildModelWindows(transform, p, lookback, outputs, 0, splits[i]! - lookback - outputs),
   );
+  const valSets = parts.map((p, i) =>
+    buildModelWindows(transform, p, lookback, outputs, splits[i]! - lookback, p.length - lookback - outputs),
+  );
+  const trainSet = concatWindows(trainSets, lookback, outputs);
+  const valSet = concatWindows(valSets, lookback, outputs);
 
   const rng = createRng(opts.seed);
   const model = createLstmModel(
@@ -170,27 +231,36 @@ export function train(series: ArrayLike<number>, options: Partial<TrainOptions> 
   const adam = new Adam(model.params.length, { learningRate: opts.learningRate });
   const order = new Uint32Array(trainSet.count);
   for (let i = 0; i < order.length; i++) order[i] = i;
+  // Epochs see at most `maxSamplesPerEpoch` shuffled windows: with hours of rows, a few passes over a random
+  // subset converge as well as full passes, at a fraction of the time.
+  const perEpoch = Math.min(
+    order.length,
+    opts.maxSamplesPerEpoch > 0 ? opts.maxSamplesPerEpoch : order.length,
+  );
 
   const loss: number[] = [];
   const validationLoss: Array<[number, number]> = [];
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
     shuffleInPlace(order, rng);
     let sum = 0;
-    for (let start = 0; start < order.length; start += batchSize) {
-      const batch = Math.min(batchSize, order.length - start);
+    for (let start = 0; start < perEpoch; start += batchSize) {
+      const batch = Math.min(batchSize, perEpoch - start);
       for (let b = 0; b < batch; b++) {
         const s = order[start + b]!;
         ws.x.set(trainSet.x.subarray(s * lookback, (s + 1) * lookback), b * lookback);
         ws.y.set(trainSet.y.subarray(s * outputs, (s + 1) * outputs), b * outputs);
       }
       fillDropoutMask(ws, batch, opts.dropout, rng.next);
-      sum += lossAndGradient(model, ws, batch, grad, true) * batch;
+      sum += lossAndGradient(model, ws, batch, grad, true, opts.objective) * batch;
       adam.step(model.params, grad);
     }
-    const epochLoss = sum / order.length;
+    const epochLoss = sum / perEpoch;
     loss.push(epochLoss);
     opts.onEpoch?.(epoch, epochLoss);
-    if (epoch === opts.epochs || (opts.validateEvery > 0 && epoch % opts.validateEvery === 0)) {
+    if (
+      valSet.count > 0 &&
+      (epoch === opts.epochs || (opts.validateEvery > 0 && epoch % opts.validateEvery === 0))
+    ) {
       validationLoss.push([
         epoch,
         meanSquaredError(forward(model, valSet.x, valSet.count, lookback), valSet.y),
@@ -201,7 +271,9 @@ export function train(series: ArrayLike<number>, options: Partial<TrainOptions> 
   const result: TrainResult = {
     model,
     scaler,
+    ...(residual ? { residual } : {}),
     head: opts.head,
+    target: opts.target,
     lookback,
     horizon,
     loss,
@@ -210,21 +282,71 @@ export function train(series: ArrayLike<number>, options: Partial<TrainOptions> 
     trainSamples: trainSet.count,
     trainMs,
   };
-  result.validation = evaluateForecasts(result, series, split);
+  result.validation = evaluateForecasts(result, parts, splits);
   return result;
 }
+
+interface Transform {
+  scaler: MinMaxScaler;
+  residual?: ResidualScaling | undefined;
+}
+
+/** Supervised windows in the model's own units (scaled levels, or scaled differences to the last input). */
+function buildModelWindows(
+  t: Transform,
+  series: ArrayLike<number>,
+  lookback: number,
+  outputs: number,
+  first: number,
+  last: number,
+): { x: Float64Array; y: Float64Array; count: number } {
+  const { x, y, count } = buildWindows(series, lookback, outputs, first, last);
+  for (let s = 0; s < count; s++) {
+    const xs = x.subarray(s * lookback, (s + 1) * lookback);
+    const ys = y.subarray(s * outputs, (s + 1) * outputs);
+    if (t.residual) {
+      const { scale, inputClip } = t.residual;
+      const lastValue = xs[lookback - 1]!;
+      for (let i = 0; i < xs.length; i++) xs[i] = clip((xs[i]! - lastValue) / scale, inputClip);
+      for (let i = 0; i < ys.length; i++) ys[i] = (ys[i]! - lastValue) / scale;
+    } else {
+      for (let i = 0; i < xs.length; i++) xs[i] = t.scaler.transformValue(xs[i]!);
+      for (let i = 0; i < ys.length; i++) ys[i] = t.scaler.transformValue(ys[i]!);
+    }
+  }
+  return { x, y, count };
+}
+
+function concatWindows(
+  sets: Array<{ x: Float64Array; y: Float64Array; count: number }>,
+  lookback: number,
+  outputs: number,
+): { x: Float64Array; y: Float64Array; count: number } {
+  const count = sets.reduce((n, s) => n + s.count, 0);
+  const x = new Float64Array(count * lookback);
+  const y = new Float64Array(count * outputs);
+  let at = 0;
+  for (const s of sets) {
+    x.set(s.x.subarray(0, s.count * lookback), at * lookback);
+    y.set(s.y.subarray(0, s.count * outputs), at * outputs);
+    at += s.count;
+  }
+  return { x, y, count };
+}
+
+const clip = (v: number, c: number) => (v > c ? c : Math.max(v, -c));
 
 /**
  * Trains both heads with the same options and returns the one with the lower `horizon`-ahead validation
  * MSE (ties go to `recursive`, the study's choice), plus both candidates.
  */
 export function trainBest(
-  series: ArrayLike<number>,
+  series: ArrayLike<number> | readonly ArrayLike<number>[],
   options: Partial<Omit<TrainOptions, "head">> = {},
 ): { best: TrainResult; candidates: TrainResult[] } {
   const recursive = train(series, { ...options, head: "recursive" });
   const direct = train(series, { ...options, head: "direct" });
-  const best = direct.validation.mseScaled < recursive.validation.mseScaled ? direct : recursive;
+  const best = direct.validation.mae < recursive.validation.mae ? direct : recursive;
   return { best, candidates: [recursive, direct] };
 }
 
@@ -270,6 +392,51 @@ export function forecastScaled(
 }
 
 /**
+ * `result.horizon` forecasts in raw units for `batch` windows of `lookback` raw values ([batch, lookback]
+ * row-major), whatever the head and target: the JS twin of the exported ONNX graph.
+ */
+export function forecastRaw(result: TrainResult, windows: ArrayLike<number>, batch: number): Float64Array {
+  const { lookback, horizon, head, residual, scaler, model } = result;
+  if (windows.length !== batch * lookback) {
+    throw new PipelineError("validation", `forecast got ${windows.length} values for ${batch} × ${lookback}`);
+  }
+  const out = new Float64Array(batch * horizon);
+  const raw = Float64Array.from(windows);
+  const x = new Float64Array(batch * lookback);
+  const last = new Float64Array(batch);
+  const steps = head === "direct" ? 1 : horizon;
+  for (let step = 0; step < steps; step++) {
+    for (let b = 0; b < batch; b++) {
+      const w = raw.subarray(b * lookback, (b + 1) * lookback);
+      last[b] = w[lookback - 1]!;
+      for (let t = 0; t < lookback; t++) {
+        x[b * lookback + t] = residual
+          ? clip((w[t]! - last[b]!) / residual.scale, residual.inputClip)
+          : scaler.transformValue(w[t]!);
+      }
+    }
+    const y = forward(model, x, batch, lookback);
+    const O = model.config.outputs;
+    for (let b = 0; b < batch; b++) {
+      const n = head === "direct" ? horizon : 1;
+      for (let o = 0; o < n; o++) {
+        const v = y[b * O + o]!;
+        const value = residual
+          ? Math.max(residual.floor, last[b]! + residual.scale * clip(v, residual.outputClip))
+          : scaler.inverseValue(v);
+        out[b * horizon + (head === "direct" ? o : step)] = value;
+      }
+      if (head === "recursive") {
+        const w = raw.subarray(b * lookback, (b + 1) * lookback);
+        w.copyWithin(0, 1);
+        w[lookback - 1] = out[b * horizon + step]!;
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * Forecast of the next `result.horizon` values (raw units) after `recent`, whose last `lookback` values are
  * used.
  *
@@ -277,37 +444,40 @@ export function forecastScaled(
  * const next60 = forecast(result, lastMinute);
  */
 export function forecast(result: TrainResult, recent: ArrayLike<number>): Float64Array {
-  const { lookback, horizon, scaler } = result;
+  const { lookback } = result;
   if (recent.length < lookback) {
     throw new PipelineError("validation", `forecast needs ${lookback} recent values, got ${recent.length}`);
   }
-  const window = new Float64Array(lookback);
-  for (let t = 0; t < lookback; t++) window[t] = scaler.transformValue(recent[recent.length - lookback + t]!);
-  return scaler.inverse(forecastScaled(result.model, result.head, window, 1, lookback, horizon));
+  return forecastRaw(result, Array.prototype.slice.call(recent, recent.length - lookback), 1);
 }
 
-/** Forecasts from every origin whose full horizon lies in the validation tail (origins ≥ split). */
-function evaluateForecasts(result: TrainResult, series: ArrayLike<number>, split: number): ForecastMetrics {
-  const { lookback, horizon, scaler } = result;
-  const scaled = scaler.transform(series);
-  const first = split - lookback;
-  const last = series.length - lookback - horizon;
-  const { x, y, count } = buildWindows(scaled, lookback, horizon, first, last);
-  const predicted = forecastScaled(result.model, result.head, x, count, lookback, horizon);
+/** Forecasts from every origin whose full horizon lies in a validation tail (origins ≥ split). */
+function evaluateForecasts(
+  result: TrainResult,
+  parts: readonly ArrayLike<number>[],
+  splits: readonly number[],
+): ForecastMetrics {
+  const { lookback, horizon } = result;
   let se = 0;
   let ae = 0;
-  for (let i = 0; i < predicted.length; i++) {
-    const e = predicted[i]! - y[i]!;
-    se += e * e;
-    ae += Math.abs(e);
-  }
-  const n = predicted.length;
-  return {
-    origins: count,
-    mae: (ae / n) * scaler.range,
-    rmse: Math.sqrt(se / n) * scaler.range,
-    mseScaled: se / n,
-  };
+  let n = 0;
+  let origins = 0;
+  parts.forEach((series, i) => {
+    const first = splits[i]! - lookback;
+    const last = series.length - lookback - horizon;
+    const { x, y, count } = buildWindows(series, lookback, horizon, first, last);
+    if (count === 0) return;
+    const predicted = forecastRaw(result, x, count);
+    for (let k = 0; k < predicted.length; k++) {
+      const e = predicted[k]! - y[k]!;
+      se += e * e;
+      ae += Math.abs(e);
+    }
+    n += predicted.length;
+    origins += count;
+  });
+  const range = result.residual?.scale ?? result.scaler.range;
+  return { origins, mae: ae / n, rmse: Math.sqrt(se / n), mseScaled: se / n / (range * range) };
 }
 
 function meanSquaredError(predicted: Float64Array, target: Float64Array): number {

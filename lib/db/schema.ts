@@ -87,6 +87,14 @@ export const forecasts = pgTable(
     targetTs: ts("target_ts").notNull(),
     modelVersion: text("model_version").notNull(),
     value: doublePrecision("value").notNull(),
+    /**
+     * 80 % prediction interval (conformal p10/p90 from the served model's validation residuals at this
+     * horizon step); null on rows written before intervals existed.
+     */
+    valueP10: doublePrecision("value_p10"),
+    valueP90: doublePrecision("value_p90"),
+    /** What made the forecast: `lstm`, or the `persistence` / `mean` baseline serving in its place. */
+    modelKind: text("model_kind").notNull().default("lstm"),
     /** Start of the window the forecast was made from (its input minute). */
     originTs: ts("origin_ts").notNull(),
     madeAt: ts("made_at").notNull(),

@@ -1,7 +1,8 @@
 /**
  * `bun run ml retrain`: retrains a sensor's model (or all of them, and the shared fallback) from the latest
- * rows of `actuals`, promoting each candidate only if it beats the serving model and persistence on the
- * same held-out tail (ml/retrain.ts). Prints one line per model with the decision and its reason.
+ * rows of `actuals` and serves the winner of the serving policy — the candidate, the serving model,
+ * persistence or the minute mean, scored on the same minute-aligned held-out origins (ml/retrain.ts).
+ * Prints one line per model with the decision and its reason.
  *
  * With the embedded PGlite database, stop the forecaster first (or let it retrain on its own schedule): a
  * PGlite directory can only be open in one process.
@@ -40,7 +41,7 @@ export const retrainOptions = {
   head: opt.choice(
     "forecast head; best = train both, keep the lower validation error",
     ["best", "recursive", "direct"] as const,
-    { default: "best" },
+    { default: defaultRetrainOptions.head },
   ),
   databaseUrl: coreOptions.databaseUrl,
   dataDir: coreOptions.dataDir,
@@ -50,8 +51,9 @@ export const retrainOptions = {
 const spec: CommandSpec<typeof retrainOptions> = {
   name: "bun run ml retrain",
   summary:
-    "Retrains from the latest rows in PostgreSQL and promotes a candidate only if it beats both the serving " +
-    "model and persistence on the same held-out tail; otherwise records why not (manifest and models table).",
+    "Retrains from the latest rows in PostgreSQL; the candidate, the serving model, persistence and the minute " +
+    "mean are scored on the same minute-aligned held-out origins and the winner serves (a baseline when it wins); " +
+    "every decision is recorded with its reason (manifest and models table).",
   options: retrainOptions,
   examples: [
     "bun run ml retrain --sensor 2 --epochs 50",
@@ -62,7 +64,11 @@ const spec: CommandSpec<typeof retrainOptions> = {
 function summaryLine(result: RetrainResult): string {
   const who = result.scope === "shared" ? "shared" : `sensor ${result.scope}`;
   if ("error" in result) return `${who}: failed (${result.error.code}): ${result.error.message}`;
-  const verdict = !result.trained ? "skipped" : result.promoted ? "PROMOTED" : "kept serving model";
+  const verdict = !result.trained
+    ? "skipped"
+    : result.promoted
+      ? "PROMOTED"
+      : `not promoted, ${result.serves ?? "the serving model"} serves`;
   return `${who}: ${result.version} ${verdict}: ${result.reason}`;
 }
 

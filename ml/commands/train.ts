@@ -1,17 +1,28 @@
 /**
  * `bun run ml train`: the initial models — one per seed device plus the `shared` fallback — trained from the
- * seed CSVs with both heads (the better on validation kept), stored as version `initial` and promoted.
+ * seed CSVs, stored as version `initial`, and served only if they win the serving policy (ml/policy.ts)
+ * against persistence and the minute mean on minute-aligned held-out origins; otherwise the winning
+ * baseline serves the scope.
+ *
+ * Seed devices 2–5 are device 1's 300-s trace tiled 8× (data/seed/PROVENANCE.md): each seed series is
+ * deduplicated to one period first, or the held-out tail would repeat the training data. The shared model
+ * also trains on a clearly labelled synthetic set (ml/synthetic.ts), since five minutes of real data is all
+ * there is.
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CommandSpec, commandMain, opt, type Values } from "../../lib/config.ts";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { dedupe } from "../dedupe.ts";
+import { trainingProgress } from "../progress.ts";
+import { promoteByPolicy, type SeriesPart } from "../promote.ts";
 import { readSeedCsv, type SeedSeries } from "../seed.ts";
 import { artifactFromTraining } from "../store/artifact.ts";
 import { initialVersion, ModelStore, parseScope, scopeKey, versionForRange } from "../store/model-store.ts";
 import { modelStoreConfig, modelStoreOptions } from "../store/options.ts";
 import type { ModelArtifact, ModelScope } from "../store/types.ts";
+import { syntheticSet } from "../synthetic.ts";
 import { defaultTrainOptions, type TrainOptions, type TrainResult, train, trainBest } from "../train.ts";
 
 const defaultSeedDir = fileURLToPath(new URL("../../data/seed", import.meta.url));
@@ -26,7 +37,11 @@ const scopeItem = (raw: string, label: string): ModelScope => {
 
 export const trainOptions = {
   devices: opt.list('devices to train, e.g. "2,3,shared" (default: every seed device and shared)', scopeItem),
-  epochs: opt.int("training epochs per head", { default: "200", min: 1, max: 100_000 }),
+  epochs: opt.int("training epochs per head", {
+    default: String(defaultTrainOptions.epochs),
+    min: 1,
+    max: 100_000,
+  }),
   hidden: opt.int("LSTM units", { default: String(defaultTrainOptions.hidden), min: 1, max: 1024 }),
   seed: opt.int("random seed (training is deterministic given it)", {
     default: String(defaultTrainOptions.seed),
@@ -35,17 +50,26 @@ export const trainOptions = {
   head: opt.choice(
     "forecast head; best = train both, keep the lower validation error",
     ["best", "recursive", "direct"] as const,
-    { default: "best" },
+    { default: defaultTrainOptions.head },
   ),
-  rows: opt.int("latest seed rows per device model (the study trained on 600)", { default: "600", min: 100 }),
-  sharedRows: opt.int("latest seed rows of each device pooled into the shared model", {
-    default: "300",
+  target: opt.choice(
+    "what the network predicts: residual = change from the last reading (level-invariant), absolute = levels",
+    ["residual", "absolute"] as const,
+    { default: defaultTrainOptions.target },
+  ),
+  rows: opt.int("latest seed rows per device model, after deduplicating tiled traces", {
+    default: "600",
     min: 100,
+  }),
+  synthetic: opt.int("synthetic series (2 h each, seeded generator) added to the shared model's training", {
+    default: "4",
+    min: 0,
+    max: 100,
   }),
   seedDir: opt.string("directory of the seed CSVs", { default: defaultSeedDir }),
   promote: opt.choice(
-    "auto = promote unless a retrained version serves; always; never (store only)",
-    ["auto", "always", "never"] as const,
+    "auto = serve the policy's winner (model, persistence or mean) unless a retrained version serves; never = store only",
+    ["auto", "never"] as const,
     { default: "auto" },
   ),
   ...modelStoreOptions,
@@ -55,7 +79,8 @@ const spec: CommandSpec<typeof trainOptions> = {
   name: "bun run ml train",
   summary:
     "Trains the initial forecaster models from the seed CSVs (one per device and a shared fallback), " +
-    "stores them as version `initial` in the model store and promotes them. Progress on stderr, a table on stdout.",
+    "stores them as version `initial` and serves each only if it beats persistence and the minute mean on " +
+    "minute-aligned held-out origins (else the baseline serves). Progress on stderr, a table on stdout.",
   options: trainOptions,
   examples: [
     "bun run ml train --devices 2,shared --epochs 50",
@@ -84,49 +109,67 @@ async function readSeedDevices(dir: string): Promise<Map<number, SeedSeries>> {
 }
 
 interface Series {
-  values: Float64Array;
+  /** One part per trace (training windows never cross parts). */
+  parts: SeriesPart[];
   from: Date;
   to: Date;
+  /** What the series is made of, for the log and the recorded reason. */
+  about: string;
 }
 
+/** The latest `rows` of a device's one period (a tiled trace is cut to its first period). */
 function latest(series: SeedSeries, rows: number): Series {
-  const start = Math.max(0, series.values.length - rows);
-  const ts = series.timestampsMs.subarray(start);
-  return { values: series.values.subarray(start), from: new Date(ts[0]!), to: new Date(ts[ts.length - 1]!) };
+  const { values, period } = dedupe(series.values);
+  const start = Math.max(0, values.length - rows);
+  const ts = series.timestampsMs.subarray(start, values.length);
+  return {
+    parts: [{ values: values.subarray(start), startMs: ts[0] }],
+    from: new Date(ts[0]!),
+    to: new Date(ts[ts.length - 1]!),
+    about:
+      period === null
+        ? `${values.length - start} seed rows`
+        : `${values.length - start} seed rows (tiled trace: one ${period}-s period of ${series.values.length} rows)`,
+  };
 }
 
-/** The shared model's series: each device's latest rows, concatenated by sensor id. */
-function pooled(devices: Map<number, SeedSeries>, rows: number): Series {
-  const parts = [...devices.keys()].sort((a, b) => a - b).map((id) => latest(devices.get(id)!, rows));
-  const values = new Float64Array(parts.reduce((n, p) => n + p.values.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    values.set(p.values, at);
-    at += p.values.length;
-  }
-  const from = new Date(Math.min(...parts.map((p) => p.from.getTime())));
-  const to = new Date(Math.max(...parts.map((p) => p.to.getTime())));
-  return { values, from, to };
+/** The shared model's series: each device's deduplicated trace, plus `synthetic` labelled synthetic series. */
+function pooled(devices: Map<number, SeedSeries>, rows: number, synthetic: number): Series {
+  const seeds = [...devices.keys()].sort((a, b) => a - b).map((id) => latest(devices.get(id)!, rows));
+  const parts: SeriesPart[] = seeds.flatMap((p) => p.parts);
+  for (const values of syntheticSet(synthetic, 7200)) parts.push({ values });
+  const from = new Date(Math.min(...seeds.map((p) => p.from.getTime())));
+  const to = new Date(Math.max(...seeds.map((p) => p.to.getTime())));
+  return {
+    parts,
+    from,
+    to,
+    about: `${seeds.length} deduplicated seed traces + ${synthetic} synthetic 2-h series (ml/synthetic.ts)`,
+  };
 }
 
 function fit(series: Series, values: Values<typeof trainOptions>, label: string): TrainResult {
-  let head = values.head === "best" ? "recursive" : values.head;
-  const every = Math.max(1, Math.round(values.epochs / 10));
+  const heads = values.head === "best" ? ["recursive", "direct"] : [values.head];
+  let run = 0;
+  let progress = trainingProgress(`${label} ${heads[0]}`, values.epochs);
   const options: Partial<TrainOptions> = {
     epochs: values.epochs,
     hidden: values.hidden,
     seed: values.seed,
+    target: values.target,
     validateEvery: 0,
     onEpoch: (epoch, loss) => {
-      if (epoch % every === 0 || epoch === values.epochs) {
-        process.stderr.write(`  ${label} ${head} epoch ${epoch}/${values.epochs} loss ${loss.toFixed(5)}\n`);
+      progress.epoch(epoch, loss);
+      if (epoch === values.epochs) {
+        progress.done(`${heads[run]} head trained`);
+        run++;
+        if (run < heads.length) progress = trainingProgress(`${label} ${heads[run]}`, values.epochs);
       }
-      // trainBest trains the recursive head, then the direct one.
-      if (epoch === values.epochs && values.head === "best") head = "direct";
     },
   };
-  if (values.head === "best") return trainBest(series.values, options).best;
-  return train(series.values, { ...options, head: values.head });
+  const parts = series.parts.map((p) => p.values);
+  if (values.head === "best") return trainBest(parts, options).best;
+  return train(parts, { ...options, head: values.head });
 }
 
 interface Row {
@@ -134,12 +177,15 @@ interface Row {
   version: string;
   head: string;
   rows: number;
-  rmse: number;
-  persistenceRmse: number;
-  skill: number;
-  promoted: boolean;
+  mae: number;
+  persistenceMae: number;
+  meanMae: number;
+  origins: number;
+  serves: string;
   seconds: number;
 }
+
+const validationFraction = defaultTrainOptions.validationFraction;
 
 async function trainScope(
   store: ModelStore,
@@ -148,14 +194,15 @@ async function trainScope(
   values: Values<typeof trainOptions>,
 ): Promise<Row> {
   const label = scope === "shared" ? "shared" : `sensor ${scope}`;
+  const rows = series.parts.reduce((n, p) => n + p.values.length, 0);
   process.stderr.write(
-    `${label}: ${series.values.length} rows ${series.from.toISOString()} → ${series.to.toISOString()}, ` +
-      `${values.epochs} epochs, head ${values.head}\n`,
+    `${label}: ${series.about}, ${values.epochs} epochs, head ${values.head}, target ${values.target}\n`,
   );
   const started = performance.now();
   const result = fit(series, values, label);
   const info = { scope, trainedFrom: series.from, trainedTo: series.to };
-  let artifact: ModelArtifact = artifactFromTraining(result, series.values, {
+  const trainParts = series.parts.map((p) => p.values);
+  let artifact: ModelArtifact = artifactFromTraining(result, trainParts, {
     ...info,
     version: initialVersion,
   });
@@ -166,62 +213,94 @@ async function trainScope(
     const existing = await store.loadVersion(scope, initialVersion).catch(() => null);
     if (existing?.meta.onnxSha256 !== artifact.meta.onnxSha256) {
       const version = versionForRange(series.from, series.to);
-      artifact = artifactFromTraining(result, series.values, { ...info, version });
+      artifact = artifactFromTraining(result, trainParts, { ...info, version });
       process.stderr.write(
         `${label}: ${scopeKey(scope)}/initial holds another model; storing as ${version}\n`,
       );
     }
   }
   const { meta } = artifact;
-  await store.saveVersion(artifact);
-  const serving = (await store.readManifest(scope))?.promoted ?? null;
-  const retrainedServes = serving !== null && serving !== initialVersion && serving !== meta.version;
-  const promote = values.promote === "always" || (values.promote === "auto" && !retrainedServes);
-  const m = meta.metrics;
-  const figures = `validation rmse ${m.rmse.toFixed(1)} W, persistence ${m.persistenceRmse.toFixed(1)} W, skill ${m.skill.toFixed(3)}`;
-  const reason = promote
-    ? `initial model from the seed CSVs (${meta.head} head; ${figures})`
-    : values.promote === "never"
-      ? `stored only (--promote never; ${figures})`
-      : `not promoted: retrained version ${serving} serves (--promote always replaces it; ${figures})`;
-  // A re-run that produced the very model already serving changes nothing worth a history entry.
-  if (serving !== meta.version) {
+  const manifest = await store.readManifest(scope);
+  const serving = manifest?.promoted ?? null;
+  const retrainedServes =
+    serving !== null &&
+    serving !== initialVersion &&
+    serving !== meta.version &&
+    !serving.startsWith("baseline-");
+  let serves = serving ?? "none";
+  let mae = meta.metrics.mae;
+  let persistenceMae = meta.metrics.persistenceMae ?? Number.NaN;
+  let meanMae = Number.NaN;
+  let origins = meta.metrics.origins;
+  if (values.promote === "never" || retrainedServes) {
+    await store.saveVersion(artifact);
     await store.recordDecision(scope, {
       version: meta.version,
       at: new Date().toISOString(),
-      promoted: promote,
-      reason,
-      metrics: m,
+      promoted: false,
+      reason:
+        values.promote === "never"
+          ? `stored only (--promote never; ${series.about})`
+          : `not decided: retrained version ${serving} serves; bun run ml retrain decides against it`,
+      metrics: meta.metrics,
     });
+  } else {
+    const { decision, metrics } = await promoteByPolicy({
+      store,
+      scope,
+      candidate: artifact,
+      parts: series.parts,
+      fraction: validationFraction,
+      what: `initial model trained on ${series.about}`,
+    });
+    serves = decision.winner.version;
+    mae = metrics.mae;
+    persistenceMae = metrics.persistenceMae ?? Number.NaN;
+    meanMae = metrics.meanMae ?? Number.NaN;
+    origins = metrics.origins;
+    process.stderr.write(`${label}: ${decision.reason}\n`);
   }
   const seconds = (performance.now() - started) / 1000;
   process.stderr.write(
-    `${label}: stored ${scopeKey(scope)}/${meta.version} in ${seconds.toFixed(1)} s; ${reason}\n`,
+    `${label}: stored ${scopeKey(scope)}/${meta.version} in ${seconds.toFixed(1)} s; serving ${serves}\n`,
   );
   return {
     scope,
     version: meta.version,
     head: meta.head,
-    rows: series.values.length,
-    rmse: m.rmse,
-    persistenceRmse: m.persistenceRmse,
-    skill: m.skill,
-    promoted: promote,
+    rows,
+    mae,
+    persistenceMae,
+    meanMae,
+    origins,
+    serves,
     seconds,
   };
 }
 
 function table(rows: Row[]): string {
-  const header = ["device", "version", "head", "rows", "rmse W", "persistence W", "skill", "promoted", "s"];
+  const header = [
+    "device",
+    "version",
+    "head",
+    "rows",
+    "origins",
+    "MAE W",
+    "persistence W",
+    "mean W",
+    "serves",
+    "s",
+  ];
   const body = rows.map((r) => [
     String(r.scope),
     r.version,
     r.head,
     String(r.rows),
-    r.rmse.toFixed(1),
-    r.persistenceRmse.toFixed(1),
-    r.skill.toFixed(3),
-    r.promoted ? "yes" : "no",
+    String(r.origins),
+    r.mae.toFixed(1),
+    r.persistenceMae.toFixed(1),
+    r.meanMae.toFixed(1),
+    r.serves,
     r.seconds.toFixed(1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
@@ -260,7 +339,9 @@ async function run(values: Values<typeof trainOptions>): Promise<number> {
     let failed = 0;
     for (const scope of wanted) {
       const series =
-        scope === "shared" ? pooled(devices, values.sharedRows) : latest(devices.get(scope)!, values.rows);
+        scope === "shared"
+          ? pooled(devices, values.rows, values.synthetic)
+          : latest(devices.get(scope)!, values.rows);
       try {
         rows.push(await trainScope(store, scope, series, values));
       } catch (error) {

@@ -8,12 +8,18 @@ import { errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
 import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import { type Interval, meanVersion, persistenceVersion, type ServedKind } from "../policy.ts";
 import { baselineVersion, persistenceForecast } from "./baseline.ts";
 import type { ModelKind, ModelSet, ServingModel } from "./models.ts";
 
 export interface WindowForecast {
   window: WindowRecord;
+  /** Which scope decided (metric label `model`). */
   kind: ModelKind;
+  /** What made the values (`forecasts.model_kind`). */
+  served: ServedKind;
+  /** p10/p90 offsets per step, when what serves has one. */
+  interval?: Interval | undefined;
   version: string;
   /** `slotsPerWindow` values in watts: second i targets window end + i s. */
   values: ArrayLike<number>;
@@ -34,10 +40,20 @@ export async function forecastWindows(
 ): Promise<WindowForecast[]> {
   const out: WindowForecast[] = new Array(windows.length);
   const groups = new Map<ServingModel, { kind: ModelKind; indices: number[] }>();
+  // Baselines are what serves wherever the policy chose them: their (tiny) compute is the batch's forecast
+  // cost as much as a model's, so it is timed and counted the same way.
+  const baselineStarted = performance.now();
+  let baselines = 0;
   windows.forEach((window, i) => {
     const { kind, model } = models.pick(window.sensorId);
     if (!model) {
       out[i] = baseline(window);
+      baselines++;
+      return;
+    }
+    if (model.kind !== "lstm") {
+      out[i] = baseline(window, kind, model.kind, model.interval);
+      baselines++;
       return;
     }
     const group = groups.get(model);
@@ -45,6 +61,10 @@ export async function forecastWindows(
     else groups.set(model, { kind, indices: [i] });
   });
 
+  if (baselines > 0) {
+    metrics.inference.observe((performance.now() - baselineStarted) / 1000);
+    metrics.batchSize.observe(baselines);
+  }
   for (const [model, { kind, indices }] of groups) {
     const n = indices.length;
     const input = new Float32Array(n * slotsPerWindow);
@@ -60,6 +80,8 @@ export async function forecastWindows(
         out[w] = {
           window: windows[w]!,
           kind,
+          served: "lstm",
+          interval: model.interval,
           version: model.version,
           values: y.subarray(b * slotsPerWindow, (b + 1) * slotsPerWindow),
         };
@@ -77,11 +99,26 @@ export async function forecastWindows(
   return out;
 }
 
-function baseline(window: WindowRecord): WindowForecast {
+/**
+ * A baseline forecast: persistence by default (nothing serves yet, or inference failed — no interval then,
+ * since nothing calibrated it), or the baseline the policy chose for the scope, with its interval.
+ */
+function baseline(
+  window: WindowRecord,
+  kind: ModelKind = "baseline",
+  served: ServedKind = "persistence",
+  interval?: Interval,
+): WindowForecast {
+  const values =
+    served === "mean"
+      ? new Float64Array(slotsPerWindow).fill(window.mean)
+      : persistenceForecast(window, slotsPerWindow);
   return {
     window,
-    kind: "baseline",
-    version: baselineVersion,
-    values: persistenceForecast(window, slotsPerWindow),
+    kind,
+    served,
+    interval,
+    version: served === "mean" ? meanVersion : kind === "baseline" ? baselineVersion : persistenceVersion,
+    values,
   };
 }

@@ -1,16 +1,17 @@
 /**
- * Bootstrap on a fresh clone: when the store has no promoted shared model, train one from the seed data in
- * a Worker, save it as version `initial` and promote it, then load it. Ingestion never waits for this: until
- * the model is loaded the persistence baseline forecasts, under its own version label.
+ * Bootstrap on a fresh clone: when the store has no decision for the shared scope, train a model from the
+ * seed data in a Worker, and let the serving policy decide between it, persistence and the minute mean on
+ * the same held-out origins (ml/promote.ts): the winner serves. Ingestion never waits for this: until the
+ * decision the persistence baseline forecasts, under its own version label.
  */
 import { errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
-import { slotsPerWindow } from "../../lib/records.ts";
-import { initialVersion } from "../store/model-store.ts";
+import { promoteByPolicy } from "../promote.ts";
+import { initialVersion, versionForRange } from "../store/model-store.ts";
 import type { ManifestEntry, ModelArtifact, ModelScope } from "../store/types.ts";
 import type { ModelSet, ModelSource } from "./models.ts";
-import type { SeedModelRequest } from "./seed-model.ts";
+import type { SeedModel, SeedModelRequest } from "./seed-model.ts";
 import { runWorkerTask, type WorkerTask } from "./worker-task.ts";
 
 /** The bootstrap model is the shared scope's `initial` version (the study's `{device}/initial/` layout). */
@@ -30,8 +31,8 @@ export interface BootstrapOptions {
 }
 
 /**
- * `trained`: promoted and serving; `rejected`: trained but worse than persistence, not promoted; `stopped`:
- * the process stopped first.
+ * `trained`: the model won the policy and serves; `rejected`: a baseline beat it and serves instead;
+ * `stopped`: the process stopped first.
  */
 export type BootstrapOutcome = "not-needed" | "trained" | "rejected" | "failed" | "stopped";
 
@@ -56,72 +57,66 @@ export function startBootstrap(deps: {
   options: BootstrapOptions;
 }): Bootstrap {
   const { store, models, metrics, logger, options } = deps;
-  let task: WorkerTask<ModelArtifact> | undefined;
+  let task: WorkerTask<SeedModel> | undefined;
   let stopped = false;
 
-  /**
-   * Promotes the bootstrap model only when it beats persistence on its held-out tail, the rule retraining
-   * follows too (issue 5): a model worse than repeating the last value would make every forecast worse than
-   * the baseline already serving. A refusal is recorded in the manifest with its figures.
-   */
-  async function decide(artifact: ModelArtifact, what: string): Promise<BootstrapOutcome> {
-    const m = artifact.meta.metrics;
-    const figures = `validation rmse ${m.rmse.toFixed(1)} W, persistence ${m.persistenceRmse.toFixed(1)} W, skill ${m.skill.toFixed(3)}`;
-    const promoted = m.skill > 0;
-    await store.recordDecision("shared", {
-      version: bootstrapVersion,
-      at: new Date().toISOString(),
-      promoted,
-      reason: promoted
-        ? `bootstrap: no shared model was promoted; ${what} (${figures})`
-        : `bootstrap: not promoted, it does not beat persistence; ${what} (${figures})`,
-      metrics: m,
+  async function decide(model: SeedModel | null, what: string): Promise<BootstrapOutcome> {
+    if (!model) return "failed";
+    const { decision } = await promoteByPolicy({
+      store,
+      scope: "shared",
+      candidate: model.artifact,
+      parts: model.parts,
+      fraction: 0.25,
+      what: `bootstrap (${what})`,
     });
     if (stopped) return "stopped";
-    if (!promoted) {
-      logger.warn("bootstrap model does not beat persistence: not promoted; persistence keeps serving", {
-        rmse: m.rmse,
-        persistenceRmse: m.persistenceRmse,
+    await models.refresh(["shared"]);
+    if (!decision.candidatePromoted) {
+      logger.warn(`bootstrap model does not beat ${decision.winner.kind}: ${decision.winner.kind} serves`, {
+        reason: decision.reason,
       });
       return "rejected";
     }
-    await models.refresh(["shared"]);
     return "trained";
   }
 
   async function run(): Promise<BootstrapOutcome> {
     try {
       const manifest = await store.readManifest("shared");
-      // A promoted model that does not load is an operator's matter (the error is counted); bootstrapping
-      // over it would silently replace their choice.
+      // A promoted model (or baseline) that was decided is an operator's matter; bootstrapping over it would
+      // silently replace their choice.
       if (manifest?.promoted) return "not-needed";
       const started = performance.now();
-      // Saved but never promoted (a bootstrap that stopped in between, or `ml train` without promotion):
-      // versions are immutable, so decide on the stored one rather than train another `initial`.
-      if (await store.hasVersion("shared", bootstrapVersion)) {
-        const stored = await store.loadVersion("shared", bootstrapVersion, { lookback: slotsPerWindow });
-        return await decide(stored, "the stored initial version");
-      }
       logger.info(
-        "no promoted shared model: training the bootstrap model in a worker; persistence serves meanwhile",
+        "no decision for the shared scope: training the bootstrap model in a worker; persistence serves meanwhile",
         { csv: options.csvPath, rows: options.rows, epochs: options.epochs },
       );
-      const request: SeedModelRequest = { ...options, version: bootstrapVersion };
-      task = runWorkerTask<SeedModelRequest, ModelArtifact>(
+      // Versions are immutable: a stored `initial` that was never decided (a bootstrap stopped in between)
+      // gets a fresh name instead.
+      const version = (await store.hasVersion("shared", bootstrapVersion))
+        ? `${bootstrapVersion}-${Date.now()}`
+        : bootstrapVersion;
+      const request: SeedModelRequest = {
+        ...options,
+        version: version === bootstrapVersion ? version : bootstrapVersion,
+      };
+      task = runWorkerTask<SeedModelRequest, SeedModel>(
         new URL("./train-worker.ts", import.meta.url),
         request,
         "bootstrap training",
       );
-      const artifact = await task.result;
+      const model = await task.result;
       if (stopped) return "stopped";
-      await store.saveVersion(artifact);
-      const outcome = await decide(
-        artifact,
-        `trained ${options.epochs} epochs on ${options.rows} values of ${options.csvPath}`,
-      );
+      if (version !== bootstrapVersion) {
+        // Retrain-style name from now, so the immutable stored `initial` is not overwritten.
+        const now = new Date();
+        model.artifact.meta.version = versionForRange(now, now);
+      }
+      const outcome = await decide(model, model.about);
       logger.info(`bootstrap model ${outcome}`, {
         seconds: Math.round(performance.now() - started) / 1000,
-        serving: models.hasShared(),
+        serving: models.serving().find((m) => m.scope === "shared")?.version ?? null,
       });
       return outcome;
     } catch (error) {

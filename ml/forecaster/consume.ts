@@ -9,7 +9,7 @@ import { errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
-import { forecastWindows } from "./batch.ts";
+import { forecastWindows, type WindowForecast } from "./batch.ts";
 import type { ModelSet } from "./models.ts";
 import { actualRows, forecastRows } from "./rows.ts";
 import { saveActuals, saveForecasts } from "./sink.ts";
@@ -27,6 +27,8 @@ export function windowBatchHandler(deps: {
   logger: Logger;
   /** Called with each batch's sensors before forecasting (the service tracks which sensors it serves). */
   onSensors?: (sensorIds: Iterable<number>) => void;
+  /** Called with each stored batch's windows and forecasts (live error monitoring). */
+  onForecasts?: (windows: readonly WindowRecord[], forecasts: readonly WindowForecast[]) => void;
 }): BatchHandler<WindowRecord> {
   const { db, models, metrics, logger } = deps;
   return async (batch) => {
@@ -39,7 +41,7 @@ export function windowBatchHandler(deps: {
       const actualsStored = await saveActuals(db, windows.flatMap(actualRows));
       await saveForecasts(
         db,
-        forecasts.flatMap((f) => forecastRows(f.window, f.values, f.version, madeAt)),
+        forecasts.flatMap((f) => forecastRows(f.window, f.values, f.version, madeAt, f.served, f.interval)),
       );
       metrics.actualsStored.inc(actualsStored);
     } catch (error) {
@@ -51,6 +53,7 @@ export function windowBatchHandler(deps: {
       });
       throw error;
     }
+    deps.onForecasts?.(windows, forecasts);
     const storedAt = Date.now();
     for (const f of forecasts) {
       metrics.forecasts.inc({ model: f.kind });

@@ -45,6 +45,7 @@ export async function launchForecaster(deps: {
       bootstrap: values.bootstrap
         ? { csvPath: values.bootstrapCsv, rows: values.bootstrapRows, epochs: values.bootstrapEpochs }
         : false,
+      demoteAfterMs: Math.round(values.demoteAfter * 1000),
       retrain: {
         everyMs: Math.round(values.retrainEvery * 1000),
         store: storeConfig,

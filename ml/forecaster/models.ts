@@ -9,6 +9,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
 import { slotsPerWindow } from "../../lib/records.ts";
 import type { OnnxForecaster } from "../inference.ts";
+import { type Interval, isBaselineVersion, kindOfVersion, type ServedKind } from "../policy.ts";
 import { openForecaster } from "../store/artifact.ts";
 import type { Manifest, ModelArtifact, ModelMeta, ModelScope } from "../store/types.ts";
 import { baselineVersion } from "./baseline.ts";
@@ -25,14 +26,23 @@ export interface ModelSource {
   listScopes(): Promise<ModelScope[]>;
 }
 
-/** `sensor` = the sensor's own model, `shared` = the fallback, `baseline` = persistence (no model). */
+/**
+ * Which scope decided the forecast: `sensor` = the sensor's own manifest, `shared` = the fallback's,
+ * `baseline` = nothing serves yet (persistence by default). What made it is `ServingModel.kind`.
+ */
 export type ModelKind = "sensor" | "shared" | "baseline";
 
+/**
+ * What serves a scope: an LSTM version (with its session), or a baseline that won the policy (no session).
+ * `interval`: p10/p90 offsets per horizon step, from the manifest (the decision that made it serve).
+ */
 export interface ServingModel {
   readonly scope: ModelScope;
   readonly version: string;
-  readonly meta: ModelMeta;
-  readonly forecaster: OnnxForecaster;
+  readonly kind: ServedKind;
+  readonly interval?: Interval | undefined;
+  readonly meta?: ModelMeta | undefined;
+  readonly forecaster?: OnnxForecaster | undefined;
 }
 
 interface Slot {
@@ -95,7 +105,7 @@ export class ModelSet {
     return { kind: "baseline", model: undefined };
   }
 
-  /** True once the shared fallback is loaded (readiness: every sensor then has a model). */
+  /** True once the shared scope is decided (a model or a baseline the policy chose serves every sensor). */
   hasShared(): boolean {
     return this.slots.has("shared");
   }
@@ -109,6 +119,9 @@ export class ModelSet {
    * after the run.
    */
   async use<R>(model: ServingModel, fn: (forecaster: OnnxForecaster) => Promise<R>): Promise<R> {
+    if (!model.forecaster) {
+      throw new PipelineError("internal", `${model.scope}/${model.version} is a baseline: it has no session`);
+    }
     const slot = this.slotByModel.get(model);
     if (slot) slot.users++;
     try {
@@ -157,13 +170,48 @@ export class ModelSet {
       }
       const promoted = manifest?.promoted;
       const key = scopeKey(scope);
-      if (!promoted || this.slots.get(key)?.model.version === promoted) continue;
+      if (!promoted) continue;
+      const current = this.slots.get(key)?.model;
+      if (current?.version === promoted) {
+        // Same version, new decision (e.g. re-scored): only the interval may have changed.
+        if (manifest?.interval && current.interval !== manifest.interval)
+          this.setInterval(key, manifest.interval);
+        continue;
+      }
       if (this.failed.get(key) === promoted) continue;
-      await this.load(scope, promoted);
+      if (isBaselineVersion(promoted)) await this.serveBaseline(scope, promoted, manifest?.interval);
+      else await this.load(scope, promoted, manifest?.interval);
     }
   }
 
-  private async load(scope: ModelScope, version: string): Promise<void> {
+  private setInterval(key: string, interval: Interval): void {
+    const slot = this.slots.get(key);
+    if (slot) (slot.model as { interval?: Interval }).interval = interval;
+  }
+
+  /**
+   * Serves a baseline for `scope` in place of a model (the policy chose it, or a live demotion): sensors of
+   * a sensor scope get it instead of the shared model; for `shared`, every sensor without its own.
+   */
+  serveBaseline(scope: ModelScope, version: string, interval?: Interval): Promise<void> {
+    const key = scopeKey(scope);
+    const previous = this.slots.get(key);
+    const slot: Slot = {
+      model: { scope, version, kind: kindOfVersion(version), interval },
+      users: 0,
+      retired: false,
+    };
+    this.slots.set(key, slot);
+    this.slotByModel.set(slot.model, slot);
+    this.failed.delete(key);
+    this.options.logger.info(`serving ${kindOfVersion(version)} for ${scope}`, {
+      previous: previous?.model.version ?? null,
+    });
+    this.publishGauges();
+    return previous ? this.retire(previous) : Promise.resolve();
+  }
+
+  private async load(scope: ModelScope, version: string, interval?: Interval): Promise<void> {
     const key = scopeKey(scope);
     const { metrics, logger } = this.options;
     const started = performance.now();
@@ -173,7 +221,14 @@ export class ModelSet {
       const forecaster = await openForecaster(artifact, this.options.threads ?? 1);
       const previous = this.slots.get(key);
       const slot: Slot = {
-        model: { scope, version, meta: artifact.meta, forecaster },
+        model: {
+          scope,
+          version,
+          kind: "lstm",
+          interval: interval ?? artifact.meta.interval,
+          meta: artifact.meta,
+          forecaster,
+        },
         users: 0,
         retired: false,
       };
@@ -210,7 +265,7 @@ export class ModelSet {
   }
 
   private async releaseSlot(slot: Slot): Promise<void> {
-    await slot.model.forecaster.release().catch((error) => {
+    await slot.model.forecaster?.release().catch((error) => {
       this.options.logger.warn(`releasing ${slot.model.scope}/${slot.model.version} failed`, {
         error: errorMessage(error),
       });

@@ -6,7 +6,7 @@ import { opt, type Values } from "../../lib/config.ts";
 import { modelStoreOptions } from "../store/options.ts";
 
 /**
- * The retrain defaults repeat ml/retrain.ts's (the study's 600 rows, 200 epochs) as literals: importing them
+ * The retrain defaults repeat ml/retrain.ts's (an hour of rows, 30 epochs) as literals: importing them
  * would load onnxruntime into every process that declares these options, `bun run core --help` included.
  * service.test.ts keeps them equal.
  */
@@ -48,14 +48,18 @@ export const forecasterOptions = {
   }),
   retrainRows: opt.int("latest rows per sensor a scheduled retrain trains and evaluates on", {
     env: "RETRAIN_ROWS",
-    default: "600",
+    default: "3600",
     min: 300,
   }),
-  retrainEpochs: opt.int("epochs per head of a scheduled retrain (both heads are trained, the better kept)", {
+  retrainEpochs: opt.int("epochs of a scheduled retrain", {
     env: "RETRAIN_EPOCHS",
-    default: "200",
+    default: "30",
     min: 1,
   }),
+  demoteAfter: opt.number(
+    "seconds a served model's rolling live MAE may exceed persistence's before it is demoted and persistence serves (0 = never)",
+    { env: "FORECASTER_DEMOTE_AFTER_S", default: "600", min: 0, max: 604_800 },
+  ),
 };
 
 /** Everything an entry point declares to run a forecaster: the model store and the forecaster's own options. */

@@ -4,6 +4,7 @@
  */
 import type { actuals, forecasts } from "../../lib/db/schema.ts";
 import { slotMs, type WindowRecord } from "../../lib/records.ts";
+import type { Interval, ServedKind } from "../policy.ts";
 
 export type ActualInsert = typeof actuals.$inferInsert;
 export type ForecastInsert = typeof forecasts.$inferInsert;
@@ -27,15 +28,24 @@ export function forecastRows(
   values: ArrayLike<number>,
   modelVersion: string,
   madeAt: Date,
+  modelKind: ServedKind = "lstm",
+  interval?: Interval,
 ): ForecastInsert[] {
   const rows: ForecastInsert[] = [];
   const originTs = new Date(window.windowStartMs);
   for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    const lo = interval?.p10[i];
+    const hi = interval?.p90[i];
     rows.push({
       sensorId: window.sensorId,
       targetTs: new Date(window.windowEndMs + i * slotMs),
       modelVersion,
-      value: values[i]!,
+      value,
+      // Power is not negative: a band reaching below 0 W is cut there, like the forecast itself.
+      valueP10: lo === undefined ? null : Math.max(0, value + lo),
+      valueP90: hi === undefined ? null : Math.max(0, value + hi),
+      modelKind,
       originTs,
       madeAt,
     });

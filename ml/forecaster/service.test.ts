@@ -14,6 +14,8 @@ import { type Database, openDatabase } from "../../lib/db/client.ts";
 import { actuals, forecasts, models } from "../../lib/db/schema.ts";
 import { createRegistry } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
+import { isBaselineVersion, persistenceVersion } from "../policy.ts";
+import { createRng } from "../random.ts";
 import { defaultRetrainOptions, defaultRetrainRows } from "../retrain.ts";
 import { readSeedCsv } from "../seed.ts";
 import { artifactFromTraining } from "../store/artifact.ts";
@@ -311,25 +313,32 @@ describe("forecaster on the embedded default", () => {
       const w = windowOf(5, 6);
       await windowsLog.publish([{ key: "5", value: w }]);
       await untilForecasts(retrainRegistry, 1);
-      // A new process does not know v2: the manifest names the wrong-shape version, so nothing shared serves.
-      const before = retraining.servingVersions().shared;
+      // 20 more minutes of sensor 5 (a random walk, where persistence is the best forecast), an hour later.
+      const rng = createRng(8);
+      let level = 900;
+      const walk = Array.from({ length: 1200 }, (_, k) => {
+        level = Math.max(50, level + 10 * rng.normal());
+        return { sensorId: 5, ts: new Date(t0 + 3_600_000 + k * 1000), value: level, imputed: false };
+      });
+      await database.db.insert(actuals).values(walk);
       await retraining.retrainNow();
       const count = (outcome: string) =>
         metricValue(retrainRegistry, "forecaster_retrains_total", { outcome });
-      // shared: 4 sensors × their latest rows (420), enough for a decision either way.
-      expect((await count("promoted")) + (await count("rejected"))).toBe(1);
-      // sensor 5: its 180 rows are too few for lookback 60, horizon 60 and a 20 % tail: nothing trained.
-      expect(await count("skipped")).toBe(1);
+      // sensor 5 (its latest 600 rows, the walk) and shared (whose parts include them): trained in the worker
+      // and decided on minute-aligned tails — persistence wins both.
+      expect(await count("rejected")).toBe(2);
+      expect(await count("skipped")).toBe(0);
       expect(await count("failed")).toBe(0);
-      const manifest = await store.readManifest("shared");
+      const manifest = await store.readManifest(5);
       const decision = manifest!.history.at(-1)!;
       expect(decision.version).toMatch(/^\d{8}T\d{6}Z-\d{8}T\d{6}Z$/);
+      expect(decision.serves).toBe(persistenceVersion);
       const [row] = await database.db.select().from(models).where(eq(models.version, decision.version));
-      expect(row?.sensorId).toBe(0);
-      expect(row?.decision).toBe(decision.reason);
-      expect(row?.promoted).toBe(decision.promoted);
-      if (decision.promoted) expect(retraining.servingVersions().shared).toBe(decision.version);
-      else expect(retraining.servingVersions().shared).toBe(before);
+      expect(row?.sensorId).toBe(5);
+      expect(row?.decision).toBe(`${decision.reason} [serves ${persistenceVersion}]`);
+      expect(row?.promoted).toBe(false);
+      await retraining.reloadModels();
+      expect(retraining.servingVersions()["5"]).toBe(persistenceVersion);
     } finally {
       await retraining.stop();
     }
@@ -393,32 +402,115 @@ describe("forecaster without a model", () => {
     }
   });
 
-  test("a bootstrap model worse than persistence (1 epoch) is recorded, not promoted", async () => {
-    const { forecaster, store } = await start("rejected", { rows: 600, epochs: 1 });
+  test("a bootstrap model worse than persistence is refused: persistence serves, labelled, with its band", async () => {
+    // A random walk: repeating the last value is the best forecast there is, so the model must lose.
+    const rng = createRng(21);
+    let v = 1500;
+    const lines = ["sensor_timestamp,sensor_id,sensor_energy_value"];
+    for (let i = 0; i < 2400; i++) {
+      v = Math.max(100, v + 20 * rng.normal());
+      lines.push(`${1765152000 + i},3,${v.toFixed(1)}`);
+    }
+    const walkCsv = join(dir, "walk.csv");
+    await Bun.write(walkCsv, `${lines.join("\n")}\n`);
+    const registry = createRegistry();
+    const store = await ModelStore.open({ localDir: join(dir, "rejected") });
+    const forecaster = await startForecaster({
+      windowsLog,
+      database,
+      store,
+      registry,
+      logger: silent,
+      bootstrap: { csvPath: walkCsv, rows: 2400, epochs: 1 },
+      subscription: "rejected",
+    });
     try {
       expect(await forecaster.bootstrapped).toBe("rejected");
-      expect(forecaster.servingVersions()).toEqual({});
+      expect(forecaster.servingVersions()).toEqual({ shared: persistenceVersion });
+      expect(await forecaster.checks.model!()).toBe(true);
       const manifest = await store.readManifest("shared");
-      expect(manifest?.promoted).toBeNull();
-      expect(manifest?.history.at(-1)?.reason).toMatch(
-        /^bootstrap: not promoted, it does not beat persistence/,
+      expect(manifest?.promoted).toBe(persistenceVersion);
+      expect(manifest?.interval?.p10).toHaveLength(60);
+      const last = manifest!.history.at(-1)!;
+      expect(last.promoted).toBe(false);
+      expect(last.reason).toMatch(
+        /^bootstrap \(.*\); MAE on \d+ minute-aligned origins: .* → persistence serves/,
       );
-      expect(manifest!.history.at(-1)!.metrics.skill).toBeLessThan(0);
+      expect(last.metrics.maeSkill!).toBeLessThan(0.02);
+      // The refused model is stored (history), never loaded.
+      expect(await store.hasVersion("shared", "initial")).toBe(true);
+
+      const w = windowOf(2, 3);
+      await windowsLog.publish([{ key: "2", value: w }]);
+      await untilForecasts(registry, 1);
+      const rows = await forecastRowsOf(database, 2, w.windowStartMs);
+      expect(rows).toHaveLength(60);
+      expect(new Set(rows.map((r) => r.modelVersion))).toEqual(new Set([persistenceVersion]));
+      expect(new Set(rows.map((r) => r.modelKind))).toEqual(new Set(["persistence"]));
+      for (const [i, r] of rows.entries()) {
+        expect(r.valueP10).toBeCloseTo(Math.max(0, r.value + manifest!.interval!.p10[i]!), 6);
+        expect(r.valueP90).toBeCloseTo(Math.max(0, r.value + manifest!.interval!.p90[i]!), 6);
+        expect(r.valueP10!).toBeLessThanOrEqual(r.valueP90!);
+      }
+      expect(await metricValue(registry, "forecaster_forecasts_total", { model: "shared" })).toBe(1);
     } finally {
       await forecaster.stop();
     }
-  }, 30_000);
+  }, 60_000);
 
-  test("bootstrap with the default settings trains in a worker, beats persistence, and serves `initial`", async () => {
+  test("a served model worse than persistence live is demoted: persistence serves, recorded in the manifest", async () => {
+    // A deliberately bad shared model: absolute levels learnt 2,500 W above this sensor's.
+    const elsewhere = Float64Array.from(series, (v) => v + 2500);
+    const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
+    const store = await ModelStore.open({ localDir: join(dir, "demote") });
+    await store.saveVersion(artifactFromTraining(bad, elsewhere, { scope: "shared", version: "initial" }));
+    await promote(store, "shared", "initial");
+    const registry = createRegistry();
+    const forecaster = await startForecaster({
+      windowsLog,
+      database,
+      store,
+      registry,
+      logger: silent,
+      bootstrap: false,
+      subscription: "demote",
+      demoteAfterMs: 3 * 60_000,
+    });
+    try {
+      expect(forecaster.servingVersions()).toEqual({ shared: "initial" });
+      // Ten consecutive minutes of sensor 4, one batch each: each forecast is scored on the next window.
+      for (let m = 0; m < 10; m++) {
+        await windowsLog.publish([{ key: "4", value: windowOf(4, m) }]);
+        await untilForecasts(registry, m + 1);
+      }
+      await until(() => forecaster.servingVersions().shared === persistenceVersion, "the demotion");
+      const manifest = await store.readManifest("shared");
+      expect(manifest?.promoted).toBe(persistenceVersion);
+      expect(manifest?.history.at(-1)?.reason).toMatch(
+        /^demoted: live MAE [\d.]+ W > persistence [\d.]+ W for \d+ s/,
+      );
+      expect(
+        await metricValue(registry, "forecaster_live_mae_watts", { scope: "shared", forecast: "served" }),
+      ).toBeGreaterThan(1000);
+    } finally {
+      await forecaster.stop();
+    }
+  }, 60_000);
+
+  test("bootstrap with the default settings trains in a worker and the policy's winner serves", async () => {
     const { forecaster, store } = await start("trained", { rows: 1200, epochs: 20 });
     try {
-      expect(await forecaster.bootstrapped).toBe("trained");
-      expect(forecaster.servingVersions()).toEqual({ shared: "initial" });
-      expect(await forecaster.checks.model!()).toBe(true);
+      const outcome = await forecaster.bootstrapped;
+      expect(["trained", "rejected"]).toContain(outcome);
       const manifest = await store.readManifest("shared");
-      expect(manifest?.promoted).toBe("initial");
-      expect(manifest?.history.at(-1)?.reason).toMatch(/^bootstrap: no shared model was promoted/);
-      expect(manifest!.history.at(-1)!.metrics.skill).toBeGreaterThan(0);
+      // The model if it won, else the baseline that beat it.
+      if (outcome === "trained") expect(manifest?.promoted).toBe("initial");
+      else expect(isBaselineVersion(manifest!.promoted!)).toBe(true);
+      expect(forecaster.servingVersions().shared).toBe(manifest!.promoted!);
+      expect(await forecaster.checks.model!()).toBe(true);
+      expect(manifest?.history.at(-1)?.reason).toMatch(
+        /^bootstrap \(\d+ values of .*one 300-s period of a tiled trace/,
+      );
     } finally {
       await forecaster.stop();
     }

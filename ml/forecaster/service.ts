@@ -15,6 +15,7 @@ import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { type ForecasterMetrics, forecasterMetrics } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
+import { persistenceVersion } from "../policy.ts";
 import type { ModelScope } from "../store/types.ts";
 import {
   type Bootstrap,
@@ -24,6 +25,7 @@ import {
   startBootstrap,
 } from "./bootstrap.ts";
 import { windowBatchHandler } from "./consume.ts";
+import { type Demotion, LiveError } from "./live-error.ts";
 import { ModelSet } from "./models.ts";
 import {
   type RetrainSchedule,
@@ -48,6 +50,11 @@ export interface ForecasterOptions {
   bootstrap?: BootstrapOptions | false;
   /** Scheduled retraining in a worker; absent or `everyMs` 0 = off. */
   retrain?: RetrainScheduleOptions;
+  /**
+   * Event-time ms a served model's rolling live MAE may exceed persistence's before persistence replaces it
+   * (recorded in the manifest); 0 or absent = never.
+   */
+  demoteAfterMs?: number;
 }
 
 export interface Forecaster {
@@ -109,6 +116,36 @@ export async function startForecaster(options: ForecasterOptions): Promise<Forec
       })
     : undefined;
 
+  const live = new LiveError({ demoteAfterMs: options.demoteAfterMs ?? 0, registry: options.registry });
+  const demote = async (d: Demotion): Promise<void> => {
+    const reason =
+      `demoted: live MAE ${d.liveMae.toFixed(1)} W > persistence ${d.persistenceMae.toFixed(1)} W ` +
+      `for ${Math.round(d.forMs / 1000)} s (${d.windows} windows scored); persistence serves`;
+    logger.warn(`${d.scope}/${d.version} ${reason}`);
+    await models.serveBaseline(d.scope, persistenceVersion);
+    try {
+      await options.store.recordDecision(d.scope, {
+        version: d.version,
+        at: new Date().toISOString(),
+        promoted: false,
+        serves: persistenceVersion,
+        reason,
+        metrics: {
+          mae: d.liveMae,
+          rmse: 0,
+          persistenceRmse: 0,
+          skill: 1 - d.liveMae / Math.max(d.persistenceMae, Number.EPSILON),
+          origins: d.windows,
+          persistenceMae: d.persistenceMae,
+        },
+      });
+    } catch (error) {
+      // Serving persistence already happened here; the next poll may reload the model until the store
+      // records the demotion, which is counted and logged.
+      metrics.forecastErrors.inc({ stage: "manifest" });
+      logger.warn("cannot record the demotion in the model store", { error: errorMessage(error) });
+    }
+  };
   const subscription: Subscription = options.windowsLog.subscribe(
     options.subscription ?? "forecaster",
     windowBatchHandler({
@@ -118,6 +155,9 @@ export async function startForecaster(options: ForecasterOptions): Promise<Forec
       logger,
       onSensors: (ids) => {
         for (const id of ids) seen.add(id);
+      },
+      onForecasts: (windows, forecasts) => {
+        for (const d of live.observe(windows, forecasts)) void demote(d);
       },
     }),
   );

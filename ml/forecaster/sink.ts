@@ -17,6 +17,8 @@ const rowsPerStatement = 50_000;
 const intArray = (xs: readonly number[]) => `{${xs.join(",")}}`;
 /** Values as `float8[]`; they come from windows and finite model outputs (NaN would be spelled NaN). */
 const floatArray = (xs: readonly number[]) => `{${xs.join(",")}}`;
+const nullableFloatArray = (xs: ReadonlyArray<number | null | undefined>) =>
+  `{${xs.map((x) => (x === null || x === undefined ? "NULL" : String(x))).join(",")}}`;
 const boolArray = (xs: readonly boolean[]) => `{${xs.map((x) => (x ? "t" : "f")).join(",")}}`;
 const textArray = (xs: readonly string[]) => `{${xs.map((x) => JSON.stringify(x)).join(",")}}`;
 
@@ -53,14 +55,17 @@ export async function saveForecasts(db: Db, rows: readonly ForecastInsert[]): Pr
   for (let i = 0; i < unique.length; i += rowsPerStatement) {
     const part = unique.slice(i, i + rowsPerStatement);
     await db.execute(sql`
-      insert into ${forecasts} (sensor_id, target_ts, model_version, value, origin_ts, made_at)
-      select s, to_timestamp(t / 1000.0), v, x, to_timestamp(o / 1000.0), to_timestamp(m / 1000.0)
+      insert into ${forecasts} (sensor_id, target_ts, model_version, value, value_p10, value_p90, model_kind, origin_ts, made_at)
+      select s, to_timestamp(t / 1000.0), v, x, lo, hi, k, to_timestamp(o / 1000.0), to_timestamp(m / 1000.0)
       from unnest(${intArray(part.map((r) => r.sensorId))}::int[], ${floatArray(part.map((r) => r.targetTs.getTime()))}::float8[],
                   ${textArray(part.map((r) => r.modelVersion))}::text[], ${floatArray(part.map((r) => r.value))}::float8[],
+                  ${nullableFloatArray(part.map((r) => r.valueP10))}::float8[], ${nullableFloatArray(part.map((r) => r.valueP90))}::float8[],
+                  ${textArray(part.map((r) => r.modelKind ?? "lstm"))}::text[],
                   ${floatArray(part.map((r) => r.originTs.getTime()))}::float8[], ${floatArray(part.map((r) => r.madeAt.getTime()))}::float8[])
-        as u(s, t, v, x, o, m)
+        as u(s, t, v, x, lo, hi, k, o, m)
       on conflict (sensor_id, target_ts, model_version)
-      do update set value = excluded.value, origin_ts = excluded.origin_ts, made_at = excluded.made_at`);
+      do update set value = excluded.value, value_p10 = excluded.value_p10, value_p90 = excluded.value_p90,
+        model_kind = excluded.model_kind, origin_ts = excluded.origin_ts, made_at = excluded.made_at`);
   }
   return unique.length;
 }

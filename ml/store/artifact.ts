@@ -5,8 +5,8 @@
  */
 import { OnnxForecaster } from "../inference.ts";
 import { encodeOnnxModel } from "../onnx.ts";
+import { maeSkill as skillOf } from "../policy.ts";
 import type { TrainResult } from "../train.ts";
-import { holdoutOf, persistenceErrors, skillOf } from "./holdout.ts";
 import { sha256Hex, versionPrefix } from "./model-store.ts";
 import type { ModelArtifact, ModelScope } from "./types.ts";
 
@@ -31,7 +31,7 @@ export interface ArtifactInfo {
  */
 export function artifactFromTraining(
   result: TrainResult,
-  series: ArrayLike<number>,
+  series: ArrayLike<number> | readonly ArrayLike<number>[],
   info: ArtifactInfo,
 ): ModelArtifact {
   versionPrefix(info.scope, info.version); // validates scope and version before the work
@@ -39,11 +39,12 @@ export function artifactFromTraining(
   const onnx = encodeOnnxModel(result.model, {
     lookback: result.lookback,
     scaler: result.scaler,
+    ...(result.residual ? { residual: result.residual } : {}),
     head: result.head,
     horizon: result.horizon,
     metadata: { scope: String(info.scope), version: info.version },
   });
-  const persistence = persistenceErrors(series, holdoutOf(result, series.length));
+  const persistence = persistenceOnValidation(result, series);
   const { mae, rmse, origins } = result.validation;
   return {
     meta: {
@@ -53,6 +54,8 @@ export function artifactFromTraining(
       horizon: result.horizon,
       outputs,
       head: result.head,
+      target: result.target,
+      ...(result.residual ? { residual: result.residual } : {}),
       hidden: result.model.config.hidden,
       ...(info.trainedFrom ? { trainedFrom: info.trainedFrom.toISOString() } : {}),
       ...(info.trainedTo ? { trainedTo: info.trainedTo.toISOString() } : {}),
@@ -66,11 +69,44 @@ export function artifactFromTraining(
         persistenceRmse: persistence.rmse,
         skill: skillOf(rmse, persistence.rmse),
         origins,
+        persistenceMae: persistence.mae,
+        maeSkill: skillOf(mae, persistence.mae),
       },
     },
     onnx,
     scaler: result.scaler.toJSON(),
   };
+}
+
+/**
+ * Persistence on the origins `train()` validated on (every second of each series' tail), so the figures
+ * stored with a version compare like with like. The promotion decision itself uses minute-aligned origins
+ * (ml/policy.ts) and overwrites these metrics.
+ */
+function persistenceOnValidation(
+  result: TrainResult,
+  series: ArrayLike<number> | readonly ArrayLike<number>[],
+): { mae: number; rmse: number } {
+  const many = Array.isArray(series) && series.length > 0 && typeof series[0] !== "number";
+  const parts = many ? (series as ArrayLike<number>[]) : [series as ArrayLike<number>];
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let ae = 0;
+  let se = 0;
+  let n = 0;
+  for (const part of parts) {
+    // train() holds out the same fraction of each part; its origin count tells where the tail starts.
+    const origins = Math.round((result.validation.origins * part.length) / total);
+    const last = part.length - result.horizon;
+    for (let o = Math.max(1, last - origins + 1); o <= last; o++) {
+      for (let h = 0; h < result.horizon; h++) {
+        const e = part[o - 1]! - part[o + h]!;
+        ae += Math.abs(e);
+        se += e * e;
+        n++;
+      }
+    }
+  }
+  return n === 0 ? { mae: 0, rmse: 0 } : { mae: ae / n, rmse: Math.sqrt(se / n) };
 }
 
 /**

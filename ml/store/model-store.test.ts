@@ -123,7 +123,8 @@ function storeSuite(name: string, openBlobs: () => Promise<BlobStore>) {
       const v = versionForRange(new Date("2025-01-01T00:00:00Z"), new Date("2025-01-01T00:10:00Z"));
       await store.saveVersion(artifact(2, v));
       await store.saveVersion(artifact("shared", initialVersion));
-      expect(await blobs.list("2/")).toEqual([`${v}/`, "initial/"]);
+      // The manifest is written by the save itself: it carries the version's hashes (the root of trust).
+      expect(await blobs.list("2/")).toEqual([`${v}/`, "initial/", "manifest.json"]);
       expect(await blobs.list(`2/${v}/`)).toEqual(["meta.json", "model.onnx", "scaler.json"]);
       expect(await store.listVersions(2)).toEqual([initialVersion, v]);
       // s3rver prunes directories two levels below a delimiter listing's prefix, so its top-level listing
@@ -163,7 +164,11 @@ function storeSuite(name: string, openBlobs: () => Promise<BlobStore>) {
     });
 
     test("promoting a version that was never saved is refused", async () => {
-      await expectError(store.recordDecision(4, entry(initialVersion, true)), "not-found", /does not exist/);
+      await expectError(
+        store.recordDecision(4, entry(initialVersion, true)),
+        "not-found",
+        /not a stored, verified version/,
+      );
       expect(await store.readManifest(4)).toBeNull();
     });
 
@@ -200,12 +205,64 @@ function storeSuite(name: string, openBlobs: () => Promise<BlobStore>) {
         /lookback 12, expected 60/,
       );
       await blobs.put("8/initial/scaler.json", new TextEncoder().encode('{"kind":"minmax"'));
-      await expectError(store.loadVersion(8, initialVersion), "model", /scaler\.json is not valid JSON/);
+      await expectError(
+        store.loadVersion(8, initialVersion),
+        "model",
+        /scaler\.json does not match the manifest/,
+      );
       await blobs.put("8/initial/meta.json", new TextEncoder().encode('{"scope":8}'));
       await expectError(store.loadVersion(8, initialVersion), "model", /meta\.json/);
       await store.saveVersion(artifact(9, initialVersion));
       await blobs.put("9/initial/meta.json", new TextEncoder().encode("{}"));
-      await expectError(store.loadVersion(9, initialVersion), "model", /scope/);
+      await expectError(store.loadVersion(9, initialVersion), "model", /meta\.json has SHA-256.*tampered/);
+    });
+
+    test("a model.onnx swapped together with a meta.json whose hash was edited to match does not load", async () => {
+      await store.saveVersion(artifact(10, initialVersion));
+      const other = artifact(10, initialVersion, 9);
+      // The attacker's pair is self-consistent: meta.json names the new model's size and SHA-256.
+      await blobs.put("10/initial/model.onnx", other.onnx);
+      await blobs.put(
+        "10/initial/meta.json",
+        new TextEncoder().encode(`${JSON.stringify(other.meta, null, 2)}\n`),
+      );
+      await expectError(store.loadVersion(10, initialVersion), "model", /manifest says.*tampered/);
+    });
+
+    test("a version whose save never reached the manifest is not servable", async () => {
+      const a = artifact(11, initialVersion);
+      // Objects written as an interrupted save leaves them: everything but the manifest's record.
+      await blobs.put("11/initial/model.onnx", a.onnx);
+      await blobs.put("11/initial/scaler.json", new TextEncoder().encode(JSON.stringify(a.scaler)));
+      await blobs.put("11/initial/meta.json", new TextEncoder().encode(JSON.stringify(a.meta)));
+      await expectError(store.loadVersion(11, initialVersion), "model", /not recorded in 11\/manifest\.json/);
+      await expectError(store.recordDecision(11, entry(initialVersion, true)), "not-found", /verified/);
+      // Saving it again (the retry of the interrupted save) completes it.
+      await store.saveVersion(a);
+      expect((await store.loadVersion(11, initialVersion)).meta.onnxSha256).toBe(a.meta.onnxSha256);
+    });
+
+    test("writes retry with backoff while the store fails, and a save that never succeeds records nothing", async () => {
+      const inner = await openBlobs();
+      let failures = 3;
+      const flaky: BlobStore = {
+        location: inner.location,
+        get: (key) => inner.get(key),
+        list: (prefix) => inner.list(prefix),
+        close: () => inner.close(),
+        async put(key, bytes, type) {
+          if (failures-- > 0) throw new PipelineError("storage", `injected outage writing ${key}`);
+          await inner.put(key, bytes, type);
+        },
+      };
+      const retrying = new ModelStore(flaky, 50, { attempts: 5, baseMs: 1 });
+      await retrying.saveVersion(artifact(12, initialVersion));
+      expect((await retrying.loadVersion(12, initialVersion)).meta.version).toBe(initialVersion);
+      failures = 1_000;
+      const v = versionForRange(new Date("2025-01-01T00:00:00Z"), new Date("2025-01-01T00:10:00Z"));
+      await expectError(retrying.saveVersion(artifact(12, v)), "storage", /injected outage/);
+      expect((await retrying.readManifest(12))?.versions?.[v]).toBeUndefined();
+      await expectError(retrying.loadVersion(12, v), "not-found", /does not exist/);
     });
   });
 }
@@ -259,6 +316,33 @@ function readAfterWrite(blobs: BlobStore): BlobStore {
 }
 
 storeSuite("S3 (s3rver on loopback)", async () => readAfterWrite(await S3BlobStore.open(s3)));
+
+describe("S3 outage during a save (s3rver stopped and restarted)", () => {
+  test("the upload retries with backoff until the server is back; nothing is servable before the manifest", async () => {
+    const dir = await tempDir("s3rver-outage-");
+    const first = new S3rver({ port: 0, address: "127.0.0.1", directory: dir, silent: true });
+    const { port } = await first.run();
+    const options = { ...s3, endpoint: `http://127.0.0.1:${port}`, bucket: "outage-test" };
+    const store = new ModelStore(readAfterWrite(await S3BlobStore.open(options)), 50, {
+      attempts: 8,
+      baseMs: 100,
+    });
+    await first.close();
+    // Down now: the save starts, fails, backs off (100, 200, 400, 800 ms …) while the server restarts.
+    const saving = store.saveVersion(artifact(13, initialVersion));
+    await Bun.sleep(500);
+    const second = new S3rver({ port, address: "127.0.0.1", directory: dir, silent: true });
+    await second.run();
+    try {
+      await saving;
+      expect((await store.loadVersion(13, initialVersion)).meta.version).toBe(initialVersion);
+      expect(Object.keys((await store.readManifest(13))?.versions ?? {})).toEqual([initialVersion]);
+    } finally {
+      await store.close();
+      await second.close();
+    }
+  });
+});
 storeSuite("a local directory", async () => LocalBlobStore.open(await tempDir("models-")));
 
 describe("S3 backend specifics", () => {

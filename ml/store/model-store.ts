@@ -8,16 +8,32 @@
  * does not parse, a shape other than the caller expects — and fails with a typed PipelineError, so the
  * forecaster can keep serving the model it already has.
  *
+ * Trust model (see types.ts): the manifest is the root of trust; it records the SHA-256 of meta.json,
+ * model.onnx and scaler.json of every version, written last and only after the objects were read back
+ * intact, and a version loads only when all three match the manifest.
+ *
+ * Uploads retry with exponential backoff while the store is unreachable (`retry`); a save that still fails
+ * leaves no manifest entry, so nothing half-written ever becomes servable.
+ *
  * One writer per device is assumed (the forecaster's retrain worker, or `bun run ml train|retrain`): the
  * manifest is read-modified-written without a conditional put, because s3rver and some S3-compatible servers
  * do not implement If-Match on PUT.
  */
 import { PipelineError } from "../../lib/errors.ts";
+import { checkInterval, isBaselineVersion } from "../policy.ts";
 import { MinMaxScaler, type MinMaxScalerJson } from "../scaler.ts";
 import type { BlobStore } from "./blob.ts";
 import { LocalBlobStore } from "./local.ts";
 import { S3BlobStore, type S3Options } from "./s3.ts";
-import type { Manifest, ManifestEntry, ModelArtifact, ModelMeta, ModelMetrics, ModelScope } from "./types.ts";
+import type {
+  Manifest,
+  ManifestEntry,
+  ModelArtifact,
+  ModelMeta,
+  ModelMetrics,
+  ModelScope,
+  VersionHashes,
+} from "./types.ts";
 
 export const initialVersion = "initial";
 /** Manifest history entries kept (oldest dropped first): the manifest is read on every hot-reload check. */
@@ -29,7 +45,11 @@ export interface ModelStoreOptions {
   /** Local directory (default `data/models`) when `s3` is absent. */
   localDir?: string | undefined;
   historyLimit?: number;
+  /** Attempts and first backoff of each object write/read on a `storage` error (default 6 × from 250 ms). */
+  retry?: { attempts: number; baseMs: number };
 }
+
+export const defaultRetry = { attempts: 6, baseMs: 250 };
 
 /** Shape a caller requires of a loaded version (e.g. the forecaster's lookback). */
 export interface ExpectedShape {
@@ -164,6 +184,24 @@ export function parseMeta(value: unknown, where: string): ModelMeta {
   }
   if (typeof m.onnxSha256 !== "string" || !/^[0-9a-f]{64}$/.test(m.onnxSha256)) bad("onnxSha256 is invalid");
   if (!checkMetrics(m.metrics)) bad("metrics are incomplete");
+  if (m.target !== undefined && m.target !== "residual" && m.target !== "absolute") {
+    bad(`target ${JSON.stringify(m.target)} is invalid`);
+  }
+  if (m.target === "residual") {
+    const r = m.residual;
+    if (
+      !r ||
+      !isNum(r.scale) ||
+      r.scale <= 0 ||
+      !isNum(r.inputClip) ||
+      !isNum(r.outputClip) ||
+      !isNum(r.floor)
+    ) {
+      bad("residual scaling is incomplete");
+    }
+  }
+  if (m.interval !== undefined && !checkInterval(m.interval, m.horizon))
+    bad("interval is not p10/p90 per horizon step");
   return m as ModelMeta;
 }
 
@@ -173,6 +211,8 @@ function parseManifest(value: unknown, where: string): Manifest {
     m !== null &&
     typeof m === "object" &&
     (m.promoted === null || typeof m.promoted === "string") &&
+    (m.interval === undefined || checkInterval(m.interval)) &&
+    (m.versions === undefined || (typeof m.versions === "object" && m.versions !== null)) &&
     Array.isArray(m.history) &&
     m.history.every(
       (e) =>
@@ -202,11 +242,37 @@ export class ModelStore {
   readonly location: string;
   private readonly blobs: BlobStore;
   private readonly historyLimit: number;
+  private readonly retry: { attempts: number; baseMs: number };
 
-  constructor(blobs: BlobStore, historyLimit = defaultHistoryLimit) {
+  constructor(blobs: BlobStore, historyLimit = defaultHistoryLimit, retry = defaultRetry) {
     this.blobs = blobs;
     this.location = blobs.location;
     this.historyLimit = historyLimit;
+    this.retry = retry;
+  }
+
+  /**
+   * Runs a store operation, retrying `storage` errors (unreachable, 5xx) with exponential backoff; other
+   * errors (auth, a missing key) are final at once.
+   */
+  private async withRetry<T>(action: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await action();
+      } catch (error) {
+        const transient = error instanceof PipelineError && error.code === "storage";
+        if (!transient || attempt >= this.retry.attempts) throw error;
+        await Bun.sleep(this.retry.baseMs * 2 ** (attempt - 1));
+      }
+    }
+  }
+
+  private put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    return this.withRetry(() => this.blobs.put(key, bytes, contentType));
+  }
+
+  private get(key: string): Promise<Uint8Array | null> {
+    return this.withRetry(() => this.blobs.get(key));
   }
 
   /** S3 when `options.s3` is given (bucket created if missing), otherwise the local directory. */
@@ -214,7 +280,7 @@ export class ModelStore {
     const blobs = options.s3
       ? await S3BlobStore.open(options.s3)
       : await LocalBlobStore.open(options.localDir);
-    return new ModelStore(blobs, options.historyLimit);
+    return new ModelStore(blobs, options.historyLimit, options.retry);
   }
 
   /**
@@ -235,22 +301,94 @@ export class ModelStore {
       );
     }
     MinMaxScaler.fromJSON(scaler);
-    const existing = await this.blobs.get(`${prefix}meta.json`);
+    const scope = meta.scope;
+    const existing = await this.get(`${prefix}meta.json`);
     if (existing && !options.overwrite) {
       const old = parseJson(existing, `${prefix}meta.json`, "model") as Partial<ModelMeta>;
-      if (old.onnxSha256 === meta.onnxSha256) return;
+      if (old.onnxSha256 === meta.onnxSha256) {
+        // Same model: make sure the manifest vouches for it (a save interrupted before its manifest write).
+        if (!(await this.readManifest(scope))?.versions?.[meta.version])
+          await this.commitVersion(scope, meta.version, prefix);
+        return;
+      }
       throw new PipelineError("storage", `model version ${prefix} already exists in ${this.location}`, {
         hint: `versions are immutable: delete ${prefix} from the store to replace it`,
       });
     }
-    await this.blobs.put(`${prefix}model.onnx`, onnx, "application/octet-stream");
-    await this.blobs.put(`${prefix}scaler.json`, json(scaler satisfies MinMaxScalerJson), "application/json");
-    await this.blobs.put(`${prefix}meta.json`, json(meta), "application/json");
+    const objects: Array<[string, Uint8Array, string]> = [
+      ["model.onnx", onnx, "application/octet-stream"],
+      ["scaler.json", json(scaler satisfies MinMaxScalerJson), "application/json"],
+      ["meta.json", json(meta), "application/json"],
+    ];
+    for (const [name, bytes, type] of objects) await this.put(`${prefix}${name}`, bytes, type);
+    await this.commitVersion(scope, meta.version, prefix, {
+      metaSha256: sha256Hex(objects[2]![1]),
+      onnxSha256: sha256Hex(onnx),
+      scalerSha256: sha256Hex(objects[1]![1]),
+    });
+  }
+
+  /**
+   * Reads a version's objects back and, when they are intact (and match `expected` when given), records
+   * their hashes in the manifest: the last write of a save, so a version is servable only once complete.
+   */
+  private async commitVersion(
+    scope: ModelScope,
+    version: string,
+    prefix: string,
+    expected?: VersionHashes,
+  ): Promise<void> {
+    const [metaBytes, onnxBytes, scalerBytes] = await Promise.all(
+      ["meta.json", "model.onnx", "scaler.json"].map((name) => this.get(`${prefix}${name}`)),
+    );
+    if (!metaBytes || !onnxBytes || !scalerBytes) {
+      throw new PipelineError("storage", `${this.location}/${prefix} is incomplete after upload`, {
+        hint: "the store lost a write; the version is not recorded and cannot serve",
+      });
+    }
+    const hashes: VersionHashes = {
+      metaSha256: sha256Hex(metaBytes),
+      onnxSha256: sha256Hex(onnxBytes),
+      scalerSha256: sha256Hex(scalerBytes),
+    };
+    const meta = parseMeta(parseJson(metaBytes, `${prefix}meta.json`, "model"), `${prefix}meta.json`);
+    const bad =
+      meta.onnxSha256 !== hashes.onnxSha256 ||
+      (expected &&
+        (expected.metaSha256 !== hashes.metaSha256 ||
+          expected.onnxSha256 !== hashes.onnxSha256 ||
+          expected.scalerSha256 !== hashes.scalerSha256));
+    if (bad) {
+      throw new PipelineError(
+        "storage",
+        `${this.location}/${prefix} read back differs from what was written`,
+        {
+          hint: "the upload was corrupted or raced another writer; the version is not recorded and cannot serve",
+        },
+      );
+    }
+    await this.updateManifest(scope, (manifest) => {
+      manifest.versions = { ...manifest.versions, [version]: hashes };
+    });
+  }
+
+  private async updateManifest(scope: ModelScope, change: (m: Manifest) => void): Promise<Manifest> {
+    const key = `${scopeKey(scope)}/manifest.json`;
+    const manifest: Manifest = (await this.readManifest(scope)) ?? {
+      scope,
+      promoted: null,
+      updatedAt: new Date().toISOString(),
+      history: [],
+    };
+    change(manifest);
+    manifest.updatedAt = new Date().toISOString();
+    await this.put(key, json(manifest), "application/json");
+    return manifest;
   }
 
   /** Whether a version's meta.json exists (without verifying the rest). */
   async hasVersion(scope: ModelScope, version: string): Promise<boolean> {
-    return (await this.blobs.get(`${versionPrefix(scope, version)}meta.json`)) !== null;
+    return (await this.get(`${versionPrefix(scope, version)}meta.json`)) !== null;
   }
 
   /**
@@ -260,11 +398,25 @@ export class ModelStore {
   async loadVersion(scope: ModelScope, version: string, expect: ExpectedShape = {}): Promise<ModelArtifact> {
     const prefix = versionPrefix(scope, version);
     const where = `${this.location}/${prefix}`;
-    const metaBytes = await this.blobs.get(`${prefix}meta.json`);
+    const metaBytes = await this.get(`${prefix}meta.json`);
     if (!metaBytes) {
       throw new PipelineError("not-found", `model version ${prefix} does not exist in ${this.location}`, {
         hint: "train it with bun run ml train (initial) or bun run ml retrain",
       });
+    }
+    const trusted = (await this.readManifest(scope))?.versions?.[version];
+    if (!trusted) {
+      throw new PipelineError("model", `${where} is not recorded in ${scopeKey(scope)}/manifest.json`, {
+        hint: "only versions whose hashes the manifest carries load (an unfinished upload, or a model copied in by hand); retrain or run bun run ml train",
+      });
+    }
+    const metaSha = sha256Hex(metaBytes);
+    if (metaSha !== trusted.metaSha256) {
+      throw new PipelineError(
+        "model",
+        `${where}meta.json has SHA-256 ${metaSha.slice(0, 12)}…, the manifest says ${trusted.metaSha256.slice(0, 12)}…: tampered or replaced`,
+        { hint: "the previous model keeps serving" },
+      );
     }
     const meta = parseMeta(parseJson(metaBytes, `${where}meta.json`, "model"), `${where}meta.json`);
     if (meta.version !== version || scopeKey(meta.scope) !== scopeKey(scope)) {
@@ -275,7 +427,7 @@ export class ModelStore {
       );
     }
     const keepServing = "the upload was interrupted or replaced; the previous model keeps serving";
-    const onnx = await this.blobs.get(`${prefix}model.onnx`);
+    const onnx = await this.get(`${prefix}model.onnx`);
     if (!onnx) {
       throw new PipelineError("model", `${where}model.onnx is missing although meta.json exists`, {
         hint: keepServing,
@@ -296,9 +448,18 @@ export class ModelStore {
         { hint: keepServing },
       );
     }
-    const scalerBytes = await this.blobs.get(`${prefix}scaler.json`);
+    const scalerBytes = await this.get(`${prefix}scaler.json`);
     if (!scalerBytes) {
       throw new PipelineError("model", `${where}scaler.json is missing`, { hint: keepServing });
+    }
+    if (sha !== trusted.onnxSha256 || sha256Hex(scalerBytes) !== trusted.scalerSha256) {
+      throw new PipelineError(
+        "model",
+        `${where} model.onnx or scaler.json does not match the manifest's SHA-256`,
+        {
+          hint: "tampered or replaced; the previous model keeps serving",
+        },
+      );
     }
     const scaler = MinMaxScaler.fromJSON(parseJson(scalerBytes, `${where}scaler.json`, "model")).toJSON();
     for (const key of ["lookback", "horizon", "outputs"] as const) {
@@ -316,7 +477,7 @@ export class ModelStore {
   /** The device's manifest, or null when nothing was ever recorded for it. */
   async readManifest(scope: ModelScope): Promise<Manifest | null> {
     const key = `${scopeKey(scope)}/manifest.json`;
-    const bytes = await this.blobs.get(key);
+    const bytes = await this.get(key);
     if (!bytes) return null;
     return parseManifest(parseJson(bytes, `${this.location}/${key}`, "storage"), `${this.location}/${key}`);
   }
@@ -327,34 +488,36 @@ export class ModelStore {
    * `not-found` error, so the manifest can never name a missing model. Returns the new manifest.
    */
   async recordDecision(scope: ModelScope, entry: ManifestEntry): Promise<Manifest> {
-    const key = `${scopeKey(scope)}/manifest.json`;
-    if (entry.promoted && !(await this.hasVersion(scope, entry.version))) {
-      throw new PipelineError(
-        "not-found",
-        `cannot promote ${versionPrefix(scope, entry.version)}: it does not exist in ${this.location}`,
-        { hint: "save the version before recording its promotion" },
-      );
+    const serves = entry.serves ?? (entry.promoted ? entry.version : undefined);
+    if (serves !== undefined && !isBaselineVersion(serves)) {
+      if (!(await this.readManifest(scope))?.versions?.[serves]) {
+        throw new PipelineError(
+          "not-found",
+          `cannot promote ${versionPrefix(scope, serves)}: it is not a stored, verified version in ${this.location}`,
+          { hint: "save the version before recording its promotion" },
+        );
+      }
     }
-    const manifest: Manifest = (await this.readManifest(scope)) ?? {
-      scope,
-      promoted: null,
-      updatedAt: entry.at,
-      history: [],
-    };
-    manifest.history.push(entry);
-    if (manifest.history.length > this.historyLimit) {
-      manifest.history.splice(0, manifest.history.length - this.historyLimit);
+    if (entry.interval !== undefined && !checkInterval(entry.interval)) {
+      throw new PipelineError("validation", "decision interval is not {p10: number[], p90: number[]}");
     }
-    if (entry.promoted) manifest.promoted = entry.version;
-    manifest.updatedAt = new Date().toISOString();
-    await this.blobs.put(key, json(manifest), "application/json");
-    return manifest;
+    return this.updateManifest(scope, (manifest) => {
+      manifest.history.push(entry);
+      if (manifest.history.length > this.historyLimit) {
+        manifest.history.splice(0, manifest.history.length - this.historyLimit);
+      }
+      if (serves !== undefined) {
+        manifest.promoted = serves;
+        if (entry.interval) manifest.interval = entry.interval;
+        else delete manifest.interval;
+      }
+    });
   }
 
   /** The promoted version of a device, verified; null when none was promoted yet. */
   async loadPromoted(scope: ModelScope, expect: ExpectedShape = {}): Promise<ModelArtifact | null> {
     const manifest = await this.readManifest(scope);
-    if (!manifest?.promoted) return null;
+    if (!manifest?.promoted || isBaselineVersion(manifest.promoted)) return null;
     return this.loadVersion(scope, manifest.promoted, expect);
   }
 

@@ -8,9 +8,16 @@
  *
  * `device` is the sensor id, or `shared` for the fallback model serving sensors without a model of their own.
  * The manifest is the only object ever overwritten; versions are immutable once written.
+ *
+ * Trust model: the manifest is the root of trust. It carries the SHA-256 of every version's meta.json,
+ * model.onnx and scaler.json, written only after the three objects were uploaded and read back intact, and
+ * a version is loaded only when all three match it — so swapping model.onnx (even together with a
+ * meta.json whose hash was edited to match) is refused. Whoever can write the manifest decides what serves:
+ * protect write access to the bucket (or directory), not the objects one by one.
  */
+import type { Interval } from "../policy.ts";
 import type { MinMaxScalerJson } from "../scaler.ts";
-import type { ForecastHead } from "../train.ts";
+import type { ForecastHead, ForecastTarget, ResidualScaling } from "../train.ts";
 
 /** `shared` is the fallback model; anything else is a sensor id. */
 export type ModelScope = number | "shared";
@@ -21,10 +28,17 @@ export interface ModelMetrics {
   rmse: number;
   /** Persistence baseline (last value repeated) on the same held-out tail. */
   persistenceRmse: number;
-  /** 1 − rmse / persistenceRmse: > 0 means better than persistence. */
+  /**
+   * > 0 means better than persistence: 1 − mae / persistenceMae on the policy's minute-aligned origins
+   * (versions stored before the serving policy: 1 − rmse / persistenceRmse).
+   */
   skill: number;
   /** Forecast origins evaluated. */
   origins: number;
+  /** MAE of persistence and of the minute mean on the same (minute-aligned) origins, and 1 − mae/persistence. */
+  persistenceMae?: number;
+  meanMae?: number;
+  maeSkill?: number;
 }
 
 /** Everything needed to serve a version, besides the ONNX bytes (written as meta.json). */
@@ -36,6 +50,11 @@ export interface ModelMeta {
   /** ONNX output width: 1 for the recursive head, `horizon` for the direct head. */
   outputs: number;
   head: ForecastHead;
+  /** Absent in versions from before residual targets: `absolute`. */
+  target?: ForecastTarget;
+  residual?: ResidualScaling;
+  /** p10/p90 offsets per horizon step (conformal, from validation residuals). */
+  interval?: Interval;
   hidden: number;
   /** Training rows' time range (ISO 8601), absent for models trained on seed CSVs without timestamps. */
   trainedFrom?: string;
@@ -59,15 +78,33 @@ export interface ManifestEntry {
   /** When the decision was made (ISO 8601). */
   at: string;
   promoted: boolean;
-  /** Why it was (not) promoted, e.g. "rmse 41.2 < current 44.0 and persistence 63.1". */
+  /** Why, e.g. "retrained on 3600 rows; MAE on 15 minute-aligned origins: persistence 63.1, mean 90.2, candidate … W → persistence serves". */
   reason: string;
   metrics: ModelMetrics;
+  /** What serves after this decision when it differs from `version`/the previous one (e.g. a baseline). */
+  serves?: string;
+  /** The p10/p90 offsets of what serves after this decision. */
+  interval?: Interval;
+}
+
+/** SHA-256 (hex) of a version's three objects, recorded in the manifest once all three verified. */
+export interface VersionHashes {
+  metaSha256: string;
+  onnxSha256: string;
+  scalerSha256: string;
 }
 
 export interface Manifest {
   scope: ModelScope;
-  /** The serving version, or null before any promotion. */
+  /**
+   * The serving version, or null before any decision. `baseline-persistence` / `baseline-mean` when a
+   * baseline won: then that baseline serves this scope (no stored model).
+   */
   promoted: string | null;
+  /** p10/p90 offsets per horizon step of what serves. */
+  interval?: Interval;
+  /** Hashes of every stored version: the only versions that may load (see the trust model above). */
+  versions?: Record<string, VersionHashes>;
   updatedAt: string;
   /** Newest last; bounded so the manifest stays small. */
   history: ManifestEntry[];
