@@ -1,5 +1,5 @@
 /**
- * The metric catalogue, in one place (README "Metrics" lists the same names; a test keeps them in step).
+ * The metric catalogue, in one place (docs/metrics.md lists the same names; a test keeps them in step).
  * Labels are bounded sets (mode, kind, reason, sink): never a sensor id, which would mean 10,000 series.
  * Every known value of a counter's label is set to 0 at start: a series that only appears with its first
  * increment is invisible to `increase()` alerts and shows "No data" in a panel until something goes wrong.

@@ -1,6 +1,6 @@
 /**
  * The contracts between the stages (edge → MQTT → core → log → ml → PostgreSQL). Kept in one module so
- * every stage agrees on field names and units; see README "Message formats" for the wire forms.
+ * every stage agrees on field names and units; see docs/messages.md for the wire forms.
  */
 
 /** MQTT topic layout: `{prefix}/{sensorId}/reading` (architecture A) and `{prefix}/{sensorId}/batch` (B). */
