@@ -108,7 +108,7 @@ await runCommand(spec, async (o) => {
   );
   delete checks.starting;
   Object.assign(checks, core.checks, forecasterChecks);
-  logger.info(`core running; web page ${ops.url}/ui/, health ${ops.url}/health, metrics ${ops.url}/metrics`);
+  logger.info(`core running; health ${ops.url}/health, metrics ${ops.url}/metrics, web page ${ops.url}/ui/`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
