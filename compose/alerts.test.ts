@@ -100,6 +100,7 @@ test("the rules read only metrics of our catalogue (or Prometheus' up)", async (
     "delta",
     "max",
     "absent",
+    "max_over_time",
     "by",
     "and",
     "or",

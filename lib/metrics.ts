@@ -406,6 +406,14 @@ export function forecasterMetrics(registry: Registry) {
       labelNames: ["scope", "version"] as const,
       registers: [registry],
     }),
+    // Set by ml/forecaster/live-error.ts (it takes this one from the registry); declared here so the
+    // catalogue, the alert rules and docs/metrics.md know it.
+    liveMae: new Gauge({
+      name: "forecaster_live_mae_watts",
+      help: "Rolling MAE of served forecasts against the actuals that followed, per serving scope; forecast=served|persistence",
+      labelNames: ["scope", "forecast"] as const,
+      registers: [registry],
+    }),
     modelsLoaded: new Gauge({
       name: "forecaster_models_loaded",
       help: "Models held in memory (per-sensor models plus the shared one)",

@@ -55,6 +55,29 @@ describe("live error against persistence", () => {
     expect(d!.forMs).toBeGreaterThanOrEqual(5 * 60_000);
   });
 
+  test("a demoted scope's live error is removed, so an alert on it does not fire while persistence serves", async () => {
+    const registry = createRegistry();
+    const live = new LiveError({ demoteAfterMs: 5 * 60_000, registry });
+    const series = async () =>
+      (await registry.getSingleMetric("forecaster_live_mae_watts")!.get()).values.map(
+        (v) => `${v.labels.scope}/${v.labels.forecast}`,
+      );
+    let m = 0;
+    for (; m < 20; m++) {
+      const w = windowAt(m, 1000);
+      if (live.observe([w], [forecastOf(w, 1300)]).length > 0) break;
+      if (m === 3) expect(await series()).toEqual(["shared/served", "shared/persistence"]);
+    }
+    expect(m).toBeLessThan(20);
+    expect(await series()).toEqual([]);
+    // Batches already in flight still carry the demoted version's forecasts: they are not scored again.
+    for (let k = m + 1; k < m + 4; k++) {
+      const w = windowAt(k, 1000);
+      live.observe([w], [forecastOf(w, 1300)]);
+    }
+    expect(await series()).toEqual([]);
+  });
+
   test("a model that beats persistence is never demoted; nor one that is off (limit 0)", () => {
     const good = new LiveError({ demoteAfterMs: 60_000 });
     const off = new LiveError({ demoteAfterMs: 0 });

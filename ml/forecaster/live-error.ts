@@ -50,6 +50,8 @@ export interface Demotion {
 export class LiveError {
   private readonly pending = new Map<number, Pending>();
   private readonly rolling = new Map<string, Rolling>();
+  /** Scope and version pairs demoted (bounded by the versions ever served). */
+  private readonly demoted = new Set<string>();
   private readonly demoteAfterMs: number;
   private readonly minWindows: number;
   private readonly gauge: Gauge<"scope" | "forecast"> | undefined;
@@ -89,6 +91,10 @@ export class LiveError {
       }
       if (n === 0) continue;
       const key = String(p.scope);
+      // Forecasts the demoted version made before persistence took over are still scored here otherwise,
+      // and would export its error again for a scope it no longer serves.
+      const demotedKey = `${key}\u0000${p.version}`;
+      if (this.demoted.has(demotedKey)) continue;
       let r = this.rolling.get(key);
       if (!r || r.version !== p.version) {
         r = { version: p.version, model: 0, persistence: 0, weight: 0, scored: 0, worseSinceMs: null };
@@ -116,6 +122,10 @@ export class LiveError {
             forMs,
           });
           this.rolling.delete(key);
+          this.demoted.add(demotedKey);
+          // Persistence serves the scope now: a stale "served" error would keep the alert on it firing.
+          this.gauge?.remove({ scope: key, forecast: "served" });
+          this.gauge?.remove({ scope: key, forecast: "persistence" });
         }
       } else {
         r.worseSinceMs = null;
