@@ -23,6 +23,11 @@ describe("web page data on the embedded database", () => {
   beforeAll(async () => {
     database = await openDatabase({ embeddedDir: "memory://" });
     const db = database.db;
+    // Start from a schema without the interval columns (migration 0002): the page must read both; the band
+    // test adds them back.
+    await db.execute(
+      sql`alter table forecasts drop column value_p10, drop column value_p90, drop column model_kind`,
+    );
     // Sensor 7: two windows; actuals for the last 3 minutes; forecasts from two versions for the same seconds.
     for (const [i, mean] of [
       [0, 100],
@@ -127,7 +132,11 @@ describe("web page data on the embedded database", () => {
     const state = (await res.json()) as Record<string, unknown>;
     expect(state.totals).toMatchObject({ windows: 2, actuals: 180 });
     expect(state.run).toMatchObject({ late: 4, invalid: 0, actualsStored: null });
-    expect(state.health).toEqual({ ready: true, dependencies: { edge: "finished", database: "up" } });
+    expect(state.health).toEqual({
+      ready: true,
+      dependencies: { edge: "finished", database: "up" },
+      reasons: {},
+    });
     expect(state.band).toEqual(["value_p10", "value_p90", "model_kind"]);
     expect((state.series as { forecast: { p90: number[] } }[])[0]?.forecast.p90.at(-1)).toBe(383);
   });
