@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -96,6 +97,44 @@ class Broker {
   }
 }
 
+/**
+ * A TCP relay in front of the broker that can cut the bridge's connection while the broker stays up: the
+ * session then queues what is published, as for a network fault (no broker restart).
+ */
+class Link {
+  readonly port = freePort();
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  constructor(private readonly target: number) {}
+  get url(): URL {
+    return new URL(`mqtt://127.0.0.1:${this.port}`);
+  }
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = createConnection({ host: "127.0.0.1", port: this.target });
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("error", () => {});
+        s.on("close", () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", resolve));
+  }
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persistent session)", () => {
   const brokers: Broker[] = [];
   const bridges: Bridge[] = [];
@@ -107,7 +146,7 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
   });
 
   /** Publishes one reading of sensor 7 per second of event time `seconds`, QoS 1, from a fresh edge client. */
-  const publish = async (broker: Broker, base: number, seconds: number[]) => {
+  const publish = async (broker: Broker, base: number, seconds: number[], retain = false) => {
     const edge = await mqtt.connectAsync(broker.url.href, { clientId: `edge-${base}`, reconnectPeriod: 0 });
     for (const s of seconds)
       await edge.publishAsync(
@@ -118,79 +157,136 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
           sensor_timestamp: base + s,
           message_creation_time: Date.now(),
         }),
-        { qos: 1 },
+        { qos: 1, retain },
       );
     await edge.endAsync();
   };
+
+  /** A bridge with a persistent session whose readings log keeps what it is given. */
+  const startCollecting = async (
+    mqttUrl: URL,
+    protocolVersion: 4 | 5,
+    shareGroup: string | undefined,
+    clientId: string,
+  ) => {
+    const published: KeyedRecord<ReadingsRecord>[] = [];
+    const log: RecordLog<ReadingsRecord> = {
+      name: "readings",
+      durable: true,
+      async publish(records) {
+        published.push(...records);
+      },
+      subscribe: () => {
+        throw new Error("not used");
+      },
+      ready: () => true,
+      close: async () => {},
+    };
+    let subscribed = 0;
+    const logger = {
+      debug() {},
+      info(message: string) {
+        if (message.startsWith("subscribed to")) subscribed++;
+      },
+      warn() {},
+      error() {},
+      child: () => logger,
+    };
+    const bridge = await startBridge({
+      mqttUrl,
+      topicPrefix: "sensors",
+      shareGroup,
+      clientId,
+      sessionExpirySeconds: 600,
+      protocolVersion,
+      readingsLog: log,
+      deadLetters: createMemoryDeadLetterSink(),
+      metrics: coreMetrics(new Registry()),
+      logger,
+    });
+    bridges.push(bridge);
+    const base = Math.floor(Date.now() / 1000) - 600;
+    return {
+      bridge,
+      base,
+      subscribed: () => subscribed,
+      /** Event seconds (relative to `base`) of every reading handed to the log, in arrival order. */
+      eventSeconds: () => published.flatMap((r) => r.value.readings.map((x) => x.eventTimeMs / 1000 - base)),
+    };
+  };
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
   for (const [protocolVersion, shareGroup] of [
     [5, "core"],
     [4, "core"],
     [5, undefined],
   ] as const) {
-    test(`MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, ${shareGroup ? "$share/core" : "plain"} subscription: every reading published after the core re-subscribed is received, once`, async () => {
+    const name = `MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, ${shareGroup ? "$share/core" : "plain"} subscription`;
+    test(`${name}: every reading published after the core re-subscribed is received, once`, async () => {
       const broker = new Broker();
       brokers.push(broker);
       await broker.start();
-      const published: KeyedRecord<ReadingsRecord>[] = [];
-      const log: RecordLog<ReadingsRecord> = {
-        name: "readings",
-        durable: true,
-        async publish(records) {
-          published.push(...records);
-        },
-        subscribe: () => {
-          throw new Error("not used");
-        },
-        ready: () => true,
-        close: async () => {},
-      };
-      let subscribed = 0;
-      const logger = {
-        debug() {},
-        info(message: string) {
-          if (message.startsWith("subscribed to")) subscribed++;
-        },
-        warn() {},
-        error() {},
-        child: () => logger,
-      };
-      const bridge = await startBridge({
-        mqttUrl: broker.url,
-        topicPrefix: "sensors",
-        shareGroup,
-        clientId: `core-restart-${protocolVersion}-${shareGroup ?? "plain"}`,
-        sessionExpirySeconds: 600,
+      const core = await startCollecting(
+        broker.url,
         protocolVersion,
-        readingsLog: log,
-        deadLetters: createMemoryDeadLetterSink(),
-        metrics: coreMetrics(new Registry()),
-        logger,
-      });
-      bridges.push(bridge);
-      const base = Math.floor(Date.now() / 1000) - 600;
-      const eventSeconds = () =>
-        published.flatMap((r) => r.value.readings.map((x) => x.eventTimeMs / 1000 - base));
-      await until("the first subscription", () => subscribed === 1, 5_000);
-
-      await publish(broker, base, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-      await until("the ten readings before the restart", () => eventSeconds().length === 10, 5_000);
+        shareGroup,
+        `core-restart-${protocolVersion}-${shareGroup ?? "plain"}`,
+      );
+      await until("the first subscription", () => core.subscribed() === 1, 5_000);
+      await publish(broker, core.base, range(0, 10));
+      await until("the ten readings before the restart", () => core.eventSeconds().length === 10, 5_000);
 
       await broker.stop();
       await broker.start();
       // Published before the core is back (and, for $share, before its SUBSCRIBE) a reading may be lost:
       // Mosquitto 2.0.11 has no shared subscription in the restored session to queue it for. After the
       // SUBACK it must arrive.
-      await until("the core to reconnect and subscribe again", () => subscribed === 2, 10_000);
-      const after = Array.from({ length: 40 }, (_, i) => 10 + i);
-      await publish(broker, base, after);
+      await until("the core to reconnect and subscribe again", () => core.subscribed() === 2, 10_000);
+      await publish(broker, core.base, range(10, 50));
       await until(
-        "the forty readings published after the restart",
-        () => eventSeconds().length >= 50,
+        "the forty readings after the restart",
+        () => core.eventSeconds().length >= 50,
         5_000,
       ).catch(() => {});
-      expect(eventSeconds().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-      await until("every PUBACK sent", () => bridge.pendingAcks() === 0, 5_000);
+      expect(sorted(core.eventSeconds())).toEqual(range(0, 50));
+      await until("every PUBACK sent", () => core.bridge.pendingAcks() === 0, 5_000);
+    }, 40_000);
+
+    test(`${name}: what the session queued while the connection was down arrives once with the re-SUBSCRIBE`, async () => {
+      const broker = new Broker();
+      brokers.push(broker);
+      await broker.start();
+      const link = new Link(broker.port);
+      await link.open();
+      // A retained reading first: it comes with the first subscription, and (MQTT 5 retain handling 1)
+      // not again with the re-SUBSCRIBE of a subscription the session still has.
+      await publish(broker, Math.floor(Date.now() / 1000) - 600, [0], true);
+      const core = await startCollecting(
+        link.url,
+        protocolVersion,
+        shareGroup,
+        `core-drop-${protocolVersion}-${shareGroup ?? "plain"}`,
+      );
+      await until("the first subscription", () => core.subscribed() === 1, 5_000);
+      await publish(broker, core.base, range(1, 10));
+      await until("the readings before the cut", () => core.eventSeconds().length === 10, 5_000);
+
+      await link.cut();
+      await until("the bridge to notice", () => !core.bridge.connected(), 5_000);
+      await publish(broker, core.base, range(10, 40));
+      await link.open();
+      await until("the core to reconnect and subscribe again", () => core.subscribed() === 2, 10_000);
+      await publish(broker, core.base, range(40, 50));
+      await until("fifty readings", () => core.eventSeconds().length >= 50, 5_000).catch(() => {});
+      await Bun.sleep(300);
+      const expected = range(0, 50);
+      // MQTT 3.1.1 has no retain handling: every SUBSCRIBE brings the retained reading again (Mosquitto
+      // 2.0.11 also for a shared subscription; 2.0.13 stopped sending retained messages to those). The edge
+      // does not retain; a retained copy would be counted as a duplicate (or late) by the windower.
+      if (protocolVersion === 4) expected.unshift(0);
+      expect(sorted(core.eventSeconds())).toEqual(sorted(expected));
+      await until("every PUBACK sent", () => core.bridge.pendingAcks() === 0, 5_000);
     }, 40_000);
   }
 });
