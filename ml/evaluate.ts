@@ -25,9 +25,11 @@ import {
   conformalInterval,
   decide,
   type Interval,
+  inBand,
   maeSkill,
   meanPredictor,
   minuteOrigins,
+  originScale,
   type Predictor,
   persistencePredictor,
   scorePredictor,
@@ -73,11 +75,11 @@ export async function scoreOn(predict: Predictor, interval: Interval | null, dat
   let total = 0;
   if (interval) {
     own.residuals.forEach((r, h) => {
-      for (const e of r) {
-        // residual = actual − forecast: inside when p10 ≤ residual ≤ p90.
-        if (e >= interval.p10[h]! && e <= interval.p90[h]!) inside++;
+      r.forEach((e, k) => {
+        // residual = actual − forecast: inside when the origin's p10 ≤ residual ≤ p90.
+        if (inBand(interval, h, own.scales[k]!, e)) inside++;
         total++;
-      }
+      });
     });
   }
   return {
@@ -138,7 +140,7 @@ export async function evaluateVariant(
   const persistence = decision.contenders.find((c) => c.kind === "persistence")!;
   const mean = decision.contenders.find((c) => c.kind === "mean")!;
   const candidate = decision.contenders.find((c) => c.role === "candidate")!;
-  const modelInterval = conformalInterval(candidate.scored.residuals);
+  const modelInterval = conformalInterval(candidate.scored.residuals, { scales: candidate.scored.scales });
   const servedKind = variant.experimental ? "persistence" : decision.winner.kind;
   const servedPredict: Predictor =
     servedKind === "lstm"
@@ -146,8 +148,14 @@ export async function evaluateVariant(
       : servedKind === "mean"
         ? meanPredictor(lookback, horizon)
         : persistencePredictor(lookback, horizon);
+  // What the policy stores with the decision (a baseline's calibrated on every training origin), unless the
+  // winner cannot serve (a longer lookback): then persistence's own tail calibration.
   const servedInterval =
-    servedKind === "lstm" ? modelInterval : conformalInterval(decision.winner.scored.residuals);
+    servedKind === "lstm"
+      ? modelInterval
+      : servedKind === decision.winner.kind
+        ? decision.interval
+        : conformalInterval(persistence.scored.residuals, { scales: persistence.scored.scales });
   const byDataset: VariantResult["byDataset"] = {};
   for (const data of tests) {
     const model =
@@ -183,10 +191,10 @@ async function scoreLongLookback(
   let inside = 0;
   let total = 0;
   own.residuals.forEach((r, h) => {
-    for (const e of r) {
-      if (e >= interval.p10[h]! && e <= interval.p90[h]!) inside++;
+    r.forEach((e, k) => {
+      if (inBand(interval, h, own.scales[k]!, e)) inside++;
       total++;
-    }
+    });
   });
   return {
     origins: own.origins,
@@ -280,13 +288,14 @@ export async function walkForward(data: Dataset, options: WalkForwardOptions): P
     const window = v.slice(o - lookback, o);
     const y = await serving.predict(window, 1);
     const last = v[o - 1]!;
+    const scale = originScale(window);
     for (let h = 0; h < horizon; h++) {
       const e = v[o + h]! - y[h]!;
       residuals[h]!.push(Math.abs(e));
       base[h]!.push(Math.abs(v[o + h]! - last));
       if (serving.interval) {
         covered++;
-        if (e >= serving.interval.p10[h]! && e <= serving.interval.p90[h]!) inside++;
+        if (inBand(serving.interval, h, scale, e)) inside++;
       }
     }
   }
