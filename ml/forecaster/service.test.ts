@@ -488,7 +488,12 @@ describe("forecaster without a model", () => {
         await untilForecasts(registry, m + 1);
       }
       await until(() => forecaster.servingVersions().shared === persistenceVersion, "the demotion");
-      const manifest = await store.readManifest("shared");
+      // Persistence serves before the store has recorded the demotion (service.ts): wait for the record too.
+      let manifest = await store.readManifest("shared");
+      for (let i = 0; i < 200 && manifest?.promoted !== persistenceVersion; i++) {
+        await Bun.sleep(20);
+        manifest = await store.readManifest("shared");
+      }
       expect(manifest?.promoted).toBe(persistenceVersion);
       expect(manifest?.history.at(-1)?.reason).toMatch(
         /^demoted: live MAE [\d.]+ W > persistence [\d.]+ W for \d+ s/,
