@@ -22,12 +22,15 @@
 import { gridOfCharts, type LineSeries, lineChart } from "../lib/svg-plot.ts";
 import { detectPeriod } from "./dedupe.ts";
 import {
+  bandAt,
   conformalInterval,
   decide,
   type Interval,
+  inBand,
   maeSkill,
   meanPredictor,
   minuteOrigins,
+  originScale,
   type Predictor,
   persistencePredictor,
   scorePredictor,
@@ -62,6 +65,8 @@ export interface Scores {
   skillByStep: number[];
   /** Share of actuals inside [forecast + p10, forecast + p90] (nominal 0.8); NaN without an interval. */
   coverage: number;
+  /** Mean p90 − p10 in watts over the covered forecasts: what the coverage costs (a wide band covers anything). */
+  bandWidth: number;
 }
 
 /** Scores a predictor (and its interval) on one dataset against persistence on the same origins. */
@@ -71,13 +76,16 @@ export async function scoreOn(predict: Predictor, interval: Interval | null, dat
   const base = await scorePredictor(persistencePredictor(lookback, horizon), parts, lookback, horizon);
   let inside = 0;
   let total = 0;
+  let width = 0;
   if (interval) {
     own.residuals.forEach((r, h) => {
-      for (const e of r) {
-        // residual = actual − forecast: inside when p10 ≤ residual ≤ p90.
-        if (e >= interval.p10[h]! && e <= interval.p90[h]!) inside++;
+      r.forEach((e, k) => {
+        // residual = actual − forecast: inside when the origin's p10 ≤ residual ≤ p90.
+        if (inBand(interval, h, own.scales[k]!, e)) inside++;
+        const { lo, hi } = bandAt(interval, h, own.scales[k]!);
+        width += hi - lo;
         total++;
-      }
+      });
     });
   }
   return {
@@ -87,6 +95,7 @@ export async function scoreOn(predict: Predictor, interval: Interval | null, dat
     skill: maeSkill(own.mae, base.mae),
     skillByStep: own.maeByStep.map((m, h) => maeSkill(m, base.maeByStep[h]!)),
     coverage: total ? inside / total : Number.NaN,
+    bandWidth: total ? width / total : Number.NaN,
   };
 }
 
@@ -138,7 +147,7 @@ export async function evaluateVariant(
   const persistence = decision.contenders.find((c) => c.kind === "persistence")!;
   const mean = decision.contenders.find((c) => c.kind === "mean")!;
   const candidate = decision.contenders.find((c) => c.role === "candidate")!;
-  const modelInterval = conformalInterval(candidate.scored.residuals);
+  const modelInterval = conformalInterval(candidate.scored.residuals, { scales: candidate.scored.scales });
   const servedKind = variant.experimental ? "persistence" : decision.winner.kind;
   const servedPredict: Predictor =
     servedKind === "lstm"
@@ -146,8 +155,14 @@ export async function evaluateVariant(
       : servedKind === "mean"
         ? meanPredictor(lookback, horizon)
         : persistencePredictor(lookback, horizon);
+  // What the policy stores with the decision (a baseline's calibrated on every training origin), unless the
+  // winner cannot serve (a longer lookback): then persistence's own tail calibration.
   const servedInterval =
-    servedKind === "lstm" ? modelInterval : conformalInterval(decision.winner.scored.residuals);
+    servedKind === "lstm"
+      ? modelInterval
+      : servedKind === decision.winner.kind
+        ? decision.interval
+        : conformalInterval(persistence.scored.residuals, { scales: persistence.scored.scales });
   const byDataset: VariantResult["byDataset"] = {};
   for (const data of tests) {
     const model =
@@ -182,11 +197,14 @@ async function scoreLongLookback(
   const base = await scorePredictor(persistencePredictor(L, horizon), part, L, horizon);
   let inside = 0;
   let total = 0;
+  let width = 0;
   own.residuals.forEach((r, h) => {
-    for (const e of r) {
-      if (e >= interval.p10[h]! && e <= interval.p90[h]!) inside++;
+    r.forEach((e, k) => {
+      if (inBand(interval, h, own.scales[k]!, e)) inside++;
+      const { lo, hi } = bandAt(interval, h, own.scales[k]!);
+      width += hi - lo;
       total++;
-    }
+    });
   });
   return {
     origins: own.origins,
@@ -195,6 +213,7 @@ async function scoreLongLookback(
     skill: maeSkill(own.mae, base.mae),
     skillByStep: own.maeByStep.map((m, h) => maeSkill(m, base.maeByStep[h]!)),
     coverage: inside / total,
+    bandWidth: width / total,
   };
 }
 
@@ -239,6 +258,7 @@ export async function walkForward(data: Dataset, options: WalkForwardOptions): P
   const base = Array.from({ length: horizon }, () => [] as number[]);
   let inside = 0;
   let covered = 0;
+  let width = 0;
   let retrains = 0;
   const servedMinutes = { model: 0, persistence: 0, mean: 0 };
   let sinceRetrain = 0;
@@ -280,13 +300,16 @@ export async function walkForward(data: Dataset, options: WalkForwardOptions): P
     const window = v.slice(o - lookback, o);
     const y = await serving.predict(window, 1);
     const last = v[o - 1]!;
+    const scale = originScale(window);
     for (let h = 0; h < horizon; h++) {
       const e = v[o + h]! - y[h]!;
       residuals[h]!.push(Math.abs(e));
       base[h]!.push(Math.abs(v[o + h]! - last));
       if (serving.interval) {
         covered++;
-        if (e >= serving.interval.p10[h]! && e <= serving.interval.p90[h]!) inside++;
+        if (inBand(serving.interval, h, scale, e)) inside++;
+        const { lo, hi } = bandAt(serving.interval, h, scale);
+        width += hi - lo;
       }
     }
   }
@@ -308,6 +331,7 @@ export async function walkForward(data: Dataset, options: WalkForwardOptions): P
       skill: maeSkill(mae, persistenceMae),
       skillByStep: maeByStep.map((m, h) => maeSkill(m, baseByStep[h]!)),
       coverage: covered ? inside / covered : Number.NaN,
+      bandWidth: covered ? width / covered : Number.NaN,
     },
   };
 }
@@ -343,18 +367,22 @@ export function renderMarkdown(r: Report): string {
   lines.push("## The honest figure: what the forecaster would serve, on data it never saw", "");
   lines.push(
     "MAE-skill = 1 − MAE / MAE of persistence (repeat the last reading) on the same origins; > 0 beats it. " +
-      `Coverage = share of actuals inside the stored p10–p90 band (nominal 80 %). Default recipe: **${main.name}**, ` +
+      "Coverage = share of actuals inside the stored p10–p90 band (nominal 80 %); band width = mean p90 − p10. " +
+      "The band is locally scaled (normalised split-conformal): its quantiles are multiples of the origin " +
+      "minute's own volatility (std + mean |1-s change| of the 60 values, floored at max(1 W, 1 % of the last " +
+      "reading)), calibrated on the training series' origins. A series with few origins (the real trace: 4) " +
+      `gives a coarse coverage figure. Default recipe: **${main.name}**, ` +
       `served by the policy as **${main.served}**.`,
     "",
   );
   lines.push(
-    "| test series | source | origins | served MAE W | persistence MAE W | served skill | model-only skill | band coverage |",
+    "| test series | source | origins | served MAE W | persistence MAE W | served skill | model-only skill | band coverage | band width W |",
   );
-  lines.push("|---|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|---|");
   for (const t of r.tests) {
     const d = main.byDataset[t.name]!;
     lines.push(
-      `| ${t.name} | ${t.source} | ${d.served.origins} | ${f1(d.served.mae)} | ${f1(d.served.persistenceMae)} | ${f2(d.served.skill)} | ${f2(d.model.skill)} | ${pct(d.served.coverage)} |`,
+      `| ${t.name} | ${t.source} | ${d.served.origins} | ${f1(d.served.mae)} | ${f1(d.served.persistenceMae)} | ${f2(d.served.skill)} | ${f2(d.model.skill)} | ${pct(d.served.coverage)} | ${f1(d.served.bandWidth)} |`,
     );
   }
   lines.push("");
@@ -376,12 +404,12 @@ export function renderMarkdown(r: Report): string {
       "",
     );
     lines.push(
-      "| series | source | minutes | retrains | minutes served by model / persistence / mean | served MAE W | persistence MAE W | skill | band coverage |",
+      "| series | source | minutes | retrains | minutes served by model / persistence / mean | served MAE W | persistence MAE W | skill | band coverage | band width W |",
     );
-    lines.push("|---|---|---|---|---|---|---|---|---|");
+    lines.push("|---|---|---|---|---|---|---|---|---|---|");
     for (const w of r.walkForward) {
       lines.push(
-        `| ${w.dataset} | ${w.source} | ${w.minutes} | ${w.retrains} | ${w.servedMinutes.model} / ${w.servedMinutes.persistence} / ${w.servedMinutes.mean} | ${f1(w.scores.mae)} | ${f1(w.scores.persistenceMae)} | ${f2(w.scores.skill)} | ${pct(w.scores.coverage)} |`,
+        `| ${w.dataset} | ${w.source} | ${w.minutes} | ${w.retrains} | ${w.servedMinutes.model} / ${w.servedMinutes.persistence} / ${w.servedMinutes.mean} | ${f1(w.scores.mae)} | ${f1(w.scores.persistenceMae)} | ${f2(w.scores.skill)} | ${pct(w.scores.coverage)} | ${f1(w.scores.bandWidth)} |`,
       );
     }
     lines.push("");

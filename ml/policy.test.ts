@@ -1,12 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import { detectPeriod } from "./dedupe.ts";
 import {
+  bandAt,
   conformalInterval,
   decide,
+  type Interval,
+  inBand,
   meanVersion,
   minuteOrigins,
+  originScale,
   type Predictor,
+  persistencePredictor,
   persistenceVersion,
+  type Scored,
   scorePredictor,
 } from "./policy.ts";
 import { createRng } from "./random.ts";
@@ -129,6 +135,100 @@ describe("conformal interval", () => {
       }
     }
     expect(Math.abs(inside / n - 0.8)).toBeLessThan(0.03);
+  });
+
+  /**
+   * A mean-reverting walk around 300 W whose step size changes every 20 minutes (heteroscedastic):
+   * persistence's error grows with the step size σ, and so does the window's own scale.
+   */
+  const regimes = (seed: number, sigmas: readonly number[], minutes: number) => {
+    const rng = createRng(seed);
+    let v = 300;
+    return Float64Array.from({ length: minutes * 60 }, (_, t) => {
+      v = 300 + 0.98 * (v - 300) + sigmas[Math.floor(t / 1200) % sigmas.length]! * rng.normal();
+      return v;
+    });
+  };
+  const persistenceOn = (values: Float64Array): Promise<Scored> =>
+    scorePredictor(
+      persistencePredictor(L, H),
+      [{ values, origins: minuteOrigins(values.length, { fraction: 1, lookback: L, horizon: H }) }],
+      L,
+      H,
+    );
+  /** Coverage of `band` on `s`'s residuals, over the origins `keep` selects (by scale). */
+  const coverage = (band: Interval, s: Scored, keep: (scale: number) => boolean = () => true) => {
+    let inside = 0;
+    let n = 0;
+    s.residuals.forEach((r, h) => {
+      r.forEach((e, k) => {
+        if (!keep(s.scales[k]!)) return;
+        n++;
+        if (inBand(band, h, s.scales[k]!, e)) inside++;
+      });
+    });
+    return inside / n;
+  };
+
+  test("normalised by the window's scale, it carries over to a series 10× as volatile; absolute does not", async () => {
+    const calm = await persistenceOn(regimes(11, [4], 400));
+    const wild = await persistenceOn(regimes(12, [40], 400));
+    const absolute = conformalInterval(calm.residuals);
+    const scaled = conformalInterval(calm.residuals, { scales: calm.scales });
+    expect(scaled.scale).toBe("window");
+    expect(absolute.scale).toBeUndefined();
+    // On its own series both are calibrated.
+    expect(Math.abs(coverage(absolute, calm) - 0.8)).toBeLessThan(0.03);
+    expect(Math.abs(coverage(scaled, calm) - 0.8)).toBeLessThan(0.03);
+    // On the wild one the absolute band is a tenth of the width it needs; the scaled band grows with it.
+    expect(coverage(absolute, wild)).toBeLessThan(0.2);
+    expect(Math.abs(coverage(scaled, wild) - 0.8)).toBeLessThan(0.05);
+  });
+
+  test("on one series switching between calm and wild regimes, it covers both; absolute covers neither", async () => {
+    const fit = await persistenceOn(regimes(21, [4, 40], 1200));
+    const test = await persistenceOn(regimes(22, [4, 40], 1200));
+    const absolute = conformalInterval(fit.residuals);
+    const scaled = conformalInterval(fit.residuals, { scales: fit.scales });
+    // Calm origins: a lookback of step size 4 W has a scale well under 60 W; a wild one (40 W) above.
+    const calm = (scale: number) => scale < 60;
+    const wild = (scale: number) => scale >= 60;
+    // Pooled, the absolute band is about right on average, but far too wide when calm, too narrow when wild.
+    expect(coverage(absolute, test, calm)).toBeGreaterThan(0.95);
+    expect(coverage(absolute, test, wild)).toBeLessThan(0.7);
+    expect(Math.abs(coverage(scaled, test, calm) - 0.8)).toBeLessThan(0.05);
+    expect(Math.abs(coverage(scaled, test, wild) - 0.8)).toBeLessThan(0.05);
+  });
+
+  test("the origin scale: std + mean |1-s change| of the last 60 values, floored, finite on extremes", () => {
+    // Alternating 0/10: std 5, mean |change| 10.
+    const alt = Float64Array.from({ length: 60 }, (_, t) => (t % 2 ? 10 : 0));
+    expect(originScale(alt)).toBeCloseTo(15, 9);
+    // Only the last 60 of a longer lookback count (a 120-s window reads like the served 60-s one).
+    const longer = new Float64Array(120);
+    longer.set(alt, 60);
+    longer.fill(1e6, 0, 60);
+    expect(originScale(longer)).toBeCloseTo(15, 9);
+    // Flat: the floor, 1 % of the level, at least 1 W.
+    expect(originScale(new Float64Array(60).fill(5000))).toBe(50);
+    expect(originScale(new Float64Array(60))).toBe(1);
+    expect(originScale(new Float64Array(60).fill(-300))).toBe(3);
+    expect(originScale(new Float64Array(0))).toBe(1);
+    expect(originScale(Float64Array.of(42))).toBe(1);
+    for (const x of [1e13, 1e300, 2 ** 31]) {
+      const s = originScale(new Float64Array(60).fill(x));
+      expect(Number.isFinite(s) && s > 0).toBe(true);
+    }
+    const big = Float64Array.from({ length: 60 }, (_, t) => (t % 2 ? 1e300 : -1e300));
+    expect(Number.isFinite(originScale(big))).toBe(true);
+    expect(originScale(Float64Array.from({ length: 60 }, (_, t) => (t === 30 ? Number.NaN : 7)))).toBe(1);
+  });
+
+  test("an absolute interval (older manifests) adds its offsets unscaled; a scaled one multiplies", () => {
+    const absolute: Interval = { p10: [-10], p90: [20] };
+    const scaled: Interval = { p10: [-1], p90: [2], scale: "window" };
+    expect(bandAt(absolute, 0, 7)).toEqual({ lo: -10, hi: 20 });
+    expect(bandAt(scaled, 0, 7)).toEqual({ lo: -7, hi: 14 });
   });
 
   test("scorePredictor's residuals are actual − forecast per step", async () => {

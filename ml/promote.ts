@@ -130,7 +130,7 @@ export async function promoteByPolicy(input: {
     const at = (input.now ?? (() => new Date()))().toISOString();
     if (candidate) {
       candidate.meta.metrics = metrics;
-      candidate.meta.interval = conformalInterval(own.residuals);
+      candidate.meta.interval = conformalInterval(own.residuals, { scales: own.scales });
       await store.saveVersion(candidate);
     }
     const reason = `${input.what}; ${decision.reason}${note ? ` (${note})` : ""}`;

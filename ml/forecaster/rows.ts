@@ -4,7 +4,7 @@
  */
 import type { actuals, forecasts } from "../../lib/db/schema.ts";
 import { slotMs, type WindowRecord } from "../../lib/records.ts";
-import type { Interval, ServedKind } from "../policy.ts";
+import { bandAt, type Interval, originScale, type ServedKind } from "../policy.ts";
 
 export type ActualInsert = typeof actuals.$inferInsert;
 export type ForecastInsert = typeof forecasts.$inferInsert;
@@ -33,10 +33,13 @@ export function forecastRows(
 ): ForecastInsert[] {
   const rows: ForecastInsert[] = [];
   const originTs = new Date(window.windowStartMs);
+  // The band scales with this minute's own volatility when it was calibrated that way (policy.ts).
+  const scale = originScale(window.slots);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    const lo = interval?.p10[i];
-    const hi = interval?.p90[i];
+    const band = interval && i < interval.p10.length ? bandAt(interval, i, scale) : undefined;
+    const lo = band?.lo;
+    const hi = band?.hi;
     rows.push({
       sensorId: window.sensorId,
       targetTs: new Date(window.windowEndMs + i * slotMs),

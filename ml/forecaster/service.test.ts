@@ -14,7 +14,7 @@ import { type Database, openDatabase } from "../../lib/db/client.ts";
 import { actuals, forecasts, models } from "../../lib/db/schema.ts";
 import { createRegistry } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
-import { isBaselineVersion, persistenceVersion } from "../policy.ts";
+import { bandAt, isBaselineVersion, originScale, persistenceVersion } from "../policy.ts";
 import { createRng } from "../random.ts";
 import { defaultRetrainOptions, defaultRetrainRows } from "../retrain.ts";
 import { readSeedCsv } from "../seed.ts";
@@ -447,9 +447,13 @@ describe("forecaster without a model", () => {
       expect(rows).toHaveLength(60);
       expect(new Set(rows.map((r) => r.modelVersion))).toEqual(new Set([persistenceVersion]));
       expect(new Set(rows.map((r) => r.modelKind))).toEqual(new Set(["persistence"]));
+      // The stored band is the decision's, scaled by this window's own volatility.
+      expect(manifest?.interval?.scale).toBe("window");
+      const scale = originScale(w.slots);
       for (const [i, r] of rows.entries()) {
-        expect(r.valueP10).toBeCloseTo(Math.max(0, r.value + manifest!.interval!.p10[i]!), 6);
-        expect(r.valueP90).toBeCloseTo(Math.max(0, r.value + manifest!.interval!.p90[i]!), 6);
+        const { lo, hi } = bandAt(manifest!.interval!, i, scale);
+        expect(r.valueP10).toBeCloseTo(Math.max(0, r.value + lo), 6);
+        expect(r.valueP90).toBeCloseTo(Math.max(0, r.value + hi), 6);
         expect(r.valueP10!).toBeLessThanOrEqual(r.valueP90!);
       }
       expect(await metricValue(registry, "forecaster_forecasts_total", { model: "shared" })).toBe(1);
