@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import postgres from "postgres";
+import { isBaselineVersion } from "../../ml/policy.ts";
 import type { Children } from "../ab/procs.ts";
 import { freePort } from "../lib/net.ts";
 import { type Accounting, account, type DeadLetterRow, readingKey, type StoredWindow } from "./accounting.ts";
@@ -573,20 +574,30 @@ async function forecastsCount(h: Harness): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
-/** Promoted versions named by the manifests in the S3Proxy blob directory, and how many lack a file. */
-async function servableModels(h: Harness): Promise<{ promoted: number; incomplete: number }> {
+/**
+ * Promoted versions named by the manifests in the S3Proxy blob directory, and how many lack a file. A promoted
+ * baseline (persistence or the minute mean, ml/policy.ts) has no objects: it is counted apart, never incomplete.
+ */
+async function servableModels(
+  h: Harness,
+): Promise<{ promoted: number; baselines: number; incomplete: number }> {
   const s3Dir = h.s3 ? join(h.s3.blobDir, h.s3Bucket) : undefined;
-  if (!s3Dir || !existsSync(s3Dir)) return { promoted: 0, incomplete: 0 };
+  if (!s3Dir || !existsSync(s3Dir)) return { promoted: 0, baselines: 0, incomplete: 0 };
   let promoted = 0;
+  let baselines = 0;
   let incomplete = 0;
   for (const device of new Bun.Glob("*/manifest.json").scanSync({ cwd: s3Dir })) {
     const manifest = JSON.parse(readFileSync(join(s3Dir, device), "utf8")) as { promoted?: string };
     if (!manifest.promoted) continue;
     promoted++;
+    if (isBaselineVersion(manifest.promoted)) {
+      baselines++;
+      continue;
+    }
     const base = join(s3Dir, device.replace(/manifest\.json$/, ""), manifest.promoted);
     if (!["model.onnx", "scaler.json", "meta.json"].every((f) => existsSync(join(base, f)))) incomplete++;
   }
-  return { promoted, incomplete };
+  return { promoted, baselines, incomplete };
 }
 
 /** The real edge (`bun edge/cli.ts --source generator`), SIGKILLed and restarted; a tap subscriber counts what it sent. */
