@@ -285,7 +285,16 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
       // 2.0.11 also for a shared subscription; 2.0.13 stopped sending retained messages to those). The edge
       // does not retain; a retained copy would be counted as a duplicate (or late) by the windower.
       if (protocolVersion === 4) expected.unshift(0);
-      expect(sorted(core.eventSeconds())).toEqual(sorted(expected));
+      // QoS 1 is at least once: a PUBACK still owed when the link was cut (the bridge acks only once the log
+      // took the reading) is answered by a redelivery. Every reading arrives; only those from before the cut
+      // may come twice (the windower counts such copies once).
+      const received = core.eventSeconds();
+      expect([...new Set(received)].sort((a, b) => a - b)).toEqual(
+        [...new Set(expected)].sort((a, b) => a - b),
+      );
+      const extra = [...received];
+      for (const e of expected) extra.splice(extra.indexOf(e), 1);
+      expect(extra.filter((e) => e >= 10)).toEqual([]);
       await until("every PUBACK sent", () => core.bridge.pendingAcks() === 0, 5_000);
     }, 40_000);
   }
