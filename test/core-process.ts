@@ -63,7 +63,7 @@ function sample(text: string, name: string, labels = ""): number {
 /** Polls `done` every 50 ms; rejects after `ms` naming what was awaited (and the core's log when given). */
 export async function until(
   what: string,
-  done: () => Promise<boolean>,
+  done: () => Promise<boolean> | boolean,
   ms: number,
   log?: () => string,
 ): Promise<void> {
