@@ -183,4 +183,41 @@ describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
     await consumer.close();
     relay.stop();
   }, 30_000);
+  test("a send timeout fails every later send too, so a retry cannot land behind newer records of a key", async () => {
+    // bench chaos pulsar-down-60s: a timed-out send was retried while later sends stayed queued; the
+    // reconnect delivered those first and 2,000 in-order readings arrived after newer ones (late).
+    const relay = startRelay(new URL(pulsar!.url));
+    const topic = uniqueTopic("drop-timeout");
+    created.push(topic);
+    const backoff = { initialMs: 50, maxMs: 300 };
+    const consumer = await PulsarConsumer.subscribe({
+      url: pulsar!.url,
+      topic,
+      subscription: "drop",
+      initialPosition: "Earliest",
+    });
+    const producer = await PulsarProducer.create({ url: relay.url, topic, backoff, sendTimeoutMs: 3_000 });
+    relay.cut(4_500);
+    const a = producer.send("a", { key: "k" });
+    // b is queued before a's deadline (3 s, swept every 750 ms) and is still pending when the relay
+    // lets the reconnect through (4.5 s); a fresh deadline would let it reach the broker before a's retry.
+    await Bun.sleep(2_700);
+    const b = producer.send("b", { key: "k" });
+    const outcomes = await Promise.allSettled([a, b]);
+    expect(outcomes[0]!.status).toBe("rejected");
+    expect(outcomes[1]!.status).toBe("rejected");
+    // The caller (the bridge) retries what failed, in order.
+    for (const [i, payload] of ["a", "b"].entries())
+      if (outcomes[i]!.status === "rejected") await producer.send(payload, { key: "k" });
+    const order: string[] = [];
+    while (order.length < 2) {
+      const m = await consumer.receive(10_000);
+      order.push(new TextDecoder().decode(m.payload));
+      consumer.ack(m);
+    }
+    expect(order).toEqual(["a", "b"]);
+    await producer.close();
+    await consumer.close();
+    relay.stop();
+  }, 30_000);
 });
