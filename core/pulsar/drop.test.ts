@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { PulsarConsumer } from "./consumer.ts";
+import { createPulsarLog } from "./log.ts";
 import { PulsarProducer } from "./producer.ts";
 import type { Transport } from "./socket.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
@@ -183,4 +184,89 @@ describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
     await consumer.close();
     relay.stop();
   }, 30_000);
+  test("a send timeout fails every later send too, so a retry cannot land behind newer records of a key", async () => {
+    // bench chaos pulsar-down-60s: a timed-out send was retried while later sends stayed queued; the
+    // reconnect delivered those first and 2,000 in-order readings arrived after newer ones (late).
+    const relay = startRelay(new URL(pulsar!.url));
+    const topic = uniqueTopic("drop-timeout");
+    created.push(topic);
+    const backoff = { initialMs: 50, maxMs: 300 };
+    const consumer = await PulsarConsumer.subscribe({
+      url: pulsar!.url,
+      topic,
+      subscription: "drop",
+      initialPosition: "Earliest",
+    });
+    const producer = await PulsarProducer.create({ url: relay.url, topic, backoff, sendTimeoutMs: 3_000 });
+    relay.cut(4_500);
+    const a = producer.send("a", { key: "k" });
+    // b is queued before a's deadline (3 s, swept every 750 ms) and is still pending when the relay
+    // lets the reconnect through (4.5 s); a fresh deadline would let it reach the broker before a's retry.
+    await Bun.sleep(2_700);
+    const b = producer.send("b", { key: "k" });
+    const outcomes = await Promise.allSettled([a, b]);
+    expect(outcomes[0]!.status).toBe("rejected");
+    expect(outcomes[1]!.status).toBe("rejected");
+    // The caller (the bridge) retries what failed, in order.
+    for (const [i, payload] of ["a", "b"].entries())
+      if (outcomes[i]!.status === "rejected") await producer.send(payload, { key: "k" });
+    const order: string[] = [];
+    while (order.length < 2) {
+      const m = await consumer.receive(10_000);
+      order.push(new TextDecoder().decode(m.payload));
+      consumer.ack(m);
+    }
+    expect(order).toEqual(["a", "b"]);
+    await producer.close();
+    await consumer.close();
+    relay.stop();
+  }, 30_000);
+  test("a failed publish has nothing left queued when it rejects, so its retry keeps per-key order", async () => {
+    // The bridge retries a publish that rejected; before, the publish rejected at the first timed-out send
+    // while later records of it were still sent and queued, and a reconnect stored them before the retry.
+    const relay = startRelay(new URL(pulsar!.url));
+    const topic = uniqueTopic("drop-publish");
+    created.push(topic);
+    const text = {
+      encode: (v: string) => new TextEncoder().encode(v),
+      decode: (b: Uint8Array) => new TextDecoder().decode(b),
+    };
+    const log = await createPulsarLog<string>({
+      name: "drop-publish",
+      topic,
+      url: relay.url,
+      partitions: 1,
+      codec: text,
+      maxInFlight: 1,
+      producer: { sendTimeoutMs: 3_000, backoff: { initialMs: 50, maxMs: 300 } },
+    });
+    // Read on a direct connection: only the producer's path is cut.
+    const reader = await createPulsarLog<string>({
+      name: "drop-read",
+      topic,
+      partitions: 1,
+      codec: text,
+      url: pulsar!.url,
+    });
+    const seen: string[] = [];
+    const subscription = reader.subscribe("drop", async (batch) => {
+      for (const m of batch) {
+        seen.push(m.value);
+        m.ack();
+      }
+    });
+    const records = ["r1", "r2"].map((value) => ({ key: "k", value }));
+    relay.cut(4_500);
+    // r1 times out at ~3 s (r2 waits for the one send slot); the relay lets the reconnect through at 4.5 s.
+    await expect(log.publish(records)).rejects.toThrow(/did not complete/);
+    await log.publish(records);
+    const deadline = Date.now() + 15_000;
+    while (seen.length < 2 && Date.now() < deadline) await Bun.sleep(50);
+    await Bun.sleep(500); // a stray copy would arrive by now
+    expect(seen).toEqual(["r1", "r2"]);
+    await subscription.stop();
+    await reader.close();
+    await log.close();
+    relay.stop();
+  }, 40_000);
 });
