@@ -8,8 +8,10 @@ import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { coreOptions } from "../core/options.ts";
 import { commandMain, opt, type Values } from "../lib/config.ts";
 import { PipelineError } from "../lib/errors.ts";
+import { coreForecastOptions } from "../ml/forecaster/options.ts";
 import { Children } from "./ab/procs.ts";
 import { markdownReport } from "./chaos/report.ts";
 import { failedResult, type RunContext, type ScenarioResult, scenarios } from "./chaos/scenarios.ts";
@@ -57,7 +59,20 @@ export function main(argv: string[]): Promise<number> {
 const log = (line: string) =>
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} chaos: ${line}\n`);
 
+/**
+ * The cores this command spawns inherit its environment; a setting of the caller's own pipeline there (CI
+ * exports PULSAR_URL for the tests) would point every scenario's core at one shared server and topic set, and
+ * the parallel scenarios would then read each other's readings. Each scenario sets what its core uses.
+ */
+function forgetPipelineSettings(): void {
+  const names = Object.values({ ...coreOptions, ...coreForecastOptions }).flatMap((o) =>
+    o.env ? [o.env, `${o.env}_FILE`] : [],
+  );
+  for (const name of names) delete process.env[name];
+}
+
 async function run(o: Options): Promise<number> {
+  forgetPipelineSettings();
   process.chdir(repoRoot);
   const startedAt = new Date().toISOString();
   const chosen = scenarios.filter((s) =>
