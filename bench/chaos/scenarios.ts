@@ -420,9 +420,11 @@ const mosquittoRestartSpec: FleetScenarioSpec = {
 const mosquittoRestart = fleetScenario(mosquittoRestartSpec);
 
 /**
- * The same restart with a plain subscription: Mosquitto 2.0 restores a persistent session but not its
- * shared subscriptions, so the default `$share/core/…` measures the lost subscription, this one the
- * effect of the outage on the windows.
+ * The same restart with a plain subscription. Mosquitto 2.0.11 (Debian 12's, the one here) restores a
+ * persistent session but not its shared subscriptions (fixed in 2.0.12): the core subscribes again within
+ * ~250 ms of reconnecting, but what the broker accepts before that has no subscriber and is dropped — a race
+ * with the publishers' own reconnect (0 to 159 readings lost per run here). The default `$share/core/…`
+ * scenario measures that broker bug; this one measures the core across the outage, so the CI subset runs it.
  */
 const mosquittoRestartPlain = fleetScenario({
   ...mosquittoRestartSpec,
@@ -917,8 +919,8 @@ export const scenarios: Scenario[] = [
   coreSigkill,
   pulsarDown,
   { ...hostile, quick: true },
-  { ...mosquittoRestart, quick: true },
-  mosquittoRestartPlain,
+  mosquittoRestart,
+  { ...mosquittoRestartPlain, quick: true },
   { ...slowSensors, quick: true },
   coreSigstop,
   postgresDown,
