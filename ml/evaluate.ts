@@ -74,6 +74,15 @@ export async function scoreOn(predict: Predictor, interval: Interval | null, dat
   const parts = testParts([data]);
   const own = await scorePredictor(predict, parts, lookback, horizon);
   const base = await scorePredictor(persistencePredictor(lookback, horizon), parts, lookback, horizon);
+  return scoresAgainst(own, base, interval);
+}
+
+/** MAE-skill against persistence (overall and by step), and the interval's coverage and width, if any. */
+function scoresAgainst(
+  own: Awaited<ReturnType<typeof scorePredictor>>,
+  base: Awaited<ReturnType<typeof scorePredictor>>,
+  interval: Interval | null,
+): Scores {
   let inside = 0;
   let total = 0;
   let width = 0;
@@ -195,26 +204,7 @@ async function scoreLongLookback(
   const part = [{ values: data.values, origins }];
   const own = await scorePredictor((w, b) => forecastRaw(result, w, b), part, L, horizon);
   const base = await scorePredictor(persistencePredictor(L, horizon), part, L, horizon);
-  let inside = 0;
-  let total = 0;
-  let width = 0;
-  own.residuals.forEach((r, h) => {
-    r.forEach((e, k) => {
-      if (inBand(interval, h, own.scales[k]!, e)) inside++;
-      const { lo, hi } = bandAt(interval, h, own.scales[k]!);
-      width += hi - lo;
-      total++;
-    });
-  });
-  return {
-    origins: own.origins,
-    mae: own.mae,
-    persistenceMae: base.mae,
-    skill: maeSkill(own.mae, base.mae),
-    skillByStep: own.maeByStep.map((m, h) => maeSkill(m, base.maeByStep[h]!)),
-    coverage: inside / total,
-    bandWidth: width / total,
-  };
+  return scoresAgainst(own, base, interval);
 }
 
 export interface WalkForwardOptions {
