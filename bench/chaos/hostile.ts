@@ -9,6 +9,7 @@
  * with a valid reading. The poison kinds that move a sensor's state (1e13, the 1e300 batch) target fleet
  * ids on purpose: that is where they do harm.
  */
+import { mulberry32 } from "../../lib/random.ts";
 
 export const hostileIdBase = 900_000;
 
@@ -71,18 +72,6 @@ export interface HostileContext {
   fleetIds: readonly number[];
   /** MAX_MESSAGE_BYTES of the core: too_large payloads are one byte more. */
   maxMessageBytes: number;
-}
-
-/** Mulberry32: a tiny seeded PRNG so a run's hostile traffic is reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Message `i` of kind `kind`; `rand` varies ids and bytes. */
@@ -205,7 +194,7 @@ export function hostileMessages(
   seed = 1,
   maxLarge = 20,
 ): HostileMessage[] {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const out: HostileMessage[] = [];
   const occurrences = Math.ceil(count / kinds.length);
   const stride = Math.max(1, Math.ceil(occurrences / maxLarge));
