@@ -13,11 +13,10 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
-import type { ReadingsRecord } from "../lib/records.ts";
+import { collectingReadingsLog } from "../test/collecting-log.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
-import type { KeyedRecord, RecordLog } from "./log.ts";
 
 const mosquitto = Bun.which("mosquitto") ?? Bun.which("mosquitto", { PATH: "/usr/sbin:/usr/local/sbin" });
 if (!mosquitto && !isCI)
@@ -169,19 +168,7 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
     shareGroup: string | undefined,
     clientId: string,
   ) => {
-    const published: KeyedRecord<ReadingsRecord>[] = [];
-    const log: RecordLog<ReadingsRecord> = {
-      name: "readings",
-      durable: true,
-      async publish(records) {
-        published.push(...records);
-      },
-      subscribe: () => {
-        throw new Error("not used");
-      },
-      ready: () => true,
-      close: async () => {},
-    };
+    const { log, published } = collectingReadingsLog();
     let subscribed = 0;
     const logger = {
       debug() {},

@@ -10,6 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
+import { collectingReadingsLog } from "../test/collecting-log.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
@@ -140,24 +141,6 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
   }, 20_000);
 });
 
-/** A log that accepts everything at once. */
-function openLog() {
-  const published: KeyedRecord<ReadingsRecord>[] = [];
-  const log: RecordLog<ReadingsRecord> = {
-    name: "readings",
-    durable: true,
-    async publish(records) {
-      published.push(...records);
-    },
-    subscribe: () => {
-      throw new Error("not used");
-    },
-    ready: () => true,
-    close: async () => {},
-  };
-  return { log, published };
-}
-
 const streaming = (sensor: number, s: number) =>
   JSON.stringify({
     sensor_id: sensor,
@@ -180,7 +163,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
 
   test("containment: a message whose handling throws is dead-lettered as internal_error; the next ones go on", async () => {
     const prefix = `test-contain-${run}`;
-    const { log, published } = openLog();
+    const { log, published } = collectingReadingsLog();
     const deadLetters = createMemoryDeadLetterSink();
     const metrics = coreMetrics(new Registry());
     const bridge = await startBridge({
@@ -243,7 +226,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
 
   test("a persistent session resubscribes when the broker reports it present: a new TOPIC_PREFIX takes effect", async () => {
     const clientId = `core-resub-${run}`;
-    const first = openLog();
+    const first = collectingReadingsLog();
     const a = await startBridge({
       mqttUrl: mosquittoUrl,
       topicPrefix: `test-old-${run}`,
@@ -256,7 +239,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
       logger: silent,
     });
     await a.stop();
-    const second = openLog();
+    const second = collectingReadingsLog();
     const b = await startBridge({
       mqttUrl: mosquittoUrl,
       topicPrefix: `test-new-${run}`,
@@ -301,7 +284,7 @@ test("a refused password ends with 'not authorized' at once, not a 10 s wait bla
       password: "wrong",
       topicPrefix: "sensors",
       shareGroup: undefined,
-      readingsLog: openLog().log,
+      readingsLog: collectingReadingsLog().log,
       deadLetters: createMemoryDeadLetterSink(),
       metrics: coreMetrics(new Registry()),
       logger: silent,
