@@ -447,15 +447,18 @@ const postgresDown = fleetScenario({
   drainS: 20,
 });
 
+/** Harness of the scenarios whose core logs on the second Pulsar standalone this command started. */
+async function onOwnPulsar(ctx: RunContext) {
+  const pulsar = await ctx.pulsar();
+  return pulsar ? { pulsar } : "no second Pulsar standalone could be started";
+}
+
 const pulsarDown = fleetScenario({
   name: "pulsar-down-60s",
   description:
     "the core's Pulsar standalone stopped for 60 s, then started again (start-up time adds to the outage)",
   baseDurationS: 180,
-  harness: async (ctx) => {
-    const pulsar = await ctx.pulsar();
-    return pulsar ? { pulsar } : "no second Pulsar standalone could be started";
-  },
+  harness: onOwnPulsar,
   faultAtS: 25,
   fault: async (_h, ctx) => {
     const pulsar = (await ctx.pulsar())!;
@@ -474,10 +477,7 @@ const coreSigkill = fleetScenario({
   description:
     "core SIGKILLed 30 s into a minute, restarted 5 s later with the same MQTT client id (persistent session); on Pulsar (the crash-safe configuration)",
   baseDurationS: 100,
-  harness: async (ctx) => {
-    const pulsar = await ctx.pulsar();
-    return pulsar ? { pulsar } : "no second Pulsar standalone could be started";
-  },
+  harness: onOwnPulsar,
   faultAtS: 30,
   fault: async (h) => {
     // mid-window: wait for second 30 of the event-time minute
