@@ -27,7 +27,6 @@ import path from "node:path";
 import { PulsarAdmin } from "../core/pulsar/admin.ts";
 import { PulsarConsumer } from "../core/pulsar/consumer.ts";
 import { type PackingOptions, PulsarProducer } from "../core/pulsar/producer.ts";
-import type { Transport } from "../core/pulsar/socket.ts";
 import { commandMain, opt, type Values } from "../lib/config.ts";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
 import { machineInfo } from "./lib/machine.ts";
@@ -58,11 +57,6 @@ const spec = {
       { default: allModes.join(",") },
     ),
     inFlight: opt.int("sends outstanding before a producer waits, both clients", { default: "1000", min: 1 }),
-    transport: opt.choice(
-      "our client's WebSocket: framed (ours, one write per tick) or Bun's websocket (one write per frame)",
-      ["framed", "websocket"] as const,
-      { default: "framed" },
-    ),
     quick: opt.boolean("~30-50 s preset: 20,000 messages, 30 s deadlines; leaves PULSAR.md alone"),
     pulsarUrl: opt.url("Pulsar web service (admin + WebSocket)", {
       env: "PULSAR_URL",
@@ -125,7 +119,6 @@ export interface BenchRun {
 
 interface Ctx {
   url: string;
-  transport: Transport;
   brokerPid: number | undefined;
   inFlight: number;
   timeoutMs: number;
@@ -145,7 +138,6 @@ async function run(o: Options): Promise<number> {
   const url = o.pulsarUrl.origin;
   const ctx: Ctx = {
     url,
-    transport: o.transport,
     brokerPid: readPid(o.brokerPidFile),
     inFlight: o.inFlight,
     timeoutMs: (o.quick ? Math.min(o.timeout, 30) : o.timeout) * 1000,
@@ -159,7 +151,7 @@ async function run(o: Options): Promise<number> {
   const startedAt = new Date();
   const machine = machineInfo();
   progress(
-    `Pulsar ${pulsarVersion} at ${url}; ${messages} × ${o.size} B, in-flight ${o.inFlight}, transport ${o.transport}, modes ${modes.join(",")}, load ${machine.loadAverage1m}`,
+    `Pulsar ${pulsarVersion} at ${url}; ${messages} × ${o.size} B, in-flight ${o.inFlight}, modes ${modes.join(",")}, load ${machine.loadAverage1m}`,
   );
 
   const id = Date.now().toString(36);
@@ -227,7 +219,6 @@ async function run(o: Options): Promise<number> {
       size: o.size,
       inFlight: o.inFlight,
       modes,
-      transport: o.transport,
       timeoutMs: ctx.timeoutMs,
     },
     machine: { ...machine, loadAverage1mAfter: machineInfo().loadAverage1m },
@@ -236,7 +227,7 @@ async function run(o: Options): Promise<number> {
     ratios: ratios(runs),
   };
   const day = startedAt.toISOString().slice(0, 10);
-  const variant = `${o.quick ? "-quick" : ""}${o.transport === "websocket" ? "-websocket" : ""}`;
+  const variant = o.quick ? "-quick" : "";
   const file = path.join(o.outDir, `${day}-pulsar${variant}.json`);
   await mkdir(o.outDir, { recursive: true });
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
@@ -244,11 +235,11 @@ async function run(o: Options): Promise<number> {
   const m = result.machine;
   const caption =
     `${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ${result.preset} preset, ${messages} × ${o.size} B per test, ` +
-    `in-flight ${o.inFlight}, our transport ${o.transport}; ${m.cpuModel}, ${m.cores} cores, load ${m.loadAverage1m} → ${m.loadAverage1mAfter}; ` +
+    `in-flight ${o.inFlight}; ${m.cpuModel}, ${m.cores} cores, load ${m.loadAverage1m} → ${m.loadAverage1mAfter}; ` +
     `Bun ${m.bun}, Pulsar ${pulsarVersion} standalone`;
   process.stdout.write(`\n${caption}\n\n${table}\n`);
   progress(`wrote ${file}`);
-  if (o.doc === "always" || (o.doc === "auto" && !o.quick && !o.skipPerf && o.transport === "framed")) {
+  if (o.doc === "always" || (o.doc === "auto" && !o.quick && !o.skipPerf)) {
     await updateDoc("bench/PULSAR.md", `_${caption} (${path.basename(file)})._\n\n${table}`);
     progress("updated the table in bench/PULSAR.md");
   }
@@ -274,7 +265,6 @@ async function measureOurProducer(
     url: ctx.url,
     maxInFlight: ctx.inFlight,
     sendTimeoutMs: ctx.timeoutMs,
-    transport: ctx.transport,
     batching: mode === "batched" ? batchSettings : false,
     packing: mode === "packed" ? packSettings : false,
   });
@@ -339,7 +329,6 @@ async function measureOurConsumer(ctx: Ctx, topic: string, messages: number, mod
     subscription: "bench-ours",
     initialPosition: "Earliest",
     receiverQueueSize: 1000,
-    transport: ctx.transport,
   });
   const cpu = cpuMeter(ctx.brokerPid);
   const start = performance.now();

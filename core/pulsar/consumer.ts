@@ -14,7 +14,7 @@
  *   consumer holds at most one queue of messages in memory.
  * - partitioned topics: the proxy subscribes to every partition (Java multi-topic consumer) and keeps a
  *   cache from our id strings to its ids so acks reach the right partition.
- * - packed messages (`PulsarProducer` with `packing`, format in socket.ts) are split into their records,
+ * - packed messages (`PulsarProducer` with `packing`, format in packing.ts) are split into their records,
  *   with ids `{packed message id}#{index}`; the packed message is acked once every record of it is acked,
  *   and one negative ack sends the whole of it back (all its records are redelivered, as with Pulsar's own
  *   batches without batch-index acks). In pull mode a packed message takes one permit, like any message.
@@ -29,16 +29,9 @@
 import { PipelineError } from "../../lib/errors.ts";
 import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
+import { decodePacked, type PackedRecord, packedProperty } from "./packing.ts";
 import { parseServiceUrl } from "./service-url.ts";
-import {
-  decodePacked,
-  fromBase64,
-  openSocket,
-  type PackedRecord,
-  type PulsarSocket,
-  packedProperty,
-  type Transport,
-} from "./socket.ts";
+import { FramedSocket } from "./socket.ts";
 import { parseTopic, type TopicName } from "./topic.ts";
 
 export type SubscriptionType = "Exclusive" | "Shared" | "Failover" | "Key_Shared";
@@ -65,8 +58,6 @@ export interface ConsumerOptions {
   maxRedeliverCount?: number;
   deadLetterTopic?: string;
   connectTimeoutMs?: number;
-  /** `framed` (default) or Bun's `websocket`; see `Transport` in socket.ts for why framed. */
-  transport?: Transport;
   backoff?: BackoffOptions;
   token?: string;
 }
@@ -95,6 +86,20 @@ interface WireMessage {
   redeliveryCount?: number;
 }
 
+/**
+ * The bytes of a frame's base64 payload. `Uint8Array.fromBase64` measured 2-3× the speed of Buffer's
+ * decoding for 100 B-1 KiB payloads (0.07 vs 0.23 µs at 100 B) and about equal at 128 KiB; it throws on
+ * what is not strict base64, which the proxy never sends, and Buffer's lenient decoding keeps such a frame
+ * deliverable (as before) instead of throwing inside the socket's read callback.
+ */
+function payloadBytes(base64: string): Uint8Array {
+  try {
+    return Uint8Array.fromBase64(base64);
+  } catch {
+    return new Uint8Array(Buffer.from(base64, "base64"));
+  }
+}
+
 /** The packed message a record id (`{id}#{index}`) belongs to; undefined for a plain id (base64 has no `#`). */
 function packedParent(id: string): string | undefined {
   const hash = id.lastIndexOf("#");
@@ -118,8 +123,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   /** Times the socket was re-opened after a drop. */
   reconnects = 0;
 
-  private ws: PulsarSocket | undefined;
-  private readonly transport: Transport;
+  private ws: FramedSocket | undefined;
   private readonly url: string;
   private readonly buffer: PulsarMessage[] = [];
   private readonly receivers: Array<{ resolve: (m: PulsarMessage | undefined) => void }> = [];
@@ -166,7 +170,6 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     );
     this.pullMode = options.pullMode ?? false;
     this.connectTimeoutMs = options.connectTimeoutMs ?? defaultConsumer.connectTimeoutMs;
-    this.transport = options.transport ?? "framed";
     this.backoff = new Backoff(options.backoff ?? defaultBackoff);
     const query = new URLSearchParams({
       subscriptionType: this.subscriptionType,
@@ -193,12 +196,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   static async subscribe(options: ConsumerOptions): Promise<PulsarConsumer> {
     const consumer = new PulsarConsumer(options);
     consumer.attach(
-      await openSocket(
-        consumer.url,
-        consumer.doing("subscribe"),
-        consumer.connectTimeoutMs,
-        consumer.transport,
-      ),
+      await FramedSocket.open(consumer.url, consumer.doing("subscribe"), consumer.connectTimeoutMs),
     );
     return consumer;
   }
@@ -380,7 +378,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     else if (!this.closed) this.outbox.push(frame);
   }
 
-  private attach(ws: PulsarSocket): void {
+  private attach(ws: FramedSocket): void {
     this.ws = ws;
     ws.addEventListener("message", (event) => this.onFrame(String(event.data)));
     ws.addEventListener("close", () => {
@@ -414,7 +412,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     }
     this.deliver({
       id: frame.messageId,
-      payload: fromBase64(frame.payload ?? ""),
+      payload: payloadBytes(frame.payload ?? ""),
       key: frame.key,
       properties,
       publishTime,
@@ -426,12 +424,12 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   private onPacked(frame: WireMessage, publishTime: number, redeliveryCount: number): void {
     let records: PackedRecord[];
     try {
-      records = decodePacked(fromBase64(frame.payload ?? ""));
+      records = decodePacked(payloadBytes(frame.payload ?? ""));
     } catch {
       // Not ours after all (or damaged): hand it out whole rather than lose it.
       this.deliver({
         id: frame.messageId,
-        payload: fromBase64(frame.payload ?? ""),
+        payload: payloadBytes(frame.payload ?? ""),
         key: frame.key,
         properties: frame.properties ?? {},
         publishTime,
@@ -486,7 +484,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     const outcome = await reopenWithBackoff(
       this.backoff,
       () => this.closed,
-      () => openSocket(this.url, this.doing("resubscribe"), this.connectTimeoutMs, this.transport),
+      () => FramedSocket.open(this.url, this.doing("resubscribe"), this.connectTimeoutMs),
     );
     if (!outcome) return;
     if ("fatal" in outcome) {

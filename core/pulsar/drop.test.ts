@@ -1,7 +1,7 @@
 /**
  * Connections dropped under the client, without restarting the broker (reconnect.test.ts restarts it and is
  * opt-in): producer and consumer talk to Pulsar through a loopback TCP relay that cuts every connection
- * mid-stream and refuses new ones for a moment. Nothing sent may be lost, on either transport. This is the
+ * mid-stream and refuses new ones for a moment. Nothing sent may be lost. This is the
  * test that found frames arriving with the upgrade response being dropped by `FramedSocket`.
  */
 import { afterAll, describe, expect, test } from "bun:test";
@@ -9,7 +9,6 @@ import type { Socket } from "bun";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog } from "./log.ts";
 import { PulsarProducer } from "./producer.ts";
-import type { Transport } from "./socket.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
@@ -104,44 +103,41 @@ describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
     for (const topic of created) await pulsar!.admin.deleteTopic(topic).catch(() => {});
   });
 
-  for (const transport of ["framed", "websocket"] as Transport[]) {
-    test(`${transport}: producer re-sends and consumer resubscribes; every message arrives`, async () => {
-      const relay = startRelay(new URL(pulsar!.url));
-      const topic = uniqueTopic(`drop-${transport}`);
-      created.push(topic);
-      const backoff = { initialMs: 50, maxMs: 300 };
-      const url = relay.url;
-      const consumer = await PulsarConsumer.subscribe({
-        url,
-        topic,
-        subscription: "drop",
-        initialPosition: "Earliest",
-        transport,
-        backoff,
-      });
-      const producer = await PulsarProducer.create({ url, topic, transport, backoff });
-      const total = 3000;
-      const sends: Promise<string>[] = [];
-      for (let i = 0; i < total; i++) {
-        sends.push(producer.send(`d${i}`, { key: `k${i % 3}` }));
-        if (i % 100 === 0) await Bun.sleep(5);
-        if (i === total / 2) relay.cut(500);
-      }
-      await Promise.all(sends);
-      const seen = new Set<string>();
-      while (seen.size < total) {
-        const message = await consumer.receive(8_000);
-        seen.add(new TextDecoder().decode(message.payload));
-        consumer.ack(message);
-      }
-      expect(seen.size).toBe(total);
-      expect(producer.reconnects).toBeGreaterThanOrEqual(1);
-      expect(consumer.reconnects).toBeGreaterThanOrEqual(1);
-      await producer.close();
-      await consumer.close();
-      relay.stop();
-    }, 30_000);
-  }
+  test("producer re-sends and consumer resubscribes; every message arrives", async () => {
+    const relay = startRelay(new URL(pulsar!.url));
+    const topic = uniqueTopic("drop");
+    created.push(topic);
+    const backoff = { initialMs: 50, maxMs: 300 };
+    const url = relay.url;
+    const consumer = await PulsarConsumer.subscribe({
+      url,
+      topic,
+      subscription: "drop",
+      initialPosition: "Earliest",
+      backoff,
+    });
+    const producer = await PulsarProducer.create({ url, topic, backoff });
+    const total = 3000;
+    const sends: Promise<string>[] = [];
+    for (let i = 0; i < total; i++) {
+      sends.push(producer.send(`d${i}`, { key: `k${i % 3}` }));
+      if (i % 100 === 0) await Bun.sleep(5);
+      if (i === total / 2) relay.cut(500);
+    }
+    await Promise.all(sends);
+    const seen = new Set<string>();
+    while (seen.size < total) {
+      const message = await consumer.receive(8_000);
+      seen.add(new TextDecoder().decode(message.payload));
+      consumer.ack(message);
+    }
+    expect(seen.size).toBe(total);
+    expect(producer.reconnects).toBeGreaterThanOrEqual(1);
+    expect(consumer.reconnects).toBeGreaterThanOrEqual(1);
+    await producer.close();
+    await consumer.close();
+    relay.stop();
+  }, 30_000);
 
   test("a pack half-acked when the connection drops comes back with only its records not acked", async () => {
     const relay = startRelay(new URL(pulsar!.url));

@@ -8,9 +8,9 @@ import type { ReadingsRecord } from "../../lib/records.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog, partitionOf } from "./log.ts";
+import { decodePacked, encodePacked } from "./packing.ts";
 import { defaultPacking } from "./producer.ts";
 import { readingsCodec } from "./readings-codec.ts";
-import { decodePacked, encodePacked } from "./socket.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
 import { parseTopic, partitionName } from "./topic.ts";
 

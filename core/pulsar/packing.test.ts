@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { PipelineError } from "../../lib/errors.ts";
 import { PulsarConsumer, type PulsarMessage } from "./consumer.ts";
+import { decodePacked, encodePacked, type PackedRecord } from "./packing.ts";
 import { PulsarProducer } from "./producer.ts";
-import { decodePacked, encodePacked, type PackedRecord } from "./socket.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
 
 describe("packed message format", () => {

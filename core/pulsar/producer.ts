@@ -7,14 +7,14 @@
  * to partitions by key hash, its batching and its reconnection to bookies for free. The binary protocol
  * would need protobuf framing, CRC32C, lookups and partition metadata handled by us — weeks, not days.
  * The cost is an extra hop in the broker and base64 payloads (+33 %); bench/PULSAR.md measured it against
- * `pulsar-perf`: with our `framed` transport (socket.ts) this producer reaches 1-2× pulsar-perf's msgs/s
- * unbatched, and the proxy's per-message work is what is left.
+ * `pulsar-perf`: with our own framing (`FramedSocket`, socket.ts) this producer reaches 1-2× pulsar-perf's
+ * msgs/s unbatched, and the proxy's per-message work is what is left.
  *
  * Each `send` queues one frame (written with the rest of the tick's frames) and returns a promise of the message id; callers may keep up to
  * `maxInFlight` sends outstanding (pipelining: no round trip per message), and `send` waits for a free
  * slot beyond that (backpressure). With `batching` the broker-side producer also groups the pipelined
  * messages into one stored entry. With `packing` we batch on our side: sends with the same key go out as
- * one packed message (format in socket.ts) that `PulsarConsumer` splits again — the WebSocket proxy's
+ * one packed message (format and measured gain in packing.ts) that `PulsarConsumer` splits again — the WebSocket proxy's
  * per-frame cost is what limits throughput, so fewer frames is what makes it faster (bench/PULSAR.md).
  * When the socket drops, the producer reconnects with backoff and re-sends every un-acknowledged message
  * in order: delivery is at-least-once (a message whose ack was lost in the drop is stored twice).
@@ -29,17 +29,9 @@
 import { PipelineError } from "../../lib/errors.ts";
 import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
+import { encodePacked, type PackedRecord, packedProperty, packedVersion } from "./packing.ts";
 import { parseServiceUrl } from "./service-url.ts";
-import {
-  encodePacked,
-  openSocket,
-  type PackedRecord,
-  type PulsarSocket,
-  packedProperty,
-  packedVersion,
-  type Transport,
-  toBase64,
-} from "./socket.ts";
+import { FramedSocket } from "./socket.ts";
 import { parseTopic, type TopicName } from "./topic.ts";
 
 export interface ProducerOptions {
@@ -59,14 +51,12 @@ export interface ProducerOptions {
   /** Let the broker-side producer group messages into batches (fewer, larger entries). Default off. */
   batching?: { maxMessages: number; maxDelayMs: number } | false;
   /**
-   * Pack sends with the same key into one Pulsar message (see `packedProperty` in socket.ts): up to
+   * Pack sends with the same key into one Pulsar message (packing.ts): up to
    * `maxMessages` records or `maxBytes` of payload, waiting at most `maxDelayMs` for more. Many times the
    * msgs/s of one frame per message (bench/PULSAR.md), but only `PulsarConsumer` unpacks it. Default off.
    */
   packing?: PackingOptions | false;
   producerName?: string;
-  /** `framed` (default) or Bun's `websocket`; see `Transport` in socket.ts for why framed. */
-  transport?: Transport;
   /** Largest frame we write; the broker's `webSocketMaxTextFrameSize` is 1 MiB by default. */
   maxFrameBytes?: number;
   backoff?: BackoffOptions;
@@ -140,8 +130,7 @@ export class PulsarProducer {
   /** Times the socket was re-opened after a drop. */
   reconnects = 0;
 
-  private ws: PulsarSocket | undefined;
-  private readonly transport: Transport;
+  private ws: FramedSocket | undefined;
   private readonly url: string;
   private readonly pending = new Map<string, Pending>();
   private readonly packs = new Map<string, OpenPack>();
@@ -169,7 +158,6 @@ export class PulsarProducer {
       maxFrameBytes: options.maxFrameBytes ?? defaultProducer.maxFrameBytes,
     };
     this.packing = options.packing || undefined;
-    this.transport = options.transport ?? "framed";
     if (this.packing && Math.ceil(this.packing.maxBytes / 3) * 4 + 1024 > this.opts.maxFrameBytes) {
       throw new PipelineError(
         "config",
@@ -204,11 +192,10 @@ export class PulsarProducer {
     const producer = new PulsarProducer(options);
     try {
       producer.attach(
-        await openSocket(
+        await FramedSocket.open(
           producer.url,
           `open producer on ${producer.topic.full}`,
           producer.opts.connectTimeoutMs,
-          producer.transport,
         ),
       );
     } catch (error) {
@@ -244,7 +231,7 @@ export class PulsarProducer {
     // Built by hand rather than JSON.stringify of an object: the base64 payload and numeric context need
     // no escaping, and this path runs once per message.
     const context = String(this.nextContext++);
-    let frame = `{"payload":"${toBase64(bytes)}","context":"${context}"`;
+    let frame = `{"payload":"${bytes.toBase64()}","context":"${context}"`;
     if (options.key !== undefined) frame += `,"key":${JSON.stringify(options.key)}`;
     if (options.properties) frame += `,"properties":${JSON.stringify(options.properties)}`;
     if (eventTime !== undefined) frame += `,"eventTime":"${new Date(eventTime).toISOString()}"`;
@@ -320,7 +307,7 @@ export class PulsarProducer {
   private flushPack(slot: string, open: OpenPack): void {
     this.packs.delete(slot);
     const context = String(this.nextContext++);
-    let frame = `{"payload":"${toBase64(encodePacked(open.records))}","context":"${context}"`;
+    let frame = `{"payload":"${encodePacked(open.records).toBase64()}","context":"${context}"`;
     if (open.key !== undefined) frame += `,"key":${JSON.stringify(open.key)}`;
     frame += `,"properties":{"${packedProperty}":"${packedVersion}"}}`;
     this.write(context, { frame, deadline: open.deadline, waiters: open.waiters, packed: true });
@@ -347,7 +334,7 @@ export class PulsarProducer {
     if (this.closed) throw new PipelineError("connection", `producer on ${this.topic.full} is closed`);
   }
 
-  private attach(ws: PulsarSocket): void {
+  private attach(ws: FramedSocket): void {
     this.ws = ws;
     ws.addEventListener("message", (event) => this.onFrame(String(event.data)));
     ws.addEventListener("close", () => {
@@ -416,13 +403,7 @@ export class PulsarProducer {
     const outcome = await reopenWithBackoff(
       this.backoff,
       () => this.closed,
-      () =>
-        openSocket(
-          this.url,
-          `reopen producer on ${this.topic.full}`,
-          this.opts.connectTimeoutMs,
-          this.transport,
-        ),
+      () => FramedSocket.open(this.url, `reopen producer on ${this.topic.full}`, this.opts.connectTimeoutMs),
     );
     if (!outcome) return;
     if ("fatal" in outcome) {
@@ -475,7 +456,7 @@ const contextInfix = '","context":"';
 /**
  * A producer ack frame, e.g. `{"result":"ok","messageId":"COIKEAAwAA==","context":"7","errorCode":0}`.
  * The usual ok ack (the proxy's Jackson writes its fields in this order) is read with two `indexOf`s instead
- * of `JSON.parse`, which was the largest share of our per-message CPU once the transport was fixed;
+ * of `JSON.parse`, which was the largest share of our per-message CPU once writes were coalesced (socket.ts);
  * anything else (errors, another field order) goes through `JSON.parse`. Undefined for a non-JSON frame.
  */
 export function parseProducerAck(text: string): ProducerAck | undefined {
