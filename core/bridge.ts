@@ -17,7 +17,7 @@
  * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` wait;
  * then the bridge stops reading from the broker, which keeps the rest.
  */
-import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
+import mqtt, { type IPublishPacket, MqttClient } from "mqtt";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
 import { type Logger, rateLimitedLogger } from "../lib/log.ts";
 import type { CoreMetrics } from "../lib/metrics.ts";
@@ -104,11 +104,28 @@ interface OwedAck {
 /**
  * Sends a PUBACK. mqtt.js has no public manual-ack call: `customHandleAcks` and `handleMessage` only let us
  * delay it by stalling the client's packet loop (it handles the next packet once this one is acked), i.e. one
- * log round trip per message. `_sendPacket` is what mqtt.js's own handlers call (pinned mqtt ^5).
+ * log round trip per message. `_sendPacket` is what mqtt.js's own handlers call; package.json pins mqtt to
+ * the exact version this was checked against, and core/bridge-ack.test.ts runs it against real brokers.
  */
 function sendPuback(client: MqttClient, messageId: number): void {
   // biome-ignore lint/complexity/useLiteralKeys: private in mqtt.js's types; brackets are TypeScript's escape hatch
   client["_sendPacket"]({ cmd: "puback", messageId, reasonCode: 0 }, undefined, undefined, true);
+}
+
+/**
+ * Refuses to start when mqtt.js lacks the private method `sendPuback` calls (an upgrade may rename it):
+ * the bridge would then log every message but acknowledge none, and the broker would hand them all back
+ * after each reconnect. `client` is mqtt.js's prototype unless a test passes another.
+ */
+export function assertManualPuback(client: object = MqttClient.prototype): void {
+  if (typeof (client as { _sendPacket?: unknown })._sendPacket === "function") return;
+  throw new PipelineError(
+    "internal",
+    "the installed mqtt.js has no _sendPacket, which the MQTT bridge calls to acknowledge a message once the readings log has it",
+    {
+      hint: "install the mqtt version package.json pins (bun install --frozen-lockfile), or port sendPuback in core/bridge.ts to this mqtt.js and run core/bridge-ack.test.ts",
+    },
+  );
 }
 
 /** CONNACK codes that mean the credentials are wrong (MQTT 3.1.1: 4, 5; MQTT 5: 134, 135). */
@@ -123,6 +140,7 @@ export function subscriptionTopic(prefix: string, shareGroup: string | undefined
 }
 
 export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  assertManualPuback();
   const { metrics, logger, deadLetters, readingsLog } = options;
   const limits = options.limits ?? defaultLimits;
   const warnOnce = rateLimitedLogger(logger);

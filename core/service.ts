@@ -63,12 +63,16 @@ export interface Core {
   /** What is not written yet, per stage: logged when a shutdown runs out of time. */
   unwritten(): Record<string, number>;
   /**
-   * Graceful: stop MQTT intake (the taken messages reach the readings log and are acknowledged), publish the
-   * closed windows and ack their records (all windows on in-process logs), store them, flush dead letters.
-   * `beforeClose` runs after the last window is published and before the logs close: other consumers of
-   * the in-process windows log (the forecaster) drain there, since closing that log drops what it still holds.
+   * Graceful, first half: stop MQTT intake (the taken messages reach the readings log and are acknowledged),
+   * publish the closed windows and ack their records (all windows on in-process logs), store them. The logs
+   * stay open: another consumer of the windows log drains between `drain` and `close`, since closing an
+   * in-process log drops what it still holds.
    */
-  stop(hooks?: { beforeClose?: () => Promise<void> }): Promise<void>;
+  drain(): Promise<void>;
+  /** Second half, after `drain`: flush the dead letters and close the logs. */
+  close(): Promise<void>;
+  /** `drain` then `close`, for a process where nothing else reads the logs. */
+  stop(): Promise<void>;
 }
 
 /**
@@ -210,6 +214,18 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       checks[`${label} ${part}`] = () => log.connections?.()[part] ?? false;
   }
 
+  const drain = async () => {
+    clearInterval(sampler);
+    await bridge.stop();
+    await windower.stop();
+    await store.stop();
+  };
+  const close = async () => {
+    await deadLetters.close();
+    await readingsLog.close();
+    await windowsLog.close();
+  };
+
   return {
     metrics,
     windowsLog,
@@ -223,15 +239,11 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       windowStoreWaitingSeconds: Math.round(store.health.oldestPendingMs() / 1000),
       deadLettersBuffered: deadLetters.buffered?.() ?? 0,
     }),
-    async stop(hooks) {
-      clearInterval(sampler);
-      await bridge.stop();
-      await windower.stop();
-      await store.stop();
-      await hooks?.beforeClose?.();
-      await deadLetters.close();
-      await readingsLog.close();
-      await windowsLog.close();
+    drain,
+    close,
+    async stop() {
+      await drain();
+      await close();
     },
   };
 }

@@ -89,9 +89,9 @@ await runCommand(spec, async (o) => {
     { bindAgentMetrics },
     { buildSensorStreams },
     { openDatabase },
-    { serveOps },
     { createRegistry },
     { startEmbeddedBroker },
+    { serviceProcess },
     { readForecastsMadeSince, readTotals },
     { uiRoutes },
     { launchForecaster },
@@ -104,85 +104,114 @@ await runCommand(spec, async (o) => {
     import("../edge/metrics.ts"),
     import("../edge/sources/index.ts"),
     import("../lib/db/client.ts"),
-    import("../lib/http.ts"),
     import("../lib/metrics.ts"),
     import("../lib/mqtt-broker.ts"),
+    import("../lib/process.ts"),
     import("../lib/ui/data.ts"),
     import("../lib/ui/routes.ts"),
     import("../ml/forecaster/launch.ts"),
     import("../ml/forecaster/sink.ts"),
   ]);
   const registry = createRegistry();
+  const proc = serviceProcess({ service: "demo", logger, registry });
   const broker: EmbeddedBroker | undefined = o.mqttUrl
     ? undefined
-    : await startEmbeddedBroker({ port: o.mqttPort });
+    : await proc.start(
+        "MQTT broker",
+        () => startEmbeddedBroker({ port: o.mqttPort }),
+        (b) => b.close(),
+      );
   const mqttUrl = o.mqttUrl ?? broker!.url;
   logger.info(
     o.databaseUrl ? "connecting to PostgreSQL and applying migrations" : "opening the embedded database",
   );
-  const database = await openDatabase({
-    url: o.databaseUrl,
-    embeddedDir: o.dataDir,
-    onProgress: (message) => logger.info(message),
-  });
+  const database = await proc.start(
+    "database",
+    () =>
+      openDatabase({
+        url: o.databaseUrl,
+        embeddedDir: o.dataDir,
+        onProgress: (message) => logger.info(message),
+      }),
+    (d) => d.close(),
+  );
   let pulsarNamespace = o.pulsarNamespace;
   if (o.pulsarUrl && !pulsarNamespace) {
-    pulsarNamespace = `public/demo-${Date.now().toString(36)}`;
-    await new PulsarAdmin({ url: o.pulsarUrl.href }).ensureNamespace(pulsarNamespace);
+    const fresh = `public/demo-${Date.now().toString(36)}`;
+    const admin = new PulsarAdmin({ url: o.pulsarUrl.href });
+    await proc.start("Pulsar namespace", () => admin.ensureNamespace(fresh));
+    pulsarNamespace = fresh;
     logger.info(`Pulsar topics in the new namespace ${pulsarNamespace}`);
   }
-  const core = await startCore({
-    mqttUrl,
-    // aedes speaks MQTT 3.1.1 only.
-    mqttProtocol: broker ? 4 : 5,
-    topicPrefix: "sensors",
-    // aedes accepts but never serves shared subscriptions; one core needs none.
-    shareGroup: undefined,
-    allowedLatenessMs: Math.round(o.allowedLateness * 1000),
-    idleTimeoutMs: Math.round(o.idleTimeout * 1000),
-    limits: defaultLimits,
-    database,
-    registry,
-    logger: logger.child("core"),
-    pulsarUrl: o.pulsarUrl,
-    pulsarNamespace,
-    pulsarPartitions: o.pulsarPartitions,
-  });
+  const core = await proc.start(
+    "core",
+    () =>
+      startCore({
+        mqttUrl,
+        // aedes speaks MQTT 3.1.1 only.
+        mqttProtocol: broker ? 4 : 5,
+        topicPrefix: "sensors",
+        // aedes accepts but never serves shared subscriptions; one core needs none.
+        shareGroup: undefined,
+        allowedLatenessMs: Math.round(o.allowedLateness * 1000),
+        idleTimeoutMs: Math.round(o.idleTimeout * 1000),
+        limits: defaultLimits,
+        database,
+        registry,
+        logger: logger.child("core"),
+        pulsarUrl: o.pulsarUrl,
+        pulsarNamespace,
+        pulsarPartitions: o.pulsarPartitions,
+      }),
+    (c) => c.stop(),
+  );
   logger.info("loading the forecaster (onnxruntime and the model store)");
   // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
   // the store has no model yet: the bootstrap model trains in a worker and persistence serves meanwhile.
-  const forecaster = await launchForecaster({
-    values: o,
-    windowsLog: core.windowsLog,
-    database,
-    registry,
-    logger: logger.child("forecaster"),
-  });
+  const forecaster = await proc.start(
+    "forecaster",
+    () =>
+      launchForecaster({
+        values: o,
+        windowsLog: core.windowsLog,
+        database,
+        registry,
+        logger: logger.child("forecaster"),
+      }),
+    (f) => f.stop(),
+  );
   let bootstrap = "pending";
   void forecaster.bootstrapped.then((outcome) => {
     bootstrap = outcome;
   });
   const windowsBySensor = new Map<number, number>();
-  const counter = core.windowsLog.subscribe("demo-summary", async (batch) => {
-    for (const m of batch)
-      windowsBySensor.set(m.value.sensorId, (windowsBySensor.get(m.value.sensorId) ?? 0) + 1);
-  });
+  const counter = await proc.start(
+    "summary counter",
+    () =>
+      core.windowsLog.subscribe("demo-summary", async (batch) => {
+        for (const m of batch)
+          windowsBySensor.set(m.value.sensorId, (windowsBySensor.get(m.value.sensorId) ?? 0) + 1);
+      }),
+    (c) => c.stop(),
+  );
 
-  const streams = await buildSensorStreams({
-    kind: o.source,
-    csvDir: o.csvDir,
-    sensors: o.sensors,
-    disorder: o.disorder,
-    seed: 1,
-  });
+  const streams = await proc.start("sensor streams", () =>
+    buildSensorStreams({
+      kind: o.source,
+      csvDir: o.csvDir,
+      sensors: o.sensors,
+      disorder: o.disorder,
+      seed: 1,
+    }),
+  );
   const mode = o.batch ? "batch" : "streaming";
-  const agent = startAgent({
-    mqttUrl: mqttUrl.href,
-    mode,
-    streams,
-    speed: o.speed,
-    logger: logger.child("edge"),
-  });
+  const agent = await proc.start(
+    "edge",
+    () => startAgent({ mqttUrl: mqttUrl.href, mode, streams, speed: o.speed, logger: logger.child("edge") }),
+    async (a) => {
+      await a.stop();
+    },
+  );
   bindAgentMetrics(agent, registry);
   // The replay ends after its CSVs (~20 s at 120x). Replaying them again would send event times the core
   // has already closed (all late) or upsert the same windows; inventing new times would fake data. So the
@@ -198,16 +227,9 @@ await runCommand(spec, async (o) => {
     },
     () => {},
   );
-  const ops = serveOps({
-    service: "demo",
-    registry,
+  const ops = await proc.serveOps({
     port: o.httpPort,
     hostname: o.httpHost,
-    checks: {
-      ...core.checks,
-      edge: () => (replayFinished ? "finished" : agent.stats().connected > 0),
-      "forecaster model": forecaster.checks.model!,
-    },
     info: () => ({ mqttUrl: mqttUrl.href, embeddedBroker: broker !== undefined, database: database.kind }),
     routes: uiRoutes({ db: database.db, registry }),
   });
@@ -226,65 +248,87 @@ await runCommand(spec, async (o) => {
   );
 
   const started = Date.now();
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-    if (o.duration > 0) setTimeout(resolve, o.duration * 1000);
-    agent.done.catch((error) => {
-      logger.error(`edge agent failed: ${String(error)}`);
-      resolve();
-    });
-  });
-
-  stoppingEdge = true;
-  const edge = await agent.stop();
-  // Let the bridge take in what the broker still delivers before closing the windows.
-  const deadline = Date.now() + 10_000;
+  let edge: Awaited<ReturnType<typeof agent.stop>> | undefined;
   const received = async () =>
     (await core.metrics.messagesReceived.get()).values.reduce((n, v) => n + v.value, 0);
-  while (Date.now() < deadline && (await received()) < edge.messagesSent) await Bun.sleep(50);
   let servingAtEnd: ReturnType<typeof forecaster.servingVersions> = {};
-  await core.stop({
-    beforeClose: async () => {
-      servingAtEnd = forecaster.servingVersions();
-      await forecaster.stop();
-      await counter.stop();
-    },
-  });
-  const runForecasts = await readForecastsMadeSince(database.db, runStarted);
-  const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
-    (await c.get()).values.reduce((n, v) => n + v.value, 0);
-  // Everything but `totals` counts this run only; `totals` are the database's rows from every run so far.
-  const summary = {
-    mode,
-    speed: o.speed,
-    seconds: Math.round((Date.now() - started) / 100) / 10,
-    sensors: streams.length,
-    readingsSent: edge.readingsSent,
-    messagesSent: edge.messagesSent,
-    readings: await total(core.metrics.readings),
-    messages: await received(),
-    windows: await total(core.metrics.windowsStored),
-    windowsBySensor: Object.fromEntries([...windowsBySensor].sort((a, b) => a[0] - b[0])),
-    late: await total(core.metrics.late),
-    duplicates: await total(core.metrics.duplicates),
-    invalid: await total(core.metrics.invalid),
-    database: database.kind,
-    // Rows written by this run: actuals upserted, forecasts made (their made_at is this run's).
-    actuals: await total(forecaster.metrics.actualsStored),
-    forecasts: Object.values(runForecasts).reduce((s, n) => s + n, 0),
-    // Rows per model version: `baseline-persistence` rows are those made before a model served.
-    forecastsByModelVersion: runForecasts,
-    modelVersion: servingAtEnd,
-    bootstrap,
-    totals: {
-      ...(await readTotals(database.db)),
-      forecastsByModelVersion: (await forecastSummary(database.db)).byVersion,
-    },
+  let summary: Record<string, unknown> | undefined;
+  const summarize = async () => {
+    const sent = edge!;
+    const runForecasts = await readForecastsMadeSince(database.db, runStarted);
+    const total = async (c: { get(): Promise<{ values: { value: number }[] }> }) =>
+      (await c.get()).values.reduce((n, v) => n + v.value, 0);
+    // Everything but `totals` counts this run only; `totals` are the database's rows from every run so far.
+    summary = {
+      mode,
+      speed: o.speed,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+      sensors: streams.length,
+      readingsSent: sent.readingsSent,
+      messagesSent: sent.messagesSent,
+      readings: await total(core.metrics.readings),
+      messages: await received(),
+      windows: await total(core.metrics.windowsStored),
+      windowsBySensor: Object.fromEntries([...windowsBySensor].sort((a, b) => a[0] - b[0])),
+      late: await total(core.metrics.late),
+      duplicates: await total(core.metrics.duplicates),
+      invalid: await total(core.metrics.invalid),
+      database: database.kind,
+      // Rows written by this run: actuals upserted, forecasts made (their made_at is this run's).
+      actuals: await total(forecaster.metrics.actualsStored),
+      forecasts: Object.values(runForecasts).reduce((s, n) => s + n, 0),
+      // Rows per model version: `baseline-persistence` rows are those made before a model served.
+      forecastsByModelVersion: runForecasts,
+      modelVersion: servingAtEnd,
+      bootstrap,
+      totals: {
+        ...(await readTotals(database.db)),
+        forecastsByModelVersion: (await forecastSummary(database.db)).byVersion,
+      },
+    };
   };
-  await ops.stop();
-  await database.close();
-  await broker?.close();
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  process.exit(0);
+
+  proc.run({
+    checks: {
+      ...core.checks,
+      edge: () => (replayFinished ? "finished" : agent.stats().connected > 0),
+      "forecaster model": forecaster.checks.model!,
+    },
+    until: new Promise<string>((resolve) => {
+      if (o.duration > 0) setTimeout(() => resolve("--duration"), o.duration * 1000);
+      agent.done.catch((error) => {
+        logger.error(`edge agent failed: ${String(error)}`);
+        resolve("edge agent failed");
+      });
+    }),
+    shutdown: [
+      {
+        name: "edge",
+        stop: async () => {
+          stoppingEdge = true;
+          edge = await agent.stop();
+          // Let the bridge take in what the broker still delivers before closing the windows.
+          const deadline = Date.now() + 10_000;
+          while (Date.now() < deadline && (await received()) < edge.messagesSent) await Bun.sleep(50);
+        },
+      },
+      { name: "core intake", stop: () => core.drain() },
+      // Both read the in-process windows log: they take the last windows before the core closes it.
+      {
+        name: "forecaster",
+        stop: async () => {
+          servingAtEnd = forecaster.servingVersions();
+          await forecaster.stop();
+        },
+      },
+      { name: "summary counter", stop: () => counter.stop() },
+      { name: "core logs", stop: () => core.close() },
+      { name: "summary", stop: summarize },
+      ops,
+      { name: "database", stop: () => database.close() },
+      ...(broker ? [{ name: "MQTT broker", stop: () => broker.close() }] : []),
+      // The last stdout line, for scripts (.ci/run reads it).
+      { name: "summary output", stop: () => void process.stdout.write(`${JSON.stringify(summary)}\n`) },
+    ],
+  });
 });

@@ -2,10 +2,10 @@
 import { coreOptions } from "../../core/options.ts";
 import { opt, runCommand } from "../../lib/config.ts";
 import { openDatabase } from "../../lib/db/client.ts";
-import { serveOps } from "../../lib/http.ts";
 import { createLogger } from "../../lib/log.ts";
 import { createRegistry } from "../../lib/metrics.ts";
 import { httpPortOption } from "../../lib/options.ts";
+import { serviceProcess } from "../../lib/process.ts";
 import { launchForecaster } from "./launch.ts";
 import { forecasterRunOptions } from "./options.ts";
 import { openPulsarWindowsLog } from "./windows-log.ts";
@@ -52,55 +52,58 @@ await runCommand(spec, async (o) => {
   }
   const logger = createLogger("forecaster");
   const registry = createRegistry();
-  const database = await openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir });
+  const proc = serviceProcess({ service: "forecaster", logger, registry });
+  const database = await proc.start(
+    "database",
+    () => openDatabase({ url: o.databaseUrl, embeddedDir: o.dataDir }),
+    (d) => d.close(),
+  );
   if (!o.databaseUrl) {
     // PGlite is single-process: a core running on the same directory would corrupt it.
     logger.warn(`no DATABASE_URL: writing to this process's own embedded PGlite in ${o.dataDir}`, {
       hint: "set DATABASE_URL to the core's PostgreSQL to see windows, actuals and forecasts together",
     });
   }
-  let windowsLog: Awaited<ReturnType<typeof openPulsarWindowsLog>>;
-  let forecaster: Awaited<ReturnType<typeof launchForecaster>>;
-  try {
-    windowsLog = await openPulsarWindowsLog({
-      pulsarUrl: o.pulsarUrl,
-      namespace: o.pulsarNamespace,
-      partitions: o.pulsarPartitions,
-      registry,
-      logger: logger.child("windows-log"),
-    });
-    forecaster = await launchForecaster({ values: o, windowsLog, database, registry, logger });
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
-  const ops = serveOps({
-    service: "forecaster",
-    registry,
-    checks: { ...forecaster.checks, windowsLog: () => windowsLog.ready() },
+  const pulsarUrl = o.pulsarUrl;
+  const windowsLog = await proc.start(
+    "windows log",
+    () =>
+      openPulsarWindowsLog({
+        pulsarUrl,
+        namespace: o.pulsarNamespace,
+        partitions: o.pulsarPartitions,
+        registry,
+        logger: logger.child("windows-log"),
+      }),
+    (log) => log.close(),
+  );
+  const forecaster = await proc.start(
+    "forecaster",
+    () => launchForecaster({ values: o, windowsLog, database, registry, logger }),
+    (f) => f.stop(),
+  );
+  // Served once the forecaster consumes: compose's health check reads /health as "consuming".
+  const ops = await proc.serveOps({
     port: o.httpPort,
     hostname: o.httpHost,
     info: () => ({ models: forecaster.servingVersions(), modelStore: forecaster.storeLocation }),
   });
-  logger.info(
-    `forecaster running; health ${ops.url}/health, readiness ${ops.url}/ready, metrics ${ops.url}/metrics`,
-    {
-      database: `${database.kind} ${database.location}`,
-      modelStore: forecaster.storeLocation,
-    },
-  );
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info(`${signal}: finishing the batch in hand`);
-    await forecaster.stop();
-    await windowsLog.close();
-    await ops.stop();
-    await database.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  proc.run({
+    checks: { ...forecaster.checks, windowsLog: () => windowsLog.ready() },
+    running: {
+      message: `forecaster running; health ${ops.url}/health, readiness ${ops.url}/ready, metrics ${ops.url}/metrics`,
+      fields: {
+        database: `${database.kind} ${database.location}`,
+        modelStore: forecaster.storeLocation,
+      },
+    },
+    announce: "finishing the batch in hand",
+    shutdown: [
+      { name: "forecaster", stop: () => forecaster.stop() },
+      { name: "windows log", stop: () => windowsLog.close() },
+      ops,
+      { name: "database", stop: () => database.close() },
+    ],
+  });
 });
