@@ -58,7 +58,10 @@ export const slotsPerWindow = windowMs / slotMs;
 /** Epoch milliseconds on the wire: an Avro `long` tagged `timestamp-millis` (a Java reader gets an `Instant`). */
 const epochMs = { type: "long", logicalType: "timestamp-millis" } as const;
 
-/** One field of a record: its wire and column name, its Avro type, its PostgreSQL column type (null: not stored). */
+/**
+ * One field of a record: its wire and column name, its Avro type, and its PostgreSQL column type as drizzle
+ * spells it (`getSQLType()`), or null when the table does not keep it.
+ */
 export interface RecordField {
   readonly name: string;
   readonly avro:
@@ -88,9 +91,13 @@ export const windowFields = {
   windowEndMs: { name: "window_end", avro: epochMs, column: "timestamp with time zone" },
   /** Distinct readings (duplicates of sensor + event time count once). */
   count: { name: "count", avro: "int", column: "integer" },
+  /** Sum of the distinct readings' values, watts. */
   sum: { name: "sum", avro: "double", column: "double precision" },
+  /** Their mean, watts. */
   mean: { name: "mean", avro: "double", column: "double precision" },
+  /** Their smallest value, watts. */
   min: { name: "min", avro: "double", column: "double precision" },
+  /** Their largest value, watts. */
   max: { name: "max", avro: "double", column: "double precision" },
   /** Event time of the first and the last reading, epoch ms. */
   firstEventMs: { name: "first_event", avro: epochMs, column: "timestamp with time zone" },
@@ -103,7 +110,7 @@ export const windowFields = {
   duplicates: { name: "duplicates", avro: "int", column: "integer" },
   /**
    * Latest message_creation_time among its readings (epoch ms), for end-to-end latency; 0 when unknown.
-   * A plain long (0 is no instant) and not stored: the latency is measured on the way, not kept.
+   * A plain long, not a timestamp (0 is no instant); the table does not keep it.
    */
   maxCreatedAtMs: { name: "max_created_at", avro: "long", column: null },
   /** When the windower emitted it, epoch ms (processing time). */
