@@ -55,34 +55,79 @@ export const windowMs = 60_000;
 export const slotMs = 1_000;
 export const slotsPerWindow = windowMs / slotMs;
 
+/** Epoch milliseconds on the wire: an Avro `long` tagged `timestamp-millis` (a Java reader gets an `Instant`). */
+const epochMs = { type: "long", logicalType: "timestamp-millis" } as const;
+
 /**
- * A closed event-time tumbling window for one sensor. Aggregates are computed over the distinct readings
- * in event-time order, so the same readings give bit-identical windows whatever their arrival order.
+ * One field of a record: its wire and column name, its Avro type, and its PostgreSQL column type as drizzle
+ * spells it (`getSQLType()`), or null when the table does not keep it.
  */
-export interface WindowRecord {
-  sensorId: number;
-  /** Inclusive start and exclusive end, epoch ms, aligned to `windowMs`. */
-  windowStartMs: number;
-  windowEndMs: number;
-  /** Distinct readings (duplicates of sensor + event time count once). */
-  count: number;
-  sum: number;
-  mean: number;
-  min: number;
-  max: number;
-  firstEventMs: number;
-  lastEventMs: number;
-  /** 60 one-second slot values: the mean of the readings in that second, or the window mean where none. */
-  slots: number[];
-  /** `imputed[i]` is true when slot i had no reading and holds the window mean. */
-  imputed: boolean[];
-  /** Readings dropped as duplicates of one already in this window. */
-  duplicates: number;
-  /** Latest message_creation_time among its readings (epoch ms), for end-to-end latency; 0 when unknown. */
-  maxCreatedAtMs: number;
-  /** When the windower emitted it, epoch ms (processing time). */
-  emittedAtMs: number;
+export interface RecordField {
+  readonly name: string;
+  readonly avro:
+    | "int"
+    | "long"
+    | "double"
+    | typeof epochMs
+    | { readonly type: "array"; readonly items: "double" | "boolean" };
+  readonly column: string | null;
 }
+
+/**
+ * The fields of a closed event-time tumbling window for one sensor, in wire order: the one definition of a
+ * window. `WindowRecord` (below), the Avro schema of the windows topic (core/avro/window-schema.ts) and the
+ * `windows` row (lib/db/store.ts) are derived from it; lib/db/schema.test.ts checks the table's columns
+ * against it. `name` is the Avro field and the column name (snake_case), the key the TypeScript name.
+ *
+ * Aggregates are computed over the distinct readings in event-time order, so the same readings give
+ * bit-identical windows whatever their arrival order.
+ */
+export const windowFields = {
+  /** The sensor: an Avro long, although the table's integer column holds 32 bits. */
+  sensorId: { name: "sensor_id", avro: "long", column: "integer" },
+  /** Inclusive start, epoch ms, aligned to `windowMs`. */
+  windowStartMs: { name: "window_start", avro: epochMs, column: "timestamp with time zone" },
+  /** Exclusive end, epoch ms. */
+  windowEndMs: { name: "window_end", avro: epochMs, column: "timestamp with time zone" },
+  /** Distinct readings (duplicates of sensor + event time count once). */
+  count: { name: "count", avro: "int", column: "integer" },
+  /** Sum of the distinct readings' values, watts. */
+  sum: { name: "sum", avro: "double", column: "double precision" },
+  /** Their mean, watts. */
+  mean: { name: "mean", avro: "double", column: "double precision" },
+  /** Their smallest value, watts. */
+  min: { name: "min", avro: "double", column: "double precision" },
+  /** Their largest value, watts. */
+  max: { name: "max", avro: "double", column: "double precision" },
+  /** Event time of the first and the last reading, epoch ms. */
+  firstEventMs: { name: "first_event", avro: epochMs, column: "timestamp with time zone" },
+  lastEventMs: { name: "last_event", avro: epochMs, column: "timestamp with time zone" },
+  /** 60 one-second slot values: the mean of the readings in that second, or the window mean where none. */
+  slots: { name: "slots", avro: { type: "array", items: "double" }, column: "double precision[]" },
+  /** `imputed[i]` is true when slot i had no reading and holds the window mean. */
+  imputed: { name: "imputed", avro: { type: "array", items: "boolean" }, column: "boolean[]" },
+  /** Readings dropped as duplicates of one already in this window. */
+  duplicates: { name: "duplicates", avro: "int", column: "integer" },
+  /**
+   * Latest message_creation_time among its readings (epoch ms), for end-to-end latency; 0 when unknown.
+   * A plain long, not a timestamp (0 is no instant); the table does not keep it.
+   */
+  maxCreatedAtMs: { name: "max_created_at", avro: "long", column: null },
+  /** When the windower emitted it, epoch ms (processing time). */
+  emittedAtMs: { name: "emitted_at", avro: epochMs, column: "timestamp with time zone" },
+} as const satisfies Record<string, RecordField>;
+
+/** The TypeScript value of an Avro type: numbers, or arrays of them or of booleans. */
+type ValueOf<A extends RecordField["avro"]> = A extends { type: "array"; items: "boolean" }
+  ? boolean[]
+  : A extends { type: "array" }
+    ? number[]
+    : number;
+
+/** A closed event-time tumbling window for one sensor (fields and their meaning: `windowFields`). */
+export type WindowRecord = {
+  -readonly [K in keyof typeof windowFields]: ValueOf<(typeof windowFields)[K]["avro"]>;
+};
 
 /** A message the core could not accept, kept with its raw bytes so nothing is silently lost. */
 export interface DeadLetter {

@@ -17,7 +17,8 @@
 import { desc, eq, max } from "drizzle-orm";
 import type { Db } from "../lib/db/client.ts";
 import { openDatabase } from "../lib/db/client.ts";
-import { actuals, models } from "../lib/db/schema.ts";
+import { saveModel } from "../lib/db/models.ts";
+import { actuals } from "../lib/db/schema.ts";
 import { type ErrorCode, errorMessage, PipelineError } from "../lib/errors.ts";
 import { minuteOrigins } from "./policy.ts";
 import { promoteByPolicy, type SeriesPart } from "./promote.ts";
@@ -410,11 +411,7 @@ export async function recordModelRow(db: Db, outcome: RetrainOutcome): Promise<v
     decision: outcome.serves ? `${outcome.reason} [serves ${outcome.serves}]` : outcome.reason,
     promotedAt: outcome.promoted ? new Date(outcome.decidedAt) : null,
   };
-  const { sensorId: _s, version: _v, ...update } = row;
-  await db
-    .insert(models)
-    .values(row)
-    .onConflictDoUpdate({ target: [models.sensorId, models.version], set: update });
+  await saveModel(db, row);
 }
 
 /**

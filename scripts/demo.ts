@@ -110,7 +110,7 @@ await runCommand(spec, async (o) => {
     import("../lib/ui/data.ts"),
     import("../lib/ui/routes.ts"),
     import("../ml/forecaster/launch.ts"),
-    import("../ml/forecaster/sink.ts"),
+    import("../lib/db/forecasts.ts"),
   ]);
   const registry = createRegistry();
   const proc = serviceProcess({ service: "demo", logger, registry });

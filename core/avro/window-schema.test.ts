@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import avro from "avsc";
 import { PipelineError } from "../../lib/errors.ts";
-import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import { slotsPerWindow, type WindowRecord, windowFields } from "../../lib/records.ts";
 import { decodeWindow, encodeWindow, windowSchema, windowSchemaJson } from "./window-schema.ts";
 
 function sampleWindow(sensorId = 7, windowStartMs = 1_700_000_040_000): WindowRecord {
@@ -49,6 +49,37 @@ describe("Avro schema of WindowRecord", () => {
     // A foreign reader parsing the text gets the same wire format.
     const foreign = avro.Type.forSchema(parsed);
     expect(foreign.fromBuffer(Buffer.from(encodeWindow(sampleWindow()))).sensor_id).toBe(7);
+  });
+
+  test("the registered schema text is pinned byte for byte", () => {
+    // Pulsar keeps this text in its schema registry and a Java consumer reads windows with it
+    // (core/pulsar/java-consumer.test.ts): a different text is a new schema version, a different
+    // canonical form a different schema. A deliberate change updates both pins and says why.
+    expect(windowSchemaJson).toBe(
+      '{"type":"record","name":"WindowRecord","namespace":"energy","doc":"A closed event-time tumbling window of one sensor\'s readings (see lib/records.ts)","fields":[' +
+        '{"name":"sensor_id","type":"long"},' +
+        '{"name":"window_start","type":{"type":"long","logicalType":"timestamp-millis"}},' +
+        '{"name":"window_end","type":{"type":"long","logicalType":"timestamp-millis"}},' +
+        '{"name":"count","type":"int"},{"name":"sum","type":"double"},{"name":"mean","type":"double"},' +
+        '{"name":"min","type":"double"},{"name":"max","type":"double"},' +
+        '{"name":"first_event","type":{"type":"long","logicalType":"timestamp-millis"}},' +
+        '{"name":"last_event","type":{"type":"long","logicalType":"timestamp-millis"}},' +
+        '{"name":"slots","type":{"type":"array","items":"double"}},' +
+        '{"name":"imputed","type":{"type":"array","items":"boolean"}},' +
+        '{"name":"duplicates","type":"int"},{"name":"max_created_at","type":"long"},' +
+        '{"name":"emitted_at","type":{"type":"long","logicalType":"timestamp-millis"}}]}',
+    );
+    // SHA-256 of the Parsing Canonical Form (what Avro readers compare), pinned on its own.
+    const fingerprint = avro.Type.forSchema(JSON.parse(windowSchemaJson))
+      .fingerprint("sha256")
+      .toString("hex");
+    expect(fingerprint).toBe("ae032e062c34cbe0c371c95ca1e3a0f6619e5d414c8829f315792c82b69425fe");
+  });
+
+  test("every field of windowFields is in the schema, in its order, and round-trips", () => {
+    expect(windowSchema.fields.map((f) => f.name)).toEqual(Object.values(windowFields).map((f) => f.name));
+    const w = sampleWindow();
+    expect(Object.keys(decodeWindow(encodeWindow(w)))).toEqual(Object.keys(windowFields));
   });
 
   test("garbage and truncated bytes are a typed validation error", () => {

@@ -13,77 +13,46 @@
  */
 import avro from "avsc";
 import { PipelineError } from "../../lib/errors.ts";
-import type { WindowRecord } from "../../lib/records.ts";
+import { type WindowRecord, windowFields } from "../../lib/records.ts";
 
-const timestampMillis = { type: "long", logicalType: "timestamp-millis" } as const;
+type Fields = typeof windowFields;
 
-/** The schema as data; `windowSchemaJson` is its text, the form Pulsar stores. */
+/** The schema as data, derived from `windowFields`; `windowSchemaJson` is its text, the form Pulsar stores. */
 export const windowSchema = {
   type: "record",
   name: "WindowRecord",
   namespace: "energy",
   doc: "A closed event-time tumbling window of one sensor's readings (see lib/records.ts)",
-  fields: [
-    { name: "sensor_id", type: "long" },
-    { name: "window_start", type: timestampMillis },
-    { name: "window_end", type: timestampMillis },
-    { name: "count", type: "int" },
-    { name: "sum", type: "double" },
-    { name: "mean", type: "double" },
-    { name: "min", type: "double" },
-    { name: "max", type: "double" },
-    { name: "first_event", type: timestampMillis },
-    { name: "last_event", type: timestampMillis },
-    { name: "slots", type: { type: "array", items: "double" } },
-    { name: "imputed", type: { type: "array", items: "boolean" } },
-    { name: "duplicates", type: "int" },
-    { name: "max_created_at", type: "long" },
-    { name: "emitted_at", type: timestampMillis },
-  ],
+  // Only name and type, in this order: the registered schema text (pinned in window-schema.test.ts) must
+  // not change when a field's comment or column does.
+  fields: Object.values(windowFields).map(({ name, avro }) => ({ name, type: avro })),
 } as const;
 
 export const windowSchemaJson: string = JSON.stringify(windowSchema);
 
 const windowType = avro.Type.forSchema(windowSchema as unknown as avro.Schema);
 
-/** The Avro form of a window (field names as in the schema). */
-interface AvroWindow {
-  sensor_id: number;
-  window_start: number;
-  window_end: number;
-  count: number;
-  sum: number;
-  mean: number;
-  min: number;
-  max: number;
-  first_event: number;
-  last_event: number;
-  slots: number[];
-  imputed: boolean[];
-  duplicates: number;
-  max_created_at: number;
-  emitted_at: number;
+/** The Avro form of a window: the same values under the schema's field names. */
+type AvroWindow = { [K in keyof Fields as Fields[K]["name"]]: WindowRecord[K] };
+
+/** [TypeScript key, Avro name] of every field, in schema order. */
+const names = Object.entries(windowFields).map(([key, { name }]) => [key, name] as const);
+
+function toAvro(w: WindowRecord): AvroWindow {
+  const value: Record<string, unknown> = {};
+  for (const [key, name] of names) value[name] = w[key as keyof WindowRecord];
+  return value as AvroWindow;
+}
+
+function fromAvro(v: AvroWindow): WindowRecord {
+  const w: Record<string, unknown> = {};
+  for (const [key, name] of names) w[key] = v[name as keyof AvroWindow];
+  return w as WindowRecord;
 }
 
 /** Avro binary encoding of a window; a field the schema cannot hold is a `validation` PipelineError naming it. */
 export function encodeWindow(w: WindowRecord): Uint8Array {
-  const value: AvroWindow = {
-    sensor_id: w.sensorId,
-    window_start: w.windowStartMs,
-    window_end: w.windowEndMs,
-    count: w.count,
-    sum: w.sum,
-    mean: w.mean,
-    min: w.min,
-    max: w.max,
-    first_event: w.firstEventMs,
-    last_event: w.lastEventMs,
-    slots: w.slots,
-    imputed: w.imputed,
-    duplicates: w.duplicates,
-    max_created_at: w.maxCreatedAtMs,
-    emitted_at: w.emittedAtMs,
-  };
+  const value = toAvro(w);
   const bad: string[] = [];
   const valid = windowType.isValid(value, {
     errorHook: (path: string[], got: unknown) => bad.push(`${path.join(".")}=${String(got)}`),
@@ -111,23 +80,7 @@ export function decodeWindow(bytes: Uint8Array): WindowRecord {
       { hint: "was it written with windowSchemaJson (core/avro/window-schema.ts)?", cause },
     );
   }
-  return {
-    sensorId: v.sensor_id,
-    windowStartMs: v.window_start,
-    windowEndMs: v.window_end,
-    count: v.count,
-    sum: v.sum,
-    mean: v.mean,
-    min: v.min,
-    max: v.max,
-    firstEventMs: v.first_event,
-    lastEventMs: v.last_event,
-    slots: v.slots,
-    imputed: v.imputed,
-    duplicates: v.duplicates,
-    maxCreatedAtMs: v.max_created_at,
-    emittedAtMs: v.emitted_at,
-  };
+  return fromAvro(v);
 }
 
 /** The codec a `RecordLog<WindowRecord>` on Pulsar uses (core/pulsar/log.ts). */

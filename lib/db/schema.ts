@@ -21,7 +21,10 @@ import {
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
-/** One row per closed event-time window (primary key sensor + window start: replays upsert, never duplicate). */
+/**
+ * One row per closed event-time window (primary key sensor + window start: replays upsert, never duplicate).
+ * Its columns are `windowFields` (lib/records.ts) plus imputed_count and stored_at; schema.test.ts checks them.
+ */
 export const windows = pgTable(
   "windows",
   {

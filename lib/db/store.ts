@@ -3,46 +3,52 @@
  * idempotent, so a replay after a crash or a late update never duplicates a row.
  */
 import { count, getTableColumns, sql } from "drizzle-orm";
-import type { DeadLetter, WindowRecord } from "../records.ts";
+import { PipelineError } from "../errors.ts";
+import { type DeadLetter, type WindowRecord, windowFields } from "../records.ts";
 import type { Db } from "./client.ts";
 import { pgText, type RefusedRow, writeIsolating } from "./isolate.ts";
 import { deadLetters, windows } from "./schema.ts";
+import { excludedSet, unnestRows } from "./unnest.ts";
 
-// PostgreSQL caps a statement at 65,535 parameters; a window row uses 15.
-const rowsPerStatement = 2_000;
+type WindowInsert = typeof windows.$inferInsert;
 
-export function toWindowRow(w: WindowRecord): typeof windows.$inferInsert {
-  return {
-    sensorId: w.sensorId,
-    windowStart: new Date(w.windowStartMs),
-    windowEnd: new Date(w.windowEndMs),
-    count: w.count,
-    sum: w.sum,
-    mean: w.mean,
-    min: w.min,
-    max: w.max,
-    firstEvent: new Date(w.firstEventMs),
-    lastEvent: new Date(w.lastEventMs),
-    slots: w.slots,
-    imputed: w.imputed,
-    imputedCount: w.imputed.reduce((n, x) => n + (x ? 1 : 0), 0),
-    duplicates: w.duplicates,
-    emittedAt: new Date(w.emittedAtMs),
-  };
+// Windows go as unnest arrays (lib/db/unnest.ts), so no parameter limit applies; this bounds one statement's
+// size (~1 KB of slot text a row). Dead letters are bound per column per row: PostgreSQL caps a statement at
+// 65,535 parameters and a letter uses 5.
+const windowsPerStatement = 5_000;
+const lettersPerStatement = 2_000;
+
+/**
+ * [window field, row key, whether epoch ms becomes a Date] for every field the table keeps, found by column
+ * name: the row follows `windowFields` (lib/records.ts), and a stored field without its column fails here,
+ * at load, rather than on the first write.
+ */
+const storedFields = (() => {
+  const byName = new Map(Object.entries(getTableColumns(windows)).map(([key, c]) => [c.name, key]));
+  return Object.entries(windowFields).flatMap(([field, { name, column }]) => {
+    if (column === null) return [];
+    const key = byName.get(name);
+    if (key === undefined) {
+      throw new PipelineError("internal", `window field ${field} has no column "${name}" in windows`);
+    }
+    return [[field as keyof WindowRecord, key, column.startsWith("timestamp")] as const];
+  });
+})();
+
+/** The table row of a window: its stored fields, plus the count of imputed slots the dashboards filter on. */
+export function toWindowRow(w: WindowRecord): WindowInsert {
+  const row: Record<string, unknown> = {};
+  for (const [field, key, isTime] of storedFields)
+    row[key] = isTime ? new Date(w[field] as number) : w[field];
+  row.imputedCount = w.imputed.reduce((n, x) => n + (x ? 1 : 0), 0);
+  return row as WindowInsert;
 }
 
 /**
  * On conflict every non-key column takes the newly emitted value, derived from the schema so a column added
  * later cannot be forgotten here; `stored_at` records when that happened.
  */
-const upsertSet = {
-  ...Object.fromEntries(
-    Object.entries(getTableColumns(windows))
-      .filter(([key]) => key !== "sensorId" && key !== "windowStart" && key !== "storedAt")
-      .map(([key, column]) => [key, sql.raw(`excluded."${column.name}"`)]),
-  ),
-  storedAt: sql`now()`,
-};
+const upsertSet = { ...excludedSet(windows, ["sensorId", "windowStart", "storedAt"]), storedAt: sql`now()` };
 
 /**
  * Upserts windows; a new emission of a window replaces the stored one unless it holds fewer readings. A
@@ -58,11 +64,11 @@ export async function saveWindows(
 ): Promise<RefusedRow<WindowRecord>[]> {
   const refused: RefusedRow<WindowRecord>[] = [];
   records = lastEmissions(records);
-  for (let i = 0; i < records.length; i += rowsPerStatement) {
-    const part = await writeIsolating(records.slice(i, i + rowsPerStatement), async (slice) => {
+  for (let i = 0; i < records.length; i += windowsPerStatement) {
+    const part = await writeIsolating(records.slice(i, i + windowsPerStatement), async (slice) => {
       await db
         .insert(windows)
-        .values(slice.map(toWindowRow))
+        .select(unnestRows(windows, slice.map(toWindowRow)))
         .onConflictDoUpdate({
           target: [windows.sensorId, windows.windowStart],
           set: upsertSet,
@@ -89,23 +95,26 @@ function lastEmissions(records: readonly WindowRecord[]): readonly WindowRecord[
   return byKey.size === records.length ? records : [...byKey.values()];
 }
 
-/** Dead letters, their text made safe for PostgreSQL; refused rows are returned as for windows. */
+/** The table row of a dead letter, its text made safe for PostgreSQL and bounded. */
+export function toDeadLetterRow(d: DeadLetter): typeof deadLetters.$inferInsert {
+  return {
+    source: pgText(d.source.slice(0, 1000)),
+    reason: pgText(d.reason),
+    detail: pgText(d.detail.slice(0, 1000)),
+    raw: d.raw,
+    receivedAt: new Date(d.receivedAtMs),
+  };
+}
+
+/** Dead letters (rows: `toDeadLetterRow`); refused rows are returned as for windows. */
 export async function saveDeadLetters(
   db: Db,
   letters: readonly DeadLetter[],
 ): Promise<RefusedRow<DeadLetter>[]> {
   const refused: RefusedRow<DeadLetter>[] = [];
-  for (let i = 0; i < letters.length; i += rowsPerStatement) {
-    const part = await writeIsolating(letters.slice(i, i + rowsPerStatement), async (slice) => {
-      await db.insert(deadLetters).values(
-        slice.map((d) => ({
-          source: pgText(d.source.slice(0, 1000)),
-          reason: pgText(d.reason),
-          detail: pgText(d.detail.slice(0, 1000)),
-          raw: d.raw,
-          receivedAt: new Date(d.receivedAtMs),
-        })),
-      );
+  for (let i = 0; i < letters.length; i += lettersPerStatement) {
+    const part = await writeIsolating(letters.slice(i, i + lettersPerStatement), async (slice) => {
+      await db.insert(deadLetters).values(slice.map(toDeadLetterRow));
     });
     refused.push(...part);
   }

@@ -5,6 +5,7 @@
  */
 import type { BatchHandler } from "../../core/log.ts";
 import type { Db } from "../../lib/db/client.ts";
+import { saveActuals, saveForecasts } from "../../lib/db/forecasts.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { ForecasterMetrics } from "../../lib/metrics.ts";
@@ -12,7 +13,6 @@ import type { WindowRecord } from "../../lib/records.ts";
 import { forecastWindows, type WindowForecast } from "./batch.ts";
 import type { ModelSet } from "./models.ts";
 import { actualRows, forecastRows } from "./rows.ts";
-import { saveActuals, saveForecasts } from "./sink.ts";
 
 /**
  * The windows-log handler of the forecaster.
