@@ -26,9 +26,10 @@
  * // packed: many records per frame, only for topics that PulsarConsumer reads
  * const fast = await PulsarProducer.create({ topic: "readings", packing: defaultPacking });
  */
+import { Backoff, type BackoffOptions, defaultBackoff } from "../../lib/backoff.ts";
 import { PipelineError } from "../../lib/errors.ts";
-import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
+import { reopenWithBackoff } from "./reopen.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import {
   encodePacked,
