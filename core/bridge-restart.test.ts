@@ -15,6 +15,7 @@ import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 
@@ -27,14 +28,6 @@ function freePort(): number {
   const port = server.port;
   server.stop(true);
   return port;
-}
-
-async function until(what: string, done: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 /** A Mosquitto with persistence in its own directory, stoppable (SIGTERM writes the persistence file). */

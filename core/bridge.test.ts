@@ -12,6 +12,7 @@ import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { KeyedRecord, RecordLog } from "./log.ts";
@@ -19,14 +20,6 @@ import { parseSensorMessage } from "./messages.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 /** A readings log whose publishes wait until `open()`: the MQTT → log hop, held mid-way. */
 function gatedLog() {

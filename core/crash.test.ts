@@ -20,9 +20,9 @@ import {
   comparableRow,
   metric,
   startCoreProcess,
-  until,
 } from "../test/core-process.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
 import { TumblingWindower } from "./window.ts";
 

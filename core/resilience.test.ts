@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConnection, createServer, type Socket } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
-import { type CoreProcess, startCoreProcess, until } from "../test/core-process.ts";
+import { type CoreProcess, startCoreProcess } from "../test/core-process.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 
 const skip =
   (await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883)) ||

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { until } from "../test/until.ts";
 import { windowCodec } from "./avro/window-schema.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "./log.ts";
@@ -85,14 +86,6 @@ function stage(
     ...overrides,
   });
   return { readingsLog, windowsLog, windower, deadLetters, registry };
-}
-
-async function until(what: string, done: () => boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 describe("windower stage, graceful stop", () => {
@@ -243,14 +236,6 @@ describe.skipIf(!pulsar)("windower stage on a real Pulsar, graceful restart", ()
         m.ack();
       }
     });
-    const until = async (what: string, done: () => boolean) => {
-      const deadline = Date.now() + 15_000;
-      while (!done()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await Bun.sleep(20);
-      }
-    };
-
     // First process: sensor 2's minute 0 closes (its watermark reaches 65 s); sensor 1's minute 0 is open.
     const first = await openLogs();
     const stageA = startStage(first);

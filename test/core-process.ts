@@ -1,6 +1,6 @@
 /**
  * Helpers for tests that run the core as a child process (`bun core/cli.ts`) against real servers: start
- * it and wait for its ops URL, read its Prometheus metrics, poll for a condition, and the window columns
+ * it and wait for its ops URL, read its Prometheus metrics, and the window columns
  * that depend only on the readings (so stored rows compare with the pure windower's).
  *
  * @example
@@ -58,21 +58,6 @@ function sample(text: string, name: string, labels = ""): number {
     if (match?.[1] === name && (match[2] ?? "").includes(labels)) total += Number(match[3]);
   }
   return total;
-}
-
-/** Polls `done` every 50 ms; rejects after `ms` naming what was awaited (and the core's log when given). */
-export async function until(
-  what: string,
-  done: () => Promise<boolean> | boolean,
-  ms: number,
-  log?: () => string,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${log ? `; core log:\n${log()}` : ""}`);
-    await Bun.sleep(50);
-  }
 }
 
 /** The window columns that depend only on the readings (not on processing time or redeliveries). */

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import avro from "avsc";
 import type { ReadingsRecord, WindowRecord } from "../../lib/records.ts";
 import { slotsPerWindow } from "../../lib/records.ts";
+import { until } from "../../test/until.ts";
 import { windowCodec, windowSchemaJson } from "../avro/window-schema.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
 import { PulsarConsumer } from "./consumer.ts";
@@ -51,14 +52,6 @@ async function windowsLog(topic: string, extra: { negativeAckRedeliveryDelayMs?:
 }
 
 /** Resolves once `done()` holds, or rejects after `ms` naming what was awaited. */
-async function until(what: string, done: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
 describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
   afterAll(async () => {
     for (const log of logs) await log.close().catch(() => {});

@@ -7,20 +7,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { pulsarMetrics } from "../../lib/metrics.ts";
 import type { ReadingsRecord } from "../../lib/records.ts";
+import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
 import { createPulsarLog } from "./log.ts";
 import { readingsCodec } from "./readings-codec.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
-
-async function until(what: string, done: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 /** The value of one sample of the registry's exposition, or undefined when it is not there. */
 async function sampleOf(registry: Registry, name: string, topic: string): Promise<number | undefined> {
