@@ -1,0 +1,32 @@
+/**
+ * Records the tests share. The values are exact binary fractions, so a window survives any encoding (JSON,
+ * Avro, a Java reader's `Double.toString`) and compares equal to itself afterwards.
+ *
+ * @example
+ * const w = sampleWindow(41, Date.UTC(2025, 11, 8));
+ * const odd = { ...sampleWindow(), min: -0 };
+ */
+import { slotsPerWindow, type WindowRecord } from "../lib/records.ts";
+
+/** A complete, self-consistent window of `sensorId` starting at `windowStartMs`; every seventh slot imputed. */
+export function sampleWindow(sensorId = 7, windowStartMs = 1_700_000_040_000): WindowRecord {
+  const slots = Array.from({ length: slotsPerWindow }, (_, i) => 400 + sensorId + i / 4);
+  const sum = slots.reduce((a, b) => a + b, 0);
+  return {
+    sensorId,
+    windowStartMs,
+    windowEndMs: windowStartMs + 60_000,
+    count: slotsPerWindow,
+    sum,
+    mean: sum / slotsPerWindow,
+    min: slots[0]!,
+    max: slots[slotsPerWindow - 1]!,
+    firstEventMs: windowStartMs,
+    lastEventMs: windowStartMs + 59_000,
+    slots,
+    imputed: slots.map((_, i) => i % 7 === 0),
+    duplicates: 0,
+    maxCreatedAtMs: windowStartMs + 60_010,
+    emittedAtMs: windowStartMs + 60_500,
+  };
+}
