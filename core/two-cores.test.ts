@@ -27,6 +27,7 @@ import {
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
+import { parseTopic } from "./pulsar/topic.ts";
 import { TumblingWindower } from "./window.ts";
 
 const skipMqtt = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
@@ -50,8 +51,9 @@ const value = (sensorId: number, s: number) => 100 + sensorId + ((s * 29 + senso
 
 /** Partitions of `topic` per active consumer name of `subscription`, from the broker's stats. */
 async function activeConsumers(topic: string, subscription: string): Promise<Map<string, number>> {
-  const path = topic.replace("persistent://", "persistent/");
-  const res = await fetch(`${pulsar!.url}/admin/v2/${path}/partitioned-stats?perPartition=true`);
+  const res = await fetch(
+    `${pulsar!.url}/admin/v2/${parseTopic(topic).restPath}/partitioned-stats?perPartition=true`,
+  );
   const stats = (await res.json()) as {
     partitions: Record<string, { subscriptions: Record<string, { activeConsumerName?: string }> }>;
   };
