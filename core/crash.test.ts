@@ -13,6 +13,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
+import { SensorBatcher } from "../edge/batcher.ts";
 import type { Reading } from "../lib/records.ts";
 import {
   type CoreProcess,
@@ -71,27 +72,26 @@ function messagesAt(prefix: string, s: number, createdAtMs: number): Outgoing[] 
     });
   }
   if ((s + 1) % batchSeconds === 0) {
-    const start = s + 1 - batchSeconds;
-    const pairs: [number, number][] = [];
-    for (let b = start; b <= s; b++) pairs.push([t0 + b, value(batchSensor, b)]);
-    const body = {
-      sensor_id: batchSensor,
-      interval_start: t0 + start,
-      interval_end: t0 + s + 1,
-      message_creation_time: createdAtMs,
-      readings: pairs,
-      complete: true,
-    };
-    out.push({
-      topic: `${prefix}/${batchSensor}/batch`,
-      body: JSON.stringify(body),
-      readings: pairs.map(([t, v]) => ({
-        sensorId: batchSensor,
-        eventTimeMs: t * 1000,
-        value: v,
+    // The edge's own batcher builds the batch, as a smart sensor would; a fresh one per interval keeps this
+    // function pure (messagesBefore replays it).
+    const batcher = new SensorBatcher(batchSensor, { intervalMs: batchSeconds * 1000 });
+    for (let b = s + 1 - batchSeconds; b <= s; b++)
+      batcher.add(
+        { sensorId: batchSensor, eventTimeMs: (t0 + b) * 1000, value: value(batchSensor, b), createdAtMs },
         createdAtMs,
-      })),
-    });
+      );
+    for (const body of batcher.flushDue((t0 + s + 1) * 1000, createdAtMs)) {
+      out.push({
+        topic: `${prefix}/${batchSensor}/batch`,
+        body: JSON.stringify(body),
+        readings: body.readings.map(([t, v]) => ({
+          sensorId: batchSensor,
+          eventTimeMs: t * 1000,
+          value: v,
+          createdAtMs,
+        })),
+      });
+    }
   }
   return out;
 }
