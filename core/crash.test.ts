@@ -179,23 +179,19 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       await until(
         "minute 0's windows published and minute 1's readings bridged",
         async () =>
-          (await metric(first.opsUrl, "pulsar_client_messages_published_total", 'topic="windows"')) >=
+          (await metric(first.opsUrl, "pulsar_client_messages_published_total", { topic: "windows" })) >=
             sensors &&
-          (await metric(first.opsUrl, "pulsar_client_messages_published_total", 'topic="readings"')) >=
+          (await metric(first.opsUrl, "pulsar_client_messages_published_total", { topic: "readings" })) >=
             messagesBefore(80),
         2_000,
         first.log,
       );
-      const windowsBeforeKill = await metric(
-        first.opsUrl,
-        "pulsar_client_messages_published_total",
-        'topic="windows"',
-      );
-      const readingsBridgedBeforeKill = await metric(
-        first.opsUrl,
-        "pulsar_client_messages_published_total",
-        'topic="readings"',
-      );
+      const windowsBeforeKill = await metric(first.opsUrl, "pulsar_client_messages_published_total", {
+        topic: "windows",
+      });
+      const readingsBridgedBeforeKill = await metric(first.opsUrl, "pulsar_client_messages_published_total", {
+        topic: "readings",
+      });
       expect(windowsBeforeKill).toBe(sensors); // minute 1 is open: nothing of it emitted
 
       // 2. The kill. The core keeps bridging a paced stream, is frozen (SIGSTOP) in the middle of it with
@@ -246,7 +242,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       const readingsReceivedAfterRestart = await metric(
         second.opsUrl,
         "pulsar_client_messages_received_total",
-        'topic="readings"',
+        { topic: "readings" },
       );
       const ready = (await (await fetch(`${second.opsUrl}/ready`)).json()) as {
         dependencies: Record<string, string>;

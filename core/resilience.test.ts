@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConnection, createServer, type Socket } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
+import { parsePrometheus, sampleValue } from "../lib/prom-text.ts";
 import { type CoreProcess, startCoreProcess } from "../test/core-process.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
@@ -173,10 +174,10 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
     );
     expect(ready!.ready).toBe(false);
     expect(ready!.reasons?.windowStore).toMatch(/^oldest unwritten row waiting \d+ s/);
-    const metrics = await (await fetch(`${c.opsUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^core_store_stuck\{sink="windows"\} 1$/m);
-    const waited = Number(/^core_store_oldest_pending_seconds\{sink="windows"\} (\S+)$/m.exec(metrics)?.[1]);
-    expect(waited).toBeGreaterThan(2);
+    const metrics = parsePrometheus(await (await fetch(`${c.opsUrl}/metrics`)).text());
+    expect(sampleValue(metrics, "core_store_stuck", { sink: "windows" })).toBe(1);
+    const waited = sampleValue(metrics, "core_store_oldest_pending_seconds", { sink: "windows" });
+    expect(waited ?? Number.NaN).toBeGreaterThan(2);
 
     const started = Date.now();
     c.proc.kill("SIGTERM");

@@ -204,11 +204,9 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)("two cores on real servers,
       45_000,
       () => `stored ${stored}\n${b.log()}\n--- restarted core ---\n${again.log()}`,
     );
-    const survivorReceived = await metric(
-      b.opsUrl,
-      "pulsar_client_messages_received_total",
-      'topic="readings"',
-    );
+    const survivorReceived = await metric(b.opsUrl, "pulsar_client_messages_received_total", {
+      topic: "readings",
+    });
     for (const core of [b, again]) core.proc.kill("SIGTERM");
     expect(await b.proc.exited).toBe(0);
     expect(await again.proc.exited).toBe(0);

@@ -12,6 +12,7 @@ import mqtt from "mqtt";
 import { announceSkip, isCI } from "../test/servers.ts";
 import { PipelineError } from "./errors.ts";
 import { readMqttTls } from "./mqtt-tls.ts";
+import { parsePrometheus, sumMetric } from "./prom-text.ts";
 
 const repo = join(import.meta.dir, "..");
 const openssl = Bun.which("openssl");
@@ -328,7 +329,7 @@ describe.skipIf(Boolean(missing) && !isCI)("edge and core over mqtts:// with a c
 
       const readings = async () => {
         const text = await (await fetch(`${healthUrl}/metrics`)).text();
-        return Number(/^core_readings_total (\d+)/m.exec(text)?.[1] ?? 0);
+        return sumMetric(parsePrometheus(text), "core_readings_total");
       };
       const received = Date.now() + 20_000;
       while ((await readings()) < 360 && Date.now() < received) await Bun.sleep(200);

@@ -8,6 +8,7 @@
  * await until("a window", async () => (await metric(core.opsUrl, "core_windows_emitted_total")) > 0, 10_000, core.log);
  */
 import { fileURLToPath } from "node:url";
+import { parsePrometheus, sumMetric } from "../lib/prom-text.ts";
 import type { WindowRecord } from "../lib/records.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -45,19 +46,13 @@ export async function startCoreProcess(
   }
 }
 
-/** Sum of a Prometheus sample over the label set given (e.g. `topic="readings"`); 0 when absent. */
-export async function metric(opsUrl: string, name: string, labels = ""): Promise<number> {
-  return sample(await (await fetch(`${opsUrl}/metrics`)).text(), name, labels);
-}
-
-function sample(text: string, name: string, labels = ""): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (match?.[1] === name && (match[2] ?? "").includes(labels)) total += Number(match[3]);
-  }
-  return total;
+/** Sum of a metric of the core's /metrics over the series matching `where` (`{ topic: "readings" }`); 0 if absent. */
+export async function metric(
+  opsUrl: string,
+  name: string,
+  where: Record<string, string> = {},
+): Promise<number> {
+  return sumMetric(parsePrometheus(await (await fetch(`${opsUrl}/metrics`)).text()), name, where);
 }
 
 /** The window columns that depend only on the readings (not on processing time or redeliveries). */

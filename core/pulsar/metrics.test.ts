@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { pulsarMetrics } from "../../lib/metrics.ts";
+import { parsePrometheus, sampleValue } from "../../lib/prom-text.ts";
 import type { ReadingsRecord } from "../../lib/records.ts";
 import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
@@ -15,10 +16,9 @@ import { pulsarForTests, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
 
-/** The value of one sample of the registry's exposition, or undefined when it is not there. */
+/** The value of one series of the registry's exposition, or undefined when it is not there. */
 async function sampleOf(registry: Registry, name: string, topic: string): Promise<number | undefined> {
-  const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{topic="${topic}"} `));
-  return line === undefined ? undefined : Number(line.split(" ")[1]);
+  return sampleValue(parsePrometheus(await registry.metrics()), name, { topic });
 }
 
 describe.skipIf(!pulsar)("Pulsar client metrics on a real Pulsar", () => {
