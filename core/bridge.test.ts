@@ -11,7 +11,8 @@ import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
-import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
+import { silent } from "../test/fixtures.ts";
+import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
 import { startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
@@ -19,7 +20,6 @@ import type { KeyedRecord, RecordLog } from "./log.ts";
 import { parseSensorMessage } from "./messages.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 /** A readings log whose publishes wait until `open()`: the MQTT → log hop, held mid-way. */
 function gatedLog() {
@@ -58,9 +58,7 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
 
   afterAll(async () => {
     for (const c of clients) c.end(true);
-    // A clean connection with the bridge's client id ends its session on the broker.
-    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
-    await cleaner.endAsync();
+    await endMqttSession(clientId);
   });
 
   /** Connects with the bridge's session, as a restarted core would, and collects what the broker hands over. */
@@ -255,8 +253,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
       10_000,
     );
     await b.stop();
-    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
-    await cleaner.endAsync();
+    await endMqttSession(clientId);
   }, 30_000);
 });
 

@@ -9,11 +9,11 @@ import mqtt, { type MqttClient } from "mqtt";
 import { type Database, openDatabase } from "../lib/db/client.ts";
 import { deadLetters, windows } from "../lib/db/schema.ts";
 import { createRegistry } from "../lib/metrics.ts";
+import { silent } from "../test/fixtures.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { type Core, startCore } from "./service.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 describe.skipIf(skip)("poison messages through the real Mosquitto", () => {
   const prefix = `test-poison-${process.pid}-${Date.now().toString(36)}`;

@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
 import { parsePrometheus, sampleValue } from "../lib/prom-text.ts";
 import { type CoreProcess, startCoreProcess } from "../test/core-process.ts";
-import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { endMqttSession, mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
 
 const skip =
@@ -108,9 +108,7 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
   afterAll(async () => {
     core?.proc.kill("SIGKILL");
     await publisher?.endAsync();
-    // A clean connection with the core's client id ends its session on the broker.
-    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
-    await cleaner.endAsync();
+    await endMqttSession(clientId);
     if (db) {
       await db`delete from windows where sensor_id in (${base + 1}, ${base + 2})`.catch(() => {});
       await db`delete from dead_letters where source like ${`${prefix}/%`}`.catch(() => {});

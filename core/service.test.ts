@@ -8,13 +8,13 @@ import mqtt, { type MqttClient } from "mqtt";
 import { type Database, openDatabase } from "../lib/db/client.ts";
 import { deadLetters, windows } from "../lib/db/schema.ts";
 import { createRegistry } from "../lib/metrics.ts";
+import { silent } from "../test/fixtures.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
 import { type Core, type CoreOptions, startCore } from "./service.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const pulsar = await pulsarForTests();
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 coreContract("in-process logs", skip, async () => ({}));
 coreContract("Pulsar logs (Avro windows)", skip || !pulsar, async () => {

@@ -11,14 +11,13 @@ import { type Database, openDatabase } from "../lib/db/client.ts";
 import { windows } from "../lib/db/schema.ts";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { WindowRecord } from "../lib/records.ts";
-import { sampleWindow } from "../test/fixtures.ts";
+import { sampleWindow, silent } from "../test/fixtures.ts";
 import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import { createMemoryLog } from "./log.ts";
 import { startWindowStore } from "./window-store.ts";
 
 const skip = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 describe.skipIf(skip)("window store stage on PostgreSQL", () => {
   let database: Database;

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { silent } from "../test/fixtures.ts";
 import { until } from "../test/until.ts";
 import { windowCodec } from "./avro/window-schema.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
@@ -17,8 +18,6 @@ import { pulsarForTests, uniqueTopic } from "./pulsar/testing.ts";
 import { startWindowerStage } from "./windower.ts";
 
 const pulsar = await pulsarForTests();
-
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 interface ScriptedLog<T> extends RecordLog<T> {
   /** Hands a batch to the subscription's handler, as the log's consumer would; acks log `ack {label} {i}`. */

@@ -1,12 +1,16 @@
 /**
- * Records the tests share. The values are exact binary fractions, so a window survives any encoding (JSON,
- * Avro, a Java reader's `Double.toString`) and compares equal to itself afterwards.
+ * What many tests share: a sample window and a silent logger. The window's values are exact binary fractions,
+ * so it survives any encoding (JSON, Avro, a Java reader's `Double.toString`) and compares equal to itself.
  *
  * @example
  * const w = sampleWindow(41, Date.UTC(2025, 11, 8));
  * const odd = { ...sampleWindow(), min: -0 };
  */
+import type { Logger } from "../lib/log.ts";
 import { slotsPerWindow, type WindowRecord } from "../lib/records.ts";
+
+/** A logger that drops everything: for tests whose subject logs on purpose (rejections, retries). */
+export const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 /** A complete, self-consistent window of `sensorId` starting at `windowStartMs`; every seventh slot imputed. */
 export function sampleWindow(sensorId = 7, windowStartMs = 1_700_000_040_000): WindowRecord {

@@ -14,6 +14,7 @@ import { type Database, openDatabase } from "../../lib/db/client.ts";
 import { actuals, forecasts, models } from "../../lib/db/schema.ts";
 import { createRegistry } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
+import { silent } from "../../test/fixtures.ts";
 import { until } from "../../test/until.ts";
 import { bandAt, isBaselineVersion, originScale, persistenceVersion } from "../policy.ts";
 import { createRng } from "../random.ts";
@@ -27,7 +28,6 @@ import { baselineVersion } from "./baseline.ts";
 import { forecasterOptions } from "./options.ts";
 import { type Forecaster, startForecaster } from "./service.ts";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 /** Errors the forecaster logged, to check why a model was refused. */
 const loggedErrors: string[] = [];
 const recording = {
