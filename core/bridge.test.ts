@@ -10,11 +10,10 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
+import { startTestBridge } from "../test/bridge.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
-import { silent } from "../test/fixtures.ts";
 import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
-import { startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { KeyedRecord, RecordLog } from "./log.ts";
 import { parseSensorMessage } from "./messages.ts";
@@ -78,16 +77,12 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
 
   test("PUBACK waits for the log: messages held in the bridge stay in the session; logged ones do not", async () => {
     const { log, published, open } = gatedLog();
-    const bridge = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const bridge = await startTestBridge({
       topicPrefix: prefix,
       shareGroup: `bridge-${run}`,
       clientId,
       sessionExpirySeconds: 60,
       readingsLog: log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     const edge = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-edge` });
     clients.push(edge);
@@ -157,14 +152,11 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
     const { log, published } = collectingReadingsLog();
     const deadLetters = createMemoryDeadLetterSink();
     const metrics = coreMetrics(new Registry());
-    const bridge = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const bridge = await startTestBridge({
       topicPrefix: prefix,
-      shareGroup: undefined,
       readingsLog: log,
       deadLetters,
       metrics,
-      logger: silent,
       // A parser with a bug that one payload triggers (as 1e13 timestamps did with RangeError: Invalid Date).
       parse: (topic, raw, now, limits) => {
         if (new TextDecoder().decode(raw).includes("boom")) throw new RangeError("Invalid Date");
@@ -187,14 +179,9 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
   test("retry buffer is bounded: with the log down the bridge stops taking messages, the broker keeps them", async () => {
     const prefix = `test-bounded-${run}`;
     const { log, published, open } = gatedLog();
-    const bridge = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const bridge = await startTestBridge({
       topicPrefix: prefix,
-      shareGroup: undefined,
       readingsLog: log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
       maxBufferedRecords: 50,
     });
     const c = await edge("bounded");
@@ -218,29 +205,19 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
   test("a persistent session resubscribes when the broker reports it present: a new TOPIC_PREFIX takes effect", async () => {
     const clientId = `core-resub-${run}`;
     const first = collectingReadingsLog();
-    const a = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const a = await startTestBridge({
       topicPrefix: `test-old-${run}`,
-      shareGroup: undefined,
       clientId,
       sessionExpirySeconds: 60,
       readingsLog: first.log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     await a.stop();
     const second = collectingReadingsLog();
-    const b = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const b = await startTestBridge({
       topicPrefix: `test-new-${run}`,
-      shareGroup: undefined,
       clientId,
       sessionExpirySeconds: 60,
       readingsLog: second.log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     const c = await edge("resub");
     // The subscription is in flight right after connect: publish until one arrives.
@@ -267,17 +244,13 @@ test("a refused password ends with 'not authorized' at once, not a 10 s wait bla
   const port = (server.address() as { port: number }).port;
   const started = Date.now();
   try {
-    const attempt = startBridge({
+    const attempt = startTestBridge({
       mqttUrl: new URL(`mqtt://127.0.0.1:${port}`),
       protocolVersion: 4,
       username: "core",
       password: "wrong",
       topicPrefix: "sensors",
-      shareGroup: undefined,
       readingsLog: collectingReadingsLog().log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     await expect(attempt).rejects.toThrow(/not authorized.*MQTT_PASSWORD/);
     expect(Date.now() - started).toBeLessThan(5_000);
