@@ -5,8 +5,8 @@
 import { afterEach, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
 import { Aedes } from "aedes";
-import { PipelineError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
+import { expectPipelineError } from "../test/errors.ts";
 import { until } from "../test/until.ts";
 import { startAgent } from "./agent.ts";
 import { MqttPublisher, type PublisherOptions } from "./publisher.ts";
@@ -100,13 +100,8 @@ test("a broker refusing the credentials is fatal for the agent, with the way out
     logger: quiet,
     startupTimeoutMs: 60_000,
   });
-  const error = await agent.done.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(PipelineError);
-  expect((error as PipelineError).code).toBe("auth");
-  expect((error as PipelineError).message).toContain("--mqtt-username/--mqtt-password");
+  const error = await expectPipelineError(agent.done, "auth");
+  expect(error.message).toContain("--mqtt-username/--mqtt-password");
 });
 
 test("with no broker the agent still finishes, and unsent batches are reported as abandoned", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import avro from "avsc";
 import { PipelineError } from "../../lib/errors.ts";
+import { expectPipelineError } from "../../test/errors.ts";
 import { sampleWindow } from "../../test/fixtures.ts";
 import { decodeWindow, encodeWindow, windowSchema, windowSchemaJson } from "./window-schema.ts";
 
@@ -33,33 +34,20 @@ describe("Avro schema of WindowRecord", () => {
     expect(foreign.fromBuffer(Buffer.from(encodeWindow(sampleWindow()))).sensor_id).toBe(7);
   });
 
-  test("garbage and truncated bytes are a typed validation error", () => {
+  test("garbage and truncated bytes are a typed validation error", async () => {
     const full = encodeWindow(sampleWindow());
     for (const bad of [new Uint8Array([1, 2, 3]), full.subarray(0, full.length - 5), new Uint8Array(0)]) {
-      const error = (() => {
-        try {
-          decodeWindow(bad);
-        } catch (e) {
-          return e;
-        }
-      })();
-      expect(error).toBeInstanceOf(PipelineError);
-      expect((error as PipelineError).code).toBe("validation");
+      await expectPipelineError(() => decodeWindow(bad), "validation");
     }
     const trailing = new Uint8Array([...full, 0]);
     expect(() => decodeWindow(trailing)).toThrow(PipelineError);
   });
 
-  test("a value the schema cannot hold is rejected before encoding, naming the field", () => {
-    const error = (() => {
-      try {
-        encodeWindow({ ...sampleWindow(), count: 1.5 });
-      } catch (e) {
-        return e as PipelineError;
-      }
-    })();
-    expect(error).toBeInstanceOf(PipelineError);
-    expect(error!.code).toBe("validation");
-    expect(error!.message).toContain("count=1.5");
+  test("a value the schema cannot hold is rejected before encoding, naming the field", async () => {
+    const error = await expectPipelineError(
+      () => encodeWindow({ ...sampleWindow(), count: 1.5 }),
+      "validation",
+    );
+    expect(error.message).toContain("count=1.5");
   });
 });
