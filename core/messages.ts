@@ -266,7 +266,10 @@ export function parseStreamingMessage(
   };
 }
 
-/** One batch message (architecture B); bad entries are rejected one by one. */
+/**
+ * One batch message (architecture B); bad entries are rejected one by one. Its signature and envelope step
+ * mirror parseStreamingMessage's on purpose: parseSensorMessage picks either by the topic's kind.
+ */
 export function parseBatchMessage(
   raw: Uint8Array,
   topicSensorId: number,
