@@ -497,3 +497,13 @@ export function zeroPulsarCounters(metrics: PulsarMetrics, topic: string): void 
   ])
     counter.inc({ topic }, 0);
 }
+
+/** A registry with every catalogue of ours: all that docs/metrics.md, the alert rules and dashboards may name. */
+export function catalogueRegistry(): Registry {
+  const registry = createRegistry();
+  coreMetrics(registry);
+  edgeMetrics(registry);
+  forecasterMetrics(registry);
+  pulsarMetrics(registry);
+  return registry;
+}
