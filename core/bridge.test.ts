@@ -12,6 +12,7 @@ import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
 import { startTestBridge } from "../test/bridge.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
+import { runId } from "../test/fixtures.ts";
 import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
@@ -44,7 +45,7 @@ function gatedLog() {
 }
 
 describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const prefix = `test-bridge-${run}`;
   const clientId = `core-bridge-${run}`;
   const session: IClientOptions = {
@@ -136,7 +137,7 @@ const streaming = (sensor: number, s: number) =>
   });
 
 describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const clients: MqttClient[] = [];
   afterAll(async () => {
     for (const c of clients) c.end(true);

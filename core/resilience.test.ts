@@ -11,6 +11,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
 import { parsePrometheus, sampleValue } from "../lib/prom-text.ts";
 import { type CoreProcess, startCoreProcess } from "../test/core-process.ts";
+import { runId } from "../test/fixtures.ts";
 import { endMqttSession, mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { until } from "../test/until.ts";
 
@@ -54,7 +55,7 @@ async function startProxy(target: URL) {
 }
 
 describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)", () => {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const prefix = `test-resilience-${run}`;
   const clientId = `core-resilience-${run}`;
   // Sensor ids unique to this run: the database is shared between runs.

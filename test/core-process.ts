@@ -17,6 +17,7 @@ import type { TestPulsar } from "../core/pulsar/testing.ts";
 import { TumblingWindower } from "../core/window.ts";
 import { parsePrometheus, sumMetric } from "../lib/prom-text.ts";
 import type { Reading, WindowRecord } from "../lib/records.ts";
+import { runId } from "./fixtures.ts";
 import { endMqttSession, mosquittoUrl, postgresUrl } from "./servers.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -118,7 +119,7 @@ export interface CoreProcessBedOptions {
  * the cores `start` started, ends their persistent MQTT sessions, drops the database and deletes the topics.
  */
 export function coreProcessBed(o: CoreProcessBedOptions) {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const database = `${o.name}_${run}`;
   const databaseUrl = new URL(postgresUrl.href);
   databaseUrl.pathname = `/${database}`;
