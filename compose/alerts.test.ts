@@ -8,13 +8,7 @@ import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import {
-  coreMetrics,
-  createRegistry,
-  edgeMetrics,
-  forecasterMetrics,
-  pulsarMetrics,
-} from "../lib/metrics.ts";
+import { catalogueRegistry } from "../lib/metrics.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
 
 const rulesDir = join(import.meta.dir, "prometheus/rules");
@@ -83,11 +77,7 @@ test("every alert has a unit test in which it fires", () => {
 });
 
 test("the rules read only metrics of our catalogue (or Prometheus' up)", async () => {
-  const registry = createRegistry();
-  coreMetrics(registry);
-  edgeMetrics(registry);
-  forecasterMetrics(registry);
-  pulsarMetrics(registry);
+  const registry = catalogueRegistry();
   const known = new Set(["up"]);
   for (const m of await registry.getMetricsAsJSON()) {
     known.add(m.name);

@@ -11,12 +11,11 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
-import { Registry } from "prom-client";
-import { coreMetrics } from "../lib/metrics.ts";
+import { startTestBridge } from "../test/bridge.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
-import { type Bridge, startBridge } from "./bridge.ts";
-import { createMemoryDeadLetterSink } from "./dead-letters.ts";
+import { until } from "../test/until.ts";
+import type { Bridge } from "./bridge.ts";
 
 const mosquitto = Bun.which("mosquitto") ?? Bun.which("mosquitto", { PATH: "/usr/sbin:/usr/local/sbin" });
 if (!mosquitto && !isCI)
@@ -27,14 +26,6 @@ function freePort(): number {
   const port = server.port;
   server.stop(true);
   return port;
-}
-
-async function until(what: string, done: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
 }
 
 /** A Mosquitto with persistence in its own directory, stoppable (SIGTERM writes the persistence file). */
@@ -161,7 +152,7 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
     await edge.endAsync();
   };
 
-  /** A bridge with a persistent session whose readings log keeps what it is given. */
+  /** A bridge with a persistent session whose readings log keeps what it is given, once it subscribed. */
   const startCollecting = async (
     mqttUrl: URL,
     protocolVersion: 4 | 5,
@@ -179,7 +170,7 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
       error() {},
       child: () => logger,
     };
-    const bridge = await startBridge({
+    const bridge = await startTestBridge({
       mqttUrl,
       topicPrefix: "sensors",
       shareGroup,
@@ -187,12 +178,11 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
       sessionExpirySeconds: 600,
       protocolVersion,
       readingsLog: log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
       logger,
     });
     bridges.push(bridge);
     const base = Math.floor(Date.now() / 1000) - 600;
+    await until("the first subscription", () => subscribed === 1, 5_000);
     return {
       bridge,
       base,
@@ -220,7 +210,6 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
         shareGroup,
         `core-restart-${protocolVersion}-${shareGroup ?? "plain"}`,
       );
-      await until("the first subscription", () => core.subscribed() === 1, 5_000);
       await publish(broker, core.base, range(0, 10));
       await until("the ten readings before the restart", () => core.eventSeconds().length === 10, 5_000);
 
@@ -255,7 +244,6 @@ describe.skipIf(!mosquitto && !isCI)("bridge across a Mosquitto restart (persist
         shareGroup,
         `core-drop-${protocolVersion}-${shareGroup ?? "plain"}`,
       );
-      await until("the first subscription", () => core.subscribed() === 1, 5_000);
       await publish(broker, core.base, range(1, 10));
       await until("the readings before the cut", () => core.eventSeconds().length === 10, 5_000);
 

@@ -10,23 +10,16 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
+import { startTestBridge } from "../test/bridge.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
-import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
-import { startBridge } from "./bridge.ts";
+import { runId } from "../test/fixtures.ts";
+import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { KeyedRecord, RecordLog } from "./log.ts";
 import { parseSensorMessage } from "./messages.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 /** A readings log whose publishes wait until `open()`: the MQTT → log hop, held mid-way. */
 function gatedLog() {
@@ -52,7 +45,7 @@ function gatedLog() {
 }
 
 describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const prefix = `test-bridge-${run}`;
   const clientId = `core-bridge-${run}`;
   const session: IClientOptions = {
@@ -65,9 +58,7 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
 
   afterAll(async () => {
     for (const c of clients) c.end(true);
-    // A clean connection with the bridge's client id ends its session on the broker.
-    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
-    await cleaner.endAsync();
+    await endMqttSession(clientId);
   });
 
   /** Connects with the bridge's session, as a restarted core would, and collects what the broker hands over. */
@@ -87,16 +78,12 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
 
   test("PUBACK waits for the log: messages held in the bridge stay in the session; logged ones do not", async () => {
     const { log, published, open } = gatedLog();
-    const bridge = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const bridge = await startTestBridge({
       topicPrefix: prefix,
       shareGroup: `bridge-${run}`,
       clientId,
       sessionExpirySeconds: 60,
       readingsLog: log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     const edge = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-edge` });
     clients.push(edge);
@@ -150,7 +137,7 @@ const streaming = (sensor: number, s: number) =>
   });
 
 describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const clients: MqttClient[] = [];
   afterAll(async () => {
     for (const c of clients) c.end(true);
@@ -166,14 +153,11 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
     const { log, published } = collectingReadingsLog();
     const deadLetters = createMemoryDeadLetterSink();
     const metrics = coreMetrics(new Registry());
-    const bridge = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const bridge = await startTestBridge({
       topicPrefix: prefix,
-      shareGroup: undefined,
       readingsLog: log,
       deadLetters,
       metrics,
-      logger: silent,
       // A parser with a bug that one payload triggers (as 1e13 timestamps did with RangeError: Invalid Date).
       parse: (topic, raw, now, limits) => {
         if (new TextDecoder().decode(raw).includes("boom")) throw new RangeError("Invalid Date");
@@ -196,14 +180,9 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
   test("retry buffer is bounded: with the log down the bridge stops taking messages, the broker keeps them", async () => {
     const prefix = `test-bounded-${run}`;
     const { log, published, open } = gatedLog();
-    const bridge = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const bridge = await startTestBridge({
       topicPrefix: prefix,
-      shareGroup: undefined,
       readingsLog: log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
       maxBufferedRecords: 50,
     });
     const c = await edge("bounded");
@@ -227,29 +206,19 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
   test("a persistent session resubscribes when the broker reports it present: a new TOPIC_PREFIX takes effect", async () => {
     const clientId = `core-resub-${run}`;
     const first = collectingReadingsLog();
-    const a = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const a = await startTestBridge({
       topicPrefix: `test-old-${run}`,
-      shareGroup: undefined,
       clientId,
       sessionExpirySeconds: 60,
       readingsLog: first.log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     await a.stop();
     const second = collectingReadingsLog();
-    const b = await startBridge({
-      mqttUrl: mosquittoUrl,
+    const b = await startTestBridge({
       topicPrefix: `test-new-${run}`,
-      shareGroup: undefined,
       clientId,
       sessionExpirySeconds: 60,
       readingsLog: second.log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     const c = await edge("resub");
     // The subscription is in flight right after connect: publish until one arrives.
@@ -262,8 +231,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
       10_000,
     );
     await b.stop();
-    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
-    await cleaner.endAsync();
+    await endMqttSession(clientId);
   }, 30_000);
 });
 
@@ -277,17 +245,13 @@ test("a refused password ends with 'not authorized' at once, not a 10 s wait bla
   const port = (server.address() as { port: number }).port;
   const started = Date.now();
   try {
-    const attempt = startBridge({
+    const attempt = startTestBridge({
       mqttUrl: new URL(`mqtt://127.0.0.1:${port}`),
       protocolVersion: 4,
       username: "core",
       password: "wrong",
       topicPrefix: "sensors",
-      shareGroup: undefined,
       readingsLog: collectingReadingsLog().log,
-      deadLetters: createMemoryDeadLetterSink(),
-      metrics: coreMetrics(new Registry()),
-      logger: silent,
     });
     await expect(attempt).rejects.toThrow(/not authorized.*MQTT_PASSWORD/);
     expect(Date.now() - started).toBeLessThan(5_000);

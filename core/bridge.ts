@@ -28,7 +28,7 @@ import type { RecordLog } from "./log.ts";
 import {
   defaultLimits,
   parseSensorMessage,
-  parseTopic,
+  parseSensorTopic,
   toDeadLetter,
   type ValidationLimits,
 } from "./messages.ts";
@@ -216,7 +216,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   };
 
   const handle = (topic: string, raw: Uint8Array, now: number) => {
-    const kind = parseTopic(topic)?.kind ?? "unknown";
+    const kind = parseSensorTopic(topic)?.kind ?? "unknown";
     metrics.messagesReceived.inc({ kind });
     metrics.bytesReceived.inc(raw.byteLength);
     const result = parse(topic, raw, now, limits);

@@ -10,27 +10,17 @@
  * is published while no core runs; the windower acks a readings record only after its window is in the
  * windows topic, so Pulsar redelivers the open window's records; window rows are upserts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import mqtt, { type MqttClient } from "mqtt";
-import postgres from "postgres";
+import { describe, expect, test } from "bun:test";
+import { SensorBatcher } from "../edge/batcher.ts";
 import type { Reading } from "../lib/records.ts";
-import {
-  type CoreProcess,
-  comparable,
-  comparableRow,
-  metric,
-  startCoreProcess,
-  until,
-} from "../test/core-process.ts";
+import { comparableRow, coreProcessBed, metric } from "../test/core-process.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
-import { TumblingWindower } from "./window.ts";
 
 const skipMqtt = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const skipPostgres = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);
 const pulsar = await pulsarForTests();
-
-const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 // The workload: ten sensors stream one reading per second (architecture A), sensor 5 sends 10-second
 // complete batches (B), three minutes of event time in December 2025. Sensor 2 misses some seconds, so
@@ -40,7 +30,7 @@ const seconds = 180;
 const streamingSensors = [1, 2, 3, 4, 6, 7, 8, 9, 10, 11];
 const batchSensor = 5;
 const batchSeconds = 10;
-const lateness = { seconds: 5 };
+const latenessS = 5;
 const idleTimeoutS = 3;
 
 const value = (sensorId: number, s: number) => 400 + sensorId * 100 + ((s * 37 + sensorId * 11) % 101) / 10;
@@ -71,27 +61,26 @@ function messagesAt(prefix: string, s: number, createdAtMs: number): Outgoing[] 
     });
   }
   if ((s + 1) % batchSeconds === 0) {
-    const start = s + 1 - batchSeconds;
-    const pairs: [number, number][] = [];
-    for (let b = start; b <= s; b++) pairs.push([t0 + b, value(batchSensor, b)]);
-    const body = {
-      sensor_id: batchSensor,
-      interval_start: t0 + start,
-      interval_end: t0 + s + 1,
-      message_creation_time: createdAtMs,
-      readings: pairs,
-      complete: true,
-    };
-    out.push({
-      topic: `${prefix}/${batchSensor}/batch`,
-      body: JSON.stringify(body),
-      readings: pairs.map(([t, v]) => ({
-        sensorId: batchSensor,
-        eventTimeMs: t * 1000,
-        value: v,
+    // The edge's own batcher builds the batch, as a smart sensor would; a fresh one per interval keeps this
+    // function pure (messagesBefore replays it).
+    const batcher = new SensorBatcher(batchSensor, { intervalMs: batchSeconds * 1000 });
+    for (let b = s + 1 - batchSeconds; b <= s; b++)
+      batcher.add(
+        { sensorId: batchSensor, eventTimeMs: (t0 + b) * 1000, value: value(batchSensor, b), createdAtMs },
         createdAtMs,
-      })),
-    });
+      );
+    for (const body of batcher.flushDue((t0 + s + 1) * 1000, createdAtMs)) {
+      out.push({
+        topic: `${prefix}/${batchSensor}/batch`,
+        body: JSON.stringify(body),
+        readings: body.readings.map(([t, v]) => ({
+          sensorId: batchSensor,
+          eventTimeMs: t * 1000,
+          value: v,
+          createdAtMs,
+        })),
+      });
+    }
   }
   return out;
 }
@@ -99,64 +88,23 @@ function messagesAt(prefix: string, s: number, createdAtMs: number): Outgoing[] 
 describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
   "core crash (SIGKILL mid-window) on real servers",
   () => {
-    const prefix = `crash-${run}`;
-    const namespace = `energy-test/crash-${run}`;
-    const database = `crash_${run}`;
-    const clientId = `core-crash-${run}`;
-    const admin = postgres(postgresUrl.href, { max: 1, onnotice: () => {} });
-    const databaseUrl = new URL(postgresUrl.href);
-    databaseUrl.pathname = `/${database}`;
-    let publisher: MqttClient;
-    let db: ReturnType<typeof postgres>;
-    const running: CoreProcess[] = [];
-
-    const env = () => ({
-      PULSAR_URL: pulsar!.url,
-      PULSAR_NAMESPACE: namespace,
-      PULSAR_PARTITIONS: "2",
-      MQTT_URL: mosquittoUrl.href,
-      MQTT_CLIENT_ID: clientId,
-      TOPIC_PREFIX: prefix,
-      CORE_SHARE_GROUP: `crash-${run}`,
-      DATABASE_URL: databaseUrl.href,
-      ALLOWED_LATENESS_S: String(lateness.seconds),
-      IDLE_TIMEOUT_S: String(idleTimeoutS),
-      CORE_HTTP_PORT: "0",
-      LOG_LEVEL: "info",
-      // The windows under test are the core's; the in-process forecaster (on by default) only adds load.
-      CORE_FORECAST: "false",
+    const bed = coreProcessBed({
+      name: "crash",
+      pulsar: pulsar!,
+      cores: ["crash"],
+      partitions: 2,
+      latenessS,
+      idleTimeoutS,
     });
-
-    beforeAll(async () => {
-      await admin.unsafe(`create database ${database}`);
-      db = postgres(databaseUrl.href, { max: 2, onnotice: () => {} });
-      await pulsar!.admin.ensureNamespace(namespace);
-      publisher = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-edge` });
-    });
-
-    afterAll(async () => {
-      for (const core of running) if (core.proc.exitCode === null) core.proc.kill("SIGKILL");
-      await publisher?.endAsync();
-      // A clean connection with the core's client id ends its persistent session on the broker.
-      const cleaner = await mqtt.connectAsync(mosquittoUrl.href, {
-        clientId,
-        clean: true,
-        protocolVersion: 5,
-      });
-      await cleaner.endAsync();
-      await db?.end({ timeout: 5 });
-      await admin.unsafe(`drop database if exists ${database} with (force)`);
-      await admin.end({ timeout: 5 });
-      for (const log of ["readings", "windows"])
-        await pulsar!.admin.deleteTopic(`persistent://${namespace}/${log}`).catch(() => {});
-    });
+    const { prefix } = bed;
+    const clientId = bed.clientIds[0]!;
 
     test("windows after a SIGKILL and restart equal the reference: 0 readings lost, 0 duplicate rows", async () => {
       const startedAt = Date.now();
       const sent: Reading[] = [];
       let messagesSent = 0;
       const publish = async (messages: Outgoing[]) => {
-        await Promise.all(messages.map((m) => publisher.publishAsync(m.topic, m.body, { qos: 1 })));
+        await Promise.all(messages.map((m) => bed.publisher.publishAsync(m.topic, m.body, { qos: 1 })));
         for (const m of messages) sent.push(...m.readings);
         messagesSent += messages.length;
       };
@@ -167,8 +115,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       };
 
       // 1. The first core; minute 0 and most of minute 1, paced so the core keeps up (and no sensor looks idle).
-      const first = await startCoreProcess(env());
-      running.push(first);
+      const first = await bed.start(clientId);
       for (let s = 0; s < 100; s++) {
         await publish(messagesAt(prefix, s, Date.now()));
         await Bun.sleep(15);
@@ -179,23 +126,19 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       await until(
         "minute 0's windows published and minute 1's readings bridged",
         async () =>
-          (await metric(first.opsUrl, "pulsar_client_messages_published_total", 'topic="windows"')) >=
+          (await metric(first.opsUrl, "pulsar_client_messages_published_total", { topic: "windows" })) >=
             sensors &&
-          (await metric(first.opsUrl, "pulsar_client_messages_published_total", 'topic="readings"')) >=
+          (await metric(first.opsUrl, "pulsar_client_messages_published_total", { topic: "readings" })) >=
             messagesBefore(80),
         2_000,
         first.log,
       );
-      const windowsBeforeKill = await metric(
-        first.opsUrl,
-        "pulsar_client_messages_published_total",
-        'topic="windows"',
-      );
-      const readingsBridgedBeforeKill = await metric(
-        first.opsUrl,
-        "pulsar_client_messages_published_total",
-        'topic="readings"',
-      );
+      const windowsBeforeKill = await metric(first.opsUrl, "pulsar_client_messages_published_total", {
+        topic: "windows",
+      });
+      const readingsBridgedBeforeKill = await metric(first.opsUrl, "pulsar_client_messages_published_total", {
+        topic: "readings",
+      });
       expect(windowsBeforeKill).toBe(sensors); // minute 1 is open: nothing of it emitted
 
       // 2. The kill. The core keeps bridging a paced stream, is frozen (SIGSTOP) in the middle of it with
@@ -220,14 +163,8 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       for (let s = 120; s < seconds; s++) await publish(messagesAt(prefix, s, Date.now()));
 
       // 4. A new core on the same session, subscriptions and database finishes the job.
-      const second = await startCoreProcess(env());
-      running.push(second);
-      const expected = new TumblingWindower({
-        allowedLatenessMs: lateness.seconds * 1000,
-        idleTimeoutMs: idleTimeoutS * 1000,
-      });
-      for (const r of sent) expect(expected.add(r, 0)).toBe("accepted");
-      const reference = expected.flush(0).map(comparable);
+      const second = await bed.start(clientId);
+      const reference = bed.reference(sent);
       const minutes = seconds / 60;
       expect(reference).toHaveLength(sensors * minutes);
       const distinctReadings = sent.length;
@@ -236,7 +173,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
         `all ${reference.length} windows stored`,
         async () => {
           const [row] =
-            await db`select count(*)::int as n, coalesce(sum(count), 0)::int as readings from windows`;
+            await bed.db`select count(*)::int as n, coalesce(sum(count), 0)::int as readings from windows`;
           return row!.n === reference.length && row!.readings === distinctReadings;
         },
         30_000,
@@ -246,7 +183,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       const readingsReceivedAfterRestart = await metric(
         second.opsUrl,
         "pulsar_client_messages_received_total",
-        'topic="readings"',
+        { topic: "readings" },
       );
       const ready = (await (await fetch(`${second.opsUrl}/ready`)).json()) as {
         dependencies: Record<string, string>;
@@ -255,21 +192,10 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)(
       expect(await second.proc.exited).toBe(0);
       const redelivered = Number(/MQTT bridge stopped \{"redelivered":(\d+)\}/.exec(second.log())?.[1] ?? -1);
 
-      const rows = await db`
-      select sensor_id, window_start, window_end, count, sum, mean, min, max, first_event, last_event,
-             slots, imputed, imputed_count, duplicates
-      from windows order by sensor_id, window_start`;
+      const rows = await bed.expectStored(reference);
       const stored = rows.map(comparableRow);
-      const byKey = (a: { sensorId: number; windowStartMs: number }, b: typeof a) =>
-        a.sensorId - b.sensorId || a.windowStartMs - b.windowStartMs;
-      expect(stored).toEqual([...reference].sort(byKey));
-
-      const [dupRows] = await db`
-      select count(*)::int as n from (
-        select sensor_id, window_start from windows group by 1, 2 having count(*) > 1) d`;
-      expect(dupRows!.n).toBe(0);
       // No reading came back as "late" (a window emitted twice with different content) or was refused.
-      const [letters] = await db`select count(*)::int as n from dead_letters`;
+      const [letters] = await bed.db`select count(*)::int as n from dead_letters`;
       expect(letters!.n).toBe(0);
       const storedReadings = stored.reduce((n, w) => n + w.count, 0);
       expect(storedReadings).toBe(distinctReadings);

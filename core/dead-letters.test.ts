@@ -3,10 +3,10 @@ import { eq } from "drizzle-orm";
 import { type Database, type Db, openDatabase } from "../lib/db/client.ts";
 import { deadLetters } from "../lib/db/schema.ts";
 import type { DeadLetter } from "../lib/records.ts";
+import { silent } from "../test/fixtures.ts";
 import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { createDbDeadLetterSink } from "./dead-letters.ts";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 const letter = (source: string, patch: Partial<DeadLetter> = {}): DeadLetter => ({
   source,
   reason: "not_json",

@@ -7,11 +7,10 @@ import { expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { silent } from "../test/fixtures.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { BatchHandler, KeyedRecord, RecordLog } from "./log.ts";
 import { startWindowerStage } from "./windower.ts";
-
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 /** A log that hands records straight to the one subscriber and keeps what is published. */
 function directLog<T>(name: string) {

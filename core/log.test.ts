@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { silent } from "../test/fixtures.ts";
 import { createMemoryLog } from "./log.ts";
 
 const records = (n: number, from = 0) =>
@@ -67,5 +68,3 @@ describe("memory log", () => {
     expect(s.backlog()).toBe(0);
   });
 });
-
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };

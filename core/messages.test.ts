@@ -5,8 +5,8 @@ import {
   parseBatchMessage,
   parseEventTime,
   parseSensorMessage,
+  parseSensorTopic,
   parseStreamingMessage,
-  parseTopic,
   toDeadLetter,
 } from "./messages.ts";
 
@@ -14,15 +14,15 @@ const enc = (v: unknown) => new TextEncoder().encode(typeof v === "string" ? v :
 const now = Date.UTC(2025, 11, 8, 1, 0, 0);
 const t0 = Date.UTC(2025, 11, 8, 0, 0, 0) / 1000; // 1765152000, the seed's first second
 
-describe("parseTopic", () => {
+describe("parseSensorTopic", () => {
   test("splits prefix/sensor/kind", () => {
-    expect(parseTopic("sensors/42/reading")).toEqual({ sensorId: 42, kind: "reading" });
-    expect(parseTopic("plant/a/sensors/7/batch")).toEqual({ sensorId: 7, kind: "batch" });
+    expect(parseSensorTopic("sensors/42/reading")).toEqual({ sensorId: 42, kind: "reading" });
+    expect(parseSensorTopic("plant/a/sensors/7/batch")).toEqual({ sensorId: 7, kind: "batch" });
   });
   test("rejects foreign topics", () => {
-    expect(parseTopic("sensors/x/reading")).toBeUndefined();
-    expect(parseTopic("sensors/1/other")).toBeUndefined();
-    expect(parseTopic("sensors")).toBeUndefined();
+    expect(parseSensorTopic("sensors/x/reading")).toBeUndefined();
+    expect(parseSensorTopic("sensors/1/other")).toBeUndefined();
+    expect(parseSensorTopic("sensors")).toBeUndefined();
   });
   test("a sensor id level is canonical digits within the integer column: no alias of another sensor", () => {
     for (const level of [
@@ -39,8 +39,14 @@ describe("parseTopic", () => {
       "3000000000",
       "１",
     ])
-      expect({ level, parsed: parseTopic(`sensors/${level}/reading`) }).toEqual({ level, parsed: undefined });
-    expect(parseTopic("sensors/2147483647/reading")).toEqual({ sensorId: 2 ** 31 - 1, kind: "reading" });
+      expect({ level, parsed: parseSensorTopic(`sensors/${level}/reading`) }).toEqual({
+        level,
+        parsed: undefined,
+      });
+    expect(parseSensorTopic("sensors/2147483647/reading")).toEqual({
+      sensorId: 2 ** 31 - 1,
+      kind: "reading",
+    });
   });
 });
 

@@ -71,14 +71,22 @@ export function parseSensorIdLevel(level: string): number | undefined {
   return id <= maxSensorId ? id : undefined;
 }
 
-/** Topic `{prefix}/{sensorId}/{kind}` → its parts, or undefined when it is not one of ours. */
-export function parseTopic(topic: string): { sensorId: number; kind: MessageKind } | undefined {
+/** The kind and the sensor id level of a topic of our shape `{prefix}/{sensorId}/{kind}`, else undefined. */
+function topicLevels(topic: string): { kind: MessageKind; idLevel: string } | undefined {
   const parts = topic.split("/");
-  if (parts.length < 3) return undefined;
   const kind = parts[parts.length - 1];
-  const id = parseSensorIdLevel(parts[parts.length - 2]!);
-  if ((kind !== "reading" && kind !== "batch") || id === undefined) return undefined;
-  return { sensorId: id, kind };
+  if (parts.length < 3 || (kind !== "reading" && kind !== "batch")) return undefined;
+  return { kind, idLevel: parts[parts.length - 2]! };
+}
+
+/**
+ * An MQTT sensor topic (lib/records.ts's `sensorTopic`) → its parts, or undefined when it is not one of
+ * ours. Pulsar topic names are core/pulsar/topic.ts's `parseTopic`.
+ */
+export function parseSensorTopic(topic: string): { sensorId: number; kind: MessageKind } | undefined {
+  const levels = topicLevels(topic);
+  const sensorId = levels && parseSensorIdLevel(levels.idLevel);
+  return levels && sensorId !== undefined ? { sensorId, kind: levels.kind } : undefined;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -258,7 +266,10 @@ export function parseStreamingMessage(
   };
 }
 
-/** One batch message (architecture B); bad entries are rejected one by one. */
+/**
+ * One batch message (architecture B); bad entries are rejected one by one. Its signature and envelope step
+ * mirror parseStreamingMessage's on purpose: parseSensorMessage picks either by the topic's kind.
+ */
 export function parseBatchMessage(
   raw: Uint8Array,
   topicSensorId: number,
@@ -351,20 +362,18 @@ export function parseSensorMessage(
   now: number,
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
-  const t = parseTopic(topic);
-  if (!t) {
-    const parts = topic.split("/");
-    const kind = parts.at(-1);
-    // Our topic shape with a level that is not a canonical id (`1e3`, `0x10`, ` 7 `, 3000000000) vs a
-    // topic that is not ours at all.
-    const badId = parts.length >= 3 && (kind === "reading" || kind === "batch");
+  const levels = topicLevels(topic);
+  const sensorId = levels && parseSensorIdLevel(levels.idLevel);
+  if (!levels || sensorId === undefined) {
     return {
       readings: [],
       rejections: [
-        badId
+        // Our topic shape with a level that is not a canonical id (`1e3`, `0x10`, ` 7 `, 3000000000) vs a
+        // topic that is not ours at all.
+        levels
           ? {
               reason: "bad_sensor_id",
-              detail: `topic level ${preview(parts.at(-2))} is not a sensor id: plain decimal digits 1 … ${maxSensorId}`,
+              detail: `topic level ${preview(levels.idLevel)} is not a sensor id: plain decimal digits 1 … ${maxSensorId}`,
             }
           : {
               reason: "topic_mismatch",
@@ -373,9 +382,9 @@ export function parseSensorMessage(
       ],
     };
   }
-  return t.kind === "reading"
-    ? parseStreamingMessage(raw, t.sensorId, now, limits)
-    : parseBatchMessage(raw, t.sensorId, now, limits);
+  return levels.kind === "reading"
+    ? parseStreamingMessage(raw, sensorId, now, limits)
+    : parseBatchMessage(raw, sensorId, now, limits);
 }
 
 /** Most bytes of an oversized message kept in its dead letter (with its size and SHA-256 in the detail). */

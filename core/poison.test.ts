@@ -5,15 +5,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { like } from "drizzle-orm";
-import mqtt, { type MqttClient } from "mqtt";
-import { type Database, openDatabase } from "../lib/db/client.ts";
+import type { MqttClient } from "mqtt";
+import type { Database } from "../lib/db/client.ts";
 import { deadLetters, windows } from "../lib/db/schema.ts";
-import { createRegistry } from "../lib/metrics.ts";
+import { startInProcessCore } from "../test/in-process-core.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
-import { type Core, startCore } from "./service.ts";
+import type { Core } from "./service.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 describe.skipIf(skip)("poison messages through the real Mosquitto", () => {
   const prefix = `test-poison-${process.pid}-${Date.now().toString(36)}`;
@@ -22,18 +21,7 @@ describe.skipIf(skip)("poison messages through the real Mosquitto", () => {
   let publisher: MqttClient;
 
   beforeAll(async () => {
-    database = await openDatabase({ embeddedDir: "memory://" });
-    core = await startCore({
-      mqttUrl: mosquittoUrl,
-      topicPrefix: prefix,
-      shareGroup: undefined,
-      allowedLatenessMs: 2_000,
-      idleTimeoutMs: 1_500,
-      database,
-      registry: createRegistry(),
-      logger: silent,
-    });
-    publisher = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-pub` });
+    ({ database, core, publisher } = await startInProcessCore(prefix, { shareGroup: undefined }));
   }, 60_000);
 
   afterAll(async () => {

@@ -9,8 +9,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConnection, createServer, type Socket } from "node:net";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
-import { type CoreProcess, startCoreProcess, until } from "../test/core-process.ts";
-import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { parsePrometheus, sampleValue } from "../lib/prom-text.ts";
+import { type CoreProcess, startCoreProcess } from "../test/core-process.ts";
+import { runId } from "../test/fixtures.ts";
+import { endMqttSession, mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 
 const skip =
   (await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883)) ||
@@ -52,7 +55,7 @@ async function startProxy(target: URL) {
 }
 
 describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)", () => {
-  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const run = runId();
   const prefix = `test-resilience-${run}`;
   const clientId = `core-resilience-${run}`;
   // Sensor ids unique to this run: the database is shared between runs.
@@ -106,9 +109,7 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
   afterAll(async () => {
     core?.proc.kill("SIGKILL");
     await publisher?.endAsync();
-    // A clean connection with the core's client id ends its session on the broker.
-    const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
-    await cleaner.endAsync();
+    await endMqttSession(clientId);
     if (db) {
       await db`delete from windows where sensor_id in (${base + 1}, ${base + 2})`.catch(() => {});
       await db`delete from dead_letters where source like ${`${prefix}/%`}`.catch(() => {});
@@ -172,10 +173,10 @@ describe.skipIf(skip)("core process under faults (real Mosquitto and PostgreSQL)
     );
     expect(ready!.ready).toBe(false);
     expect(ready!.reasons?.windowStore).toMatch(/^oldest unwritten row waiting \d+ s/);
-    const metrics = await (await fetch(`${c.opsUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^core_store_stuck\{sink="windows"\} 1$/m);
-    const waited = Number(/^core_store_oldest_pending_seconds\{sink="windows"\} (\S+)$/m.exec(metrics)?.[1]);
-    expect(waited).toBeGreaterThan(2);
+    const metrics = parsePrometheus(await (await fetch(`${c.opsUrl}/metrics`)).text());
+    expect(sampleValue(metrics, "core_store_stuck", { sink: "windows" })).toBe(1);
+    const waited = sampleValue(metrics, "core_store_oldest_pending_seconds", { sink: "windows" });
+    expect(waited ?? Number.NaN).toBeGreaterThan(2);
 
     const started = Date.now();
     c.proc.kill("SIGTERM");

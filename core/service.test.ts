@@ -4,17 +4,16 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
-import mqtt, { type MqttClient } from "mqtt";
-import { type Database, openDatabase } from "../lib/db/client.ts";
+import type { MqttClient } from "mqtt";
+import type { Database } from "../lib/db/client.ts";
 import { deadLetters, windows } from "../lib/db/schema.ts";
-import { createRegistry } from "../lib/metrics.ts";
+import { startInProcessCore } from "../test/in-process-core.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
-import { type Core, type CoreOptions, startCore } from "./service.ts";
+import type { Core, CoreOptions } from "./service.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const pulsar = await pulsarForTests();
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 coreContract("in-process logs", skip, async () => ({}));
 coreContract("Pulsar logs (Avro windows)", skip || !pulsar, async () => {
@@ -37,20 +36,10 @@ function coreContract(
     let publisher: MqttClient;
 
     beforeAll(async () => {
-      database = await openDatabase({ embeddedDir: "memory://" });
-      core = await startCore({
-        mqttUrl: mosquittoUrl,
-        topicPrefix: prefix,
+      ({ database, core, publisher } = await startInProcessCore(prefix, {
         shareGroup: `core-${process.pid}`,
-        allowedLatenessMs: 2_000,
-        // Short, so the last streaming minute closes by itself and the test sees it stored before stopping.
-        idleTimeoutMs: 1_500,
-        database,
-        registry: createRegistry(),
-        logger: silent,
         ...(await logOptions()),
-      });
-      publisher = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-pub` });
+      }));
       // PGlite takes seconds to start on a loaded machine (7.8 s measured with other jobs running).
     }, 30_000);
 

@@ -13,27 +13,18 @@
  * Pulsar side fails over on its own; the MQTT side needs the member back within the allowed lateness
  * (docs/scale-out.md). Event time runs at 2× wall time so two minutes of windows take one.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import mqtt, { type MqttClient } from "mqtt";
-import postgres from "postgres";
+import { describe, expect, test } from "bun:test";
 import type { Reading } from "../lib/records.ts";
-import {
-  type CoreProcess,
-  comparable,
-  comparableRow,
-  metric,
-  startCoreProcess,
-  until,
-} from "../test/core-process.ts";
+import { type CoreProcess, coreProcessBed, metric } from "../test/core-process.ts";
 import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
-import { TumblingWindower } from "./window.ts";
+import { parseTopic } from "./pulsar/topic.ts";
 
 const skipMqtt = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const skipPostgres = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);
 const pulsar = await pulsarForTests();
 
-const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 const t0 = Date.UTC(2025, 11, 8, 0, 0, 0) / 1000;
 const sensors = Array.from({ length: 60 }, (_, i) => i + 1);
 const seconds = 120;
@@ -50,8 +41,9 @@ const value = (sensorId: number, s: number) => 100 + sensorId + ((s * 29 + senso
 
 /** Partitions of `topic` per active consumer name of `subscription`, from the broker's stats. */
 async function activeConsumers(topic: string, subscription: string): Promise<Map<string, number>> {
-  const path = topic.replace("persistent://", "persistent/");
-  const res = await fetch(`${pulsar!.url}/admin/v2/${path}/partitioned-stats?perPartition=true`);
+  const res = await fetch(
+    `${pulsar!.url}/admin/v2/${parseTopic(topic).restPath}/partitioned-stats?perPartition=true`,
+  );
   const stats = (await res.json()) as {
     partitions: Record<string, { subscriptions: Record<string, { activeConsumerName?: string }> }>;
   };
@@ -64,67 +56,22 @@ async function activeConsumers(topic: string, subscription: string): Promise<Map
 }
 
 describe.skipIf(skipMqtt || skipPostgres || !pulsar)("two cores on real servers, one SIGKILLed", () => {
-  const prefix = `two-${run}`;
-  const namespace = `energy-test/two-${run}`;
-  const database = `two_cores_${run}`;
-  const clientIds = [`core-a-${run}`, `core-b-${run}`];
-  const admin = postgres(postgresUrl.href, { max: 1, onnotice: () => {} });
-  const databaseUrl = new URL(postgresUrl.href);
-  databaseUrl.pathname = `/${database}`;
-  const readingsTopic = `persistent://${namespace}/readings`;
-  let publisher: MqttClient;
-  let db: ReturnType<typeof postgres>;
-  const running: CoreProcess[] = [];
-
-  const env = (clientId: string) => ({
-    PULSAR_URL: pulsar!.url,
-    PULSAR_NAMESPACE: namespace,
-    PULSAR_PARTITIONS: String(partitions),
-    MQTT_URL: mosquittoUrl.href,
-    MQTT_CLIENT_ID: clientId,
-    TOPIC_PREFIX: prefix,
-    CORE_SHARE_GROUP: `two-${run}`,
-    DATABASE_URL: databaseUrl.href,
-    ALLOWED_LATENESS_S: String(latenessS),
-    IDLE_TIMEOUT_S: String(idleTimeoutS),
-    CORE_HTTP_PORT: "0",
-    LOG_LEVEL: "info",
-    CORE_FORECAST: "false",
+  const bed = coreProcessBed({
+    name: "two",
+    pulsar: pulsar!,
+    cores: ["a", "b"],
+    partitions,
+    latenessS,
+    idleTimeoutS,
   });
-
-  beforeAll(async () => {
-    await admin.unsafe(`create database ${database}`);
-    db = postgres(databaseUrl.href, { max: 2, onnotice: () => {} });
-    await pulsar!.admin.ensureNamespace(namespace);
-    publisher = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-edge` });
-  });
-
-  afterAll(async () => {
-    for (const core of running) if (core.proc.exitCode === null) core.proc.kill("SIGKILL");
-    await publisher?.endAsync();
-    for (const clientId of clientIds) {
-      // A clean connection with a core's client id ends its persistent session on the broker.
-      const cleaner = await mqtt.connectAsync(mosquittoUrl.href, {
-        clientId,
-        clean: true,
-        protocolVersion: 5,
-      });
-      await cleaner.endAsync();
-    }
-    await db?.end({ timeout: 5 });
-    await admin.unsafe(`drop database if exists ${database} with (force)`);
-    await admin.end({ timeout: 5 });
-    for (const log of ["readings", "windows"])
-      await pulsar!.admin.deleteTopic(`persistent://${namespace}/${log}`).catch(() => {});
-  });
+  const { prefix, clientIds } = bed;
+  const readingsTopic = `persistent://${bed.namespace}/readings`;
 
   test("the survivor takes every partition at once; windows equal the reference: 0 lost, 0 duplicate rows", async () => {
     const startedAt = Date.now();
     // The first core creates the topics; the second joins its subscriptions.
-    const a = await startCoreProcess(env(clientIds[0]!), 40_000);
-    running.push(a);
-    const b = await startCoreProcess(env(clientIds[1]!), 40_000);
-    running.push(b);
+    const a = await bed.start(clientIds[0]!, 40_000);
+    const b = await bed.start(clientIds[1]!, 40_000);
     await until(
       "both cores active on the readings partitions",
       async () => (await activeConsumers(readingsTopic, "windower")).size === 2,
@@ -141,7 +88,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)("two cores on real servers,
       const createdAtMs = Date.now();
       await Promise.all(
         sensors.map((sensorId) =>
-          publisher.publishAsync(
+          bed.publisher.publishAsync(
             `${prefix}/${sensorId}/reading`,
             JSON.stringify({
               sensor_id: sensorId,
@@ -171,7 +118,7 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)("two cores on real servers,
             5_000,
           );
           takenOver = await activeConsumers(readingsTopic, "windower");
-          return startCoreProcess(env(clientIds[0]!), 40_000);
+          return bed.start(clientIds[0]!, 40_000);
         })();
         restarted.catch(() => {}); // awaited after the loop
       }
@@ -179,21 +126,15 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)("two cores on real servers,
       if (next > Date.now()) await Bun.sleep(next - Date.now());
     }
     const again = await restarted!;
-    running.push(again);
 
-    const expected = new TumblingWindower({
-      allowedLatenessMs: latenessS * 1000,
-      idleTimeoutMs: idleTimeoutS * 1000,
-    });
-    for (const r of sent) expect(expected.add(r, 0)).toBe("accepted");
-    const reference = expected.flush(0).map(comparable);
+    const reference = bed.reference(sent);
     expect(reference).toHaveLength(sensors.length * (seconds / 60));
 
     let stored = "";
     await until(
       `all ${reference.length} windows stored with ${sent.length} readings`,
       async () => {
-        const [row] = await db`
+        const [row] = await bed.db`
           select count(*)::int as n, coalesce(sum(count), 0)::int as readings,
                  (select count(*)::int from dead_letters) as letters from windows`;
         stored = JSON.stringify(row);
@@ -202,29 +143,17 @@ describe.skipIf(skipMqtt || skipPostgres || !pulsar)("two cores on real servers,
       45_000,
       () => `stored ${stored}\n${b.log()}\n--- restarted core ---\n${again.log()}`,
     );
-    const survivorReceived = await metric(
-      b.opsUrl,
-      "pulsar_client_messages_received_total",
-      'topic="readings"',
-    );
+    const survivorReceived = await metric(b.opsUrl, "pulsar_client_messages_received_total", {
+      topic: "readings",
+    });
     for (const core of [b, again]) core.proc.kill("SIGTERM");
     expect(await b.proc.exited).toBe(0);
     expect(await again.proc.exited).toBe(0);
 
-    const rows = await db`
-      select sensor_id, window_start, window_end, count, sum, mean, min, max, first_event, last_event,
-             slots, imputed, imputed_count, duplicates
-      from windows order by sensor_id, window_start`;
-    const byKey = (x: { sensorId: number; windowStartMs: number }, y: typeof x) =>
-      x.sensorId - y.sensorId || x.windowStartMs - y.windowStartMs;
-    expect(rows.map(comparableRow)).toEqual([...reference].sort(byKey));
-    const [dupRows] = await db`
-      select count(*)::int as n from (
-        select sensor_id, window_start from windows group by 1, 2 having count(*) > 1) d`;
-    expect(dupRows!.n).toBe(0);
+    const rows = await bed.expectStored(reference);
     // A dead letter may only be a redelivered copy (a pack or an MQTT message coming back after its
     // window was stored): late, and equal to a reading that is in a stored window.
-    const letters = await db`select reason, raw from dead_letters`;
+    const letters = await bed.db`select reason, raw from dead_letters`;
     const sentKeys = new Set(sent.map((r) => `${r.sensorId}@${r.eventTimeMs}=${r.value}`));
     for (const l of letters) {
       expect(l.reason).toBe("late");

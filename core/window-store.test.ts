@@ -11,33 +11,13 @@ import { type Database, openDatabase } from "../lib/db/client.ts";
 import { windows } from "../lib/db/schema.ts";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { WindowRecord } from "../lib/records.ts";
+import { sampleWindow, silent } from "../test/fixtures.ts";
 import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import { createMemoryLog } from "./log.ts";
 import { startWindowStore } from "./window-store.ts";
 
 const skip = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
-
-function windowFor(sensorId: number, startMs: number): WindowRecord {
-  return {
-    sensorId,
-    windowStartMs: startMs,
-    windowEndMs: startMs + 60_000,
-    count: 60,
-    sum: 60,
-    mean: 1,
-    min: 1,
-    max: 1,
-    firstEventMs: startMs,
-    lastEventMs: startMs + 59_000,
-    slots: Array.from({ length: 60 }, () => 1),
-    imputed: Array.from({ length: 60 }, () => false),
-    duplicates: 0,
-    maxCreatedAtMs: 0,
-    emittedAtMs: startMs + 61_000,
-  };
-}
 
 describe.skipIf(skip)("window store stage on PostgreSQL", () => {
   let database: Database;
@@ -64,14 +44,14 @@ describe.skipIf(skip)("window store stage on PostgreSQL", () => {
       logger: silent,
     });
     const t = Date.UTC(2025, 11, 8, 3, 0, 0);
-    const bad = windowFor(3_000_000_000, t);
+    const bad = sampleWindow(3_000_000_000, t);
     await log.publish(
       [ids[0]!, 0, ids[1]!].map((id) => {
-        const w = id === 0 ? bad : windowFor(id, t);
+        const w = id === 0 ? bad : sampleWindow(id, t);
         return { key: String(w.sensorId), value: w };
       }),
     );
-    await log.publish([{ key: String(ids[2]), value: windowFor(ids[2]!, t) }]);
+    await log.publish([{ key: String(ids[2]), value: sampleWindow(ids[2]!, t) }]);
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && (await metrics.windowsStored.get()).values[0]?.value !== 3)
       await Bun.sleep(50);

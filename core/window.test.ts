@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { PipelineError } from "../lib/errors.ts";
 import { mulberry32, shuffle } from "../lib/random.ts";
 import type { Reading, WindowRecord } from "../lib/records.ts";
+import { expectPipelineError } from "../test/errors.ts";
 import { createWindower, TumblingWindower, type WindowerOptions } from "./window.ts";
 
 const t0 = Date.UTC(2025, 11, 8, 0, 0, 0); // minute-aligned
@@ -48,16 +49,9 @@ describe("options", () => {
     [{ maxSensors: 0.5 }, /maxSensors 0.5/],
   ];
   for (const [options, message] of bad) {
-    test(`rejects ${JSON.stringify(options)}`, () => {
-      let caught: unknown;
-      try {
-        new TumblingWindower(options);
-      } catch (error) {
-        caught = error;
-      }
-      expect(caught).toBeInstanceOf(PipelineError);
-      expect((caught as PipelineError).code).toBe("config");
-      expect((caught as PipelineError).message).toMatch(message);
+    test(`rejects ${JSON.stringify(options)}`, async () => {
+      const error = await expectPipelineError(() => new TumblingWindower(options), "config");
+      expect(error.message).toMatch(message);
     });
   }
 

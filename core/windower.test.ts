@@ -7,6 +7,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { coreMetrics } from "../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+import { silent } from "../test/fixtures.ts";
+import { until } from "../test/until.ts";
 import { windowCodec } from "./avro/window-schema.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "./log.ts";
@@ -16,8 +18,6 @@ import { pulsarForTests, uniqueTopic } from "./pulsar/testing.ts";
 import { startWindowerStage } from "./windower.ts";
 
 const pulsar = await pulsarForTests();
-
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 interface ScriptedLog<T> extends RecordLog<T> {
   /** Hands a batch to the subscription's handler, as the log's consumer would; acks log `ack {label} {i}`. */
@@ -85,14 +85,6 @@ function stage(
     ...overrides,
   });
   return { readingsLog, windowsLog, windower, deadLetters, registry };
-}
-
-async function until(what: string, done: () => boolean, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 describe("windower stage, graceful stop", () => {
@@ -243,14 +235,6 @@ describe.skipIf(!pulsar)("windower stage on a real Pulsar, graceful restart", ()
         m.ack();
       }
     });
-    const until = async (what: string, done: () => boolean) => {
-      const deadline = Date.now() + 15_000;
-      while (!done()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await Bun.sleep(20);
-      }
-    };
-
     // First process: sensor 2's minute 0 closes (its watermark reaches 65 s); sensor 1's minute 0 is open.
     const first = await openLogs();
     const stageA = startStage(first);

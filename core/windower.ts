@@ -6,6 +6,7 @@
  * A window may be emitted before it is final (full, or its sensor idle) and again when it changes; the
  * window store upserts by sensor + window start, so the last emission wins and no row is duplicated.
  */
+import { retry } from "../lib/backoff.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { CoreMetrics } from "../lib/metrics.ts";
@@ -50,6 +51,8 @@ export interface WindowerStage {
 // Emission delay is only meaningful for live data; a replay of 2025 data would fill the histogram with
 // year-long "delays", so observations beyond this are left out.
 const liveHorizonMs = 3_600_000;
+/** Backoff of a windows publish the log refused: a window of 200 ms at first, 5 s at most. */
+const publishRetry = { initialMs: 200, maxMs: 5_000 };
 const encoder = new TextEncoder();
 
 export function startWindowerStage(options: WindowerStageOptions): WindowerStage {
@@ -121,18 +124,14 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
         const { windows, finalized } = drain(now);
         const acks = acksFor(finalized);
         // Drained windows exist nowhere else: retry until the log takes them (the log applies backpressure).
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await publishWindows(windows, now);
-            break;
-          } catch (error) {
+        await retry(() => publishWindows(windows, now), {
+          ...publishRetry,
+          onRetry: (error, attempt) =>
             logger.error(`cannot publish windows (attempt ${attempt}); retrying`, {
               error: errorMessage(error),
               windows: windows.length,
-            });
-            await Bun.sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
-          }
-        }
+            }),
+        });
         for (const ack of acks) ack();
       });
     return emitting;

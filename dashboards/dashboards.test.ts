@@ -25,14 +25,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import postgres from "postgres";
-import type { Registry } from "prom-client";
-import {
-  coreMetrics,
-  createRegistry,
-  edgeMetrics,
-  forecasterMetrics,
-  pulsarMetrics,
-} from "../lib/metrics.ts";
+import { catalogueRegistry } from "../lib/metrics.ts";
 import { announceSkip, isCI, postgresUrl, reachable } from "../test/servers.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -325,11 +318,7 @@ describe("dashboard files", () => {
   });
 
   test("read only metrics of our catalogue, prom-client's defaults or the named exporters", async () => {
-    const registry: Registry = createRegistry();
-    coreMetrics(registry);
-    edgeMetrics(registry);
-    forecasterMetrics(registry);
-    pulsarMetrics(registry);
+    const registry = catalogueRegistry();
     const known = new Set<string>();
     for (const m of await registry.getMetricsAsJSON()) {
       known.add(m.name);

@@ -82,6 +82,22 @@ async function runAgent(source: SourceOptions, options: Partial<AgentOptions> & 
   return { stats, prefix, sub };
 }
 
+/** Ten minutes of the generator's disordered workload. */
+const disorderedSource = (sensors: number): SourceOptions => ({
+  kind: "generator",
+  sensors,
+  durationMs: 10 * 60_000,
+  seed: 4,
+  disorder: true,
+});
+
+/** How many readings `source` emits in all. */
+async function readingsOf(source: SourceOptions): Promise<number> {
+  let n = 0;
+  for (const s of await buildSensorStreams(source)) while (s.take()) n++;
+  return n;
+}
+
 describe.skipIf(!reachable)("agent against Mosquitto", () => {
   test(
     "streaming: one message per reading for every seed CSV reading (speed 0)",
@@ -176,15 +192,8 @@ describe.skipIf(!reachable)("agent against Mosquitto", () => {
   test(
     "streaming at high speed with the disordered workload delivers exactly what the sources emit",
     async () => {
-      const source: SourceOptions = {
-        kind: "generator",
-        sensors: 3,
-        durationMs: 10 * 60_000,
-        seed: 4,
-        disorder: true,
-      };
-      let expected = 0;
-      for (const s of await buildSensorStreams(source)) while (s.take()) expected++;
+      const source = disorderedSource(3);
+      const expected = await readingsOf(source);
       expect(expected).toBeLessThan(3 * 600 - 3 * 10 * 5 + 1);
       const { stats, sub } = await runAgent(source, { mode: "streaming", speed: 3_000 });
       expect(stats).toMatchObject({ readingsSent: expected, messagesSent: expected, errors: 0, dropped: 0 });
@@ -207,15 +216,8 @@ describe.skipIf(!reachable)("agent against Mosquitto", () => {
   test(
     "batch with the disordered workload: every emitted reading arrives once, none marked complete",
     async () => {
-      const source: SourceOptions = {
-        kind: "generator",
-        sensors: 2,
-        durationMs: 10 * 60_000,
-        seed: 4,
-        disorder: true,
-      };
-      let expected = 0;
-      for (const s of await buildSensorStreams(source)) while (s.take()) expected++;
+      const source = disorderedSource(2);
+      const expected = await readingsOf(source);
       const { stats, sub } = await runAgent(source, { mode: "batch" });
       expect(stats.readingsSent).toBe(expected);
       const got = await sub.settle(stats.messagesSent);

@@ -5,8 +5,9 @@
 import { afterEach, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
 import { Aedes } from "aedes";
-import { PipelineError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
+import { expectPipelineError } from "../test/errors.ts";
+import { until } from "../test/until.ts";
 import { startAgent } from "./agent.ts";
 import { MqttPublisher, type PublisherOptions } from "./publisher.ts";
 import { buildSensorStreams } from "./sources/index.ts";
@@ -34,14 +35,6 @@ async function broker(port = 0, options: ConstructorParameters<typeof Aedes>[0] 
   return { port: bound, received, close };
 }
 
-const until = async (cond: () => boolean, timeoutMs = 5_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await Bun.sleep(10);
-  }
-};
-
 const baseOptions = (port: number): PublisherOptions => ({
   url: `mqtt://127.0.0.1:${port}`,
   qos: 1,
@@ -66,7 +59,7 @@ test("queues while the broker is away, drops and counts beyond the bound, reconn
   expect(first.received).toHaveLength(20);
 
   await first.close();
-  await until(() => pub.stats().connected === 0);
+  await until("the connection to drop", () => pub.stats().connected === 0, 5_000);
   let accepted = 0;
   for (let i = 0; i < 80; i++) if (pub.publish(1, `t/${i}`, "x", 3)) accepted++;
   expect(accepted).toBe(50);
@@ -107,13 +100,8 @@ test("a broker refusing the credentials is fatal for the agent, with the way out
     logger: quiet,
     startupTimeoutMs: 60_000,
   });
-  const error = await agent.done.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(PipelineError);
-  expect((error as PipelineError).code).toBe("auth");
-  expect((error as PipelineError).message).toContain("--mqtt-username/--mqtt-password");
+  const error = await expectPipelineError(agent.done, "auth");
+  expect(error.message).toContain("--mqtt-username/--mqtt-password");
 });
 
 test("with no broker the agent still finishes, and unsent batches are reported as abandoned", async () => {

@@ -7,6 +7,7 @@
  * reconnects back off exponentially with jitter so 10,000 emulated sensors do not hammer a restarting broker.
  */
 import mqtt, { type MqttClient } from "mqtt";
+import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, PipelineError } from "../lib/errors.ts";
 import { type Logger, rateLimitedLogger } from "../lib/log.ts";
 import type { MqttTls } from "../lib/mqtt-tls.ts";
@@ -65,7 +66,7 @@ class Connection {
   readonly queue: Pending[] = [];
   head = 0;
   inFlight = 0;
-  attempt = 0;
+  readonly backoff: Backoff;
   everConnected = false;
   reconnectTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -74,6 +75,8 @@ class Connection {
     readonly pool: MqttPublisher,
   ) {
     const o = pool.options;
+    // Full jitter spreads the reconnects of a whole pool (and of every edge) that lost the same broker.
+    this.backoff = new Backoff({ initialMs: o.backoffInitialMs, maxMs: o.backoffMaxMs });
     this.client = mqtt.connect(o.url, {
       clientId: `${o.clientIdPrefix}-${process.pid}-${index}`,
       username: o.username,
@@ -88,7 +91,7 @@ class Connection {
     this.client.on("connect", () => {
       const first = !this.everConnected;
       if (!first) pool.counters.reconnects++;
-      this.attempt = 0;
+      this.backoff.reset();
       this.everConnected = true;
       pool.onConnected(this, first);
       this.pump();
@@ -103,11 +106,7 @@ class Connection {
 
   scheduleReconnect(): void {
     if (this.pool.closing || this.pool.fatal || this.reconnectTimer) return;
-    const o = this.pool.options;
-    const ceiling = Math.min(o.backoffMaxMs, o.backoffInitialMs * 2 ** this.attempt);
-    // Full jitter halves the herd when every connection of the pool lost the same broker.
-    const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-    this.attempt++;
+    const delay = Math.round(this.backoff.next());
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.pool.closing || this.pool.fatal) return;

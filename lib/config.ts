@@ -292,19 +292,9 @@ export async function runCommand<S extends Record<string, Option<unknown>>>(
   main: (values: Values<S>) => Promise<void> | void,
   argv: readonly string[] = process.argv.slice(2),
 ): Promise<void> {
-  let parsed: ParseResult<S>;
-  try {
-    parsed = parseCommand(spec, argv);
-    if (!parsed.help) processSettings();
-  } catch (error) {
-    if (error instanceof PipelineError) {
-      process.stderr.write(`${spec.name}: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-  if (parsed.help) {
-    process.stdout.write(usage(spec));
+  const parsed = parseOrReport(spec, argv);
+  if ("exitCode" in parsed) {
+    if (parsed.exitCode !== 0) process.exit(parsed.exitCode);
     return;
   }
   try {
@@ -319,6 +309,30 @@ export async function runCommand<S extends Record<string, Option<unknown>>>(
 }
 
 /**
+ * The values of argv and env, or the exit code when there is nothing to run: 0 after printing the usage
+ * for `--help`, 2 after printing the message of a bad option (no stack trace: it says what to fix).
+ */
+function parseOrReport<S extends Record<string, Option<unknown>>>(
+  spec: CommandSpec<S>,
+  argv: readonly string[],
+): { values: Values<S> } | { exitCode: 0 | 2 } {
+  let parsed: ParseResult<S>;
+  try {
+    parsed = parseCommand(spec, argv);
+    if (!parsed.help) processSettings();
+  } catch (error) {
+    if (!(error instanceof PipelineError)) throw error;
+    process.stderr.write(`${spec.name}: ${error.message}\n`);
+    return { exitCode: 2 };
+  }
+  if (parsed.help) {
+    process.stdout.write(usage(spec));
+    return { exitCode: 0 };
+  }
+  return { values: parsed.values };
+}
+
+/**
  * `main(argv)` of a subcommand module (`bun run bench pulsar`, `bun run ml evaluate`): `--help` prints the
  * usage (0), a bad option prints its message (2), otherwise `run` decides the exit code. An error it throws
  * is printed and exits 2 when it is a `config` error (a bad combination of options found while running), 1
@@ -329,19 +343,8 @@ export async function commandMain<S extends Record<string, Option<unknown>>>(
   argv: readonly string[],
   run: (values: Values<S>) => Promise<number>,
 ): Promise<number> {
-  let parsed: ParseResult<S>;
-  try {
-    parsed = parseCommand(spec, argv);
-    if (!parsed.help) processSettings();
-  } catch (error) {
-    if (!(error instanceof PipelineError)) throw error;
-    process.stderr.write(`${spec.name}: ${error.message}\n`);
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(usage(spec));
-    return 0;
-  }
+  const parsed = parseOrReport(spec, argv);
+  if ("exitCode" in parsed) return parsed.exitCode;
   try {
     return await run(parsed.values);
   } catch (error) {

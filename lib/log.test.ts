@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { expectPipelineError } from "../test/errors.ts";
 import { processSettings } from "./config.ts";
-import { PipelineError } from "./errors.ts";
 import { formatLogLine } from "./log.ts";
 
 const repo = join(import.meta.dir, "..");
@@ -23,7 +23,7 @@ async function run(args: string[], env: Record<string, string>) {
 }
 
 describe("LOG_LEVEL and LOG_FORMAT", () => {
-  test("a bad value is a config error naming it; the defaults are info and text", () => {
+  test("a bad value is a config error naming it; the defaults are info and text", async () => {
     expect(processSettings({})).toEqual({ logLevel: "info", logFormat: "text" });
     expect(processSettings({ LOG_LEVEL: "debug", LOG_FORMAT: "json" })).toEqual({
       logLevel: "debug",
@@ -35,16 +35,8 @@ describe("LOG_LEVEL and LOG_FORMAT", () => {
       ["LOG_FORMAT", "logfmt"],
       ["LOG_LEVEL", "info\u0000"],
     ] as const) {
-      const error = (() => {
-        try {
-          processSettings({ [name]: value });
-        } catch (e) {
-          return e;
-        }
-      })();
-      expect(error).toBeInstanceOf(PipelineError);
-      expect((error as PipelineError).code).toBe("config");
-      expect((error as Error).message).toContain(`${name} "${value}"`);
+      const error = await expectPipelineError(() => processSettings({ [name]: value }), "config");
+      expect(error.message).toContain(`${name} "${value}"`);
     }
   });
 

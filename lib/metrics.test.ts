@@ -15,14 +15,14 @@ import {
   windowDelayBuckets,
   zeroPulsarCounters,
 } from "./metrics.ts";
+import { parsePrometheus } from "./prom-text.ts";
 
 /** Sample values by series, e.g. `core_invalid_messages_total{reason="not_json"}` → 0. */
 async function samples(registry: Registry): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const line of (await registry.metrics()).split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  for (const s of parsePrometheus(await registry.metrics())) {
+    const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`);
+    out.set(labels.length ? `${s.name}{${labels.join(",")}}` : s.name, s.value);
   }
   return out;
 }

@@ -63,33 +63,31 @@ export function createRegistry(): Registry {
   // JSC counts ArrayBuffers and WebAssembly memories ("extra memory", nodejs_external_memory_bytes) inside
   // heapSize at their full length, resident or not: the demo's PGlite and model buffers made "heap used"
   // 1.39 GB in an 840 MB process. The JS object heap is what remains.
-  new Gauge({
-    name: "nodejs_heap_size_used_bytes",
-    help: "JavaScript object heap in use, bytes (bun:jsc heapSize − extraMemorySize: buffers are in nodejs_external_memory_bytes)",
-    registers: [registry],
-    collect() {
-      const h = heapStats();
-      this.set(Math.max(0, h.heapSize - h.extraMemorySize));
-    },
-  });
-  new Gauge({
-    name: "nodejs_heap_size_total_bytes",
-    help: "JavaScript object heap allocated, bytes (bun:jsc heapCapacity − extraMemorySize)",
-    registers: [registry],
-    collect() {
-      const h = heapStats();
-      this.set(Math.max(0, h.heapCapacity - h.extraMemorySize));
-    },
-  });
+  const heapGauge = (name: string, help: string, value: (h: ReturnType<typeof heapStats>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(heapStats()));
+      },
+    });
+  heapGauge(
+    "nodejs_heap_size_used_bytes",
+    "JavaScript object heap in use, bytes (bun:jsc heapSize − extraMemorySize: buffers are in nodejs_external_memory_bytes)",
+    (h) => Math.max(0, h.heapSize - h.extraMemorySize),
+  );
+  heapGauge(
+    "nodejs_heap_size_total_bytes",
+    "JavaScript object heap allocated, bytes (bun:jsc heapCapacity − extraMemorySize)",
+    (h) => Math.max(0, h.heapCapacity - h.extraMemorySize),
+  );
   // prom-client updates it from its heap-total collector, which is removed above: it would stay at 0.
-  new Gauge({
-    name: "nodejs_external_memory_bytes",
-    help: "ArrayBuffers and WebAssembly memories at their full length, resident or not (bun:jsc extraMemorySize)",
-    registers: [registry],
-    collect() {
-      this.set(heapStats().extraMemorySize);
-    },
-  });
+  heapGauge(
+    "nodejs_external_memory_bytes",
+    "ArrayBuffers and WebAssembly memories at their full length, resident or not (bun:jsc extraMemorySize)",
+    (h) => h.extraMemorySize,
+  );
   new Gauge({
     name: "bun_version_info",
     help: "1, labelled with the Bun version running the process",
@@ -498,4 +496,14 @@ export function zeroPulsarCounters(metrics: PulsarMetrics, topic: string): void 
     metrics.reconnects,
   ])
     counter.inc({ topic }, 0);
+}
+
+/** A registry with every catalogue of ours: all that docs/metrics.md, the alert rules and dashboards may name. */
+export function catalogueRegistry(): Registry {
+  const registry = createRegistry();
+  coreMetrics(registry);
+  edgeMetrics(registry);
+  forecasterMetrics(registry);
+  pulsarMetrics(registry);
+  return registry;
 }

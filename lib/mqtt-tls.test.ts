@@ -9,9 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
+import { expectPipelineError } from "../test/errors.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
-import { PipelineError } from "./errors.ts";
 import { readMqttTls } from "./mqtt-tls.ts";
+import { parsePrometheus, sumMetric } from "./prom-text.ts";
 
 const repo = join(import.meta.dir, "..");
 const openssl = Bun.which("openssl");
@@ -19,12 +20,8 @@ const mosquitto = Bun.which("mosquitto") ?? Bun.which("mosquitto", { PATH: "/usr
 const missing = [!openssl && "openssl", !mosquitto && "mosquitto"].filter(Boolean).join(" and ");
 if (missing && !isCI) announceSkip("MQTT TLS tests", `${missing} not installed (apt-get install ${missing})`);
 
-const configError = async (p: Promise<unknown>): Promise<string> => {
-  const error = await p.catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(PipelineError);
-  expect((error as PipelineError).code).toBe("config");
-  return (error as Error).message;
-};
+const configError = async (p: Promise<unknown>): Promise<string> =>
+  (await expectPipelineError(p, "config")).message;
 
 describe("readMqttTls checks the files before any connection", () => {
   const dir = mkdtempSync(join(tmpdir(), "mqtt-tls-unit-"));
@@ -328,7 +325,7 @@ describe.skipIf(Boolean(missing) && !isCI)("edge and core over mqtts:// with a c
 
       const readings = async () => {
         const text = await (await fetch(`${healthUrl}/metrics`)).text();
-        return Number(/^core_readings_total (\d+)/m.exec(text)?.[1] ?? 0);
+        return sumMetric(parsePrometheus(text), "core_readings_total");
       };
       const received = Date.now() + 20_000;
       while ((await readings()) < 360 && Date.now() < received) await Bun.sleep(200);

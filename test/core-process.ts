@@ -1,14 +1,24 @@
 /**
  * Helpers for tests that run the core as a child process (`bun core/cli.ts`) against real servers: start
- * it and wait for its ops URL, read its Prometheus metrics, poll for a condition, and the window columns
- * that depend only on the readings (so stored rows compare with the pure windower's).
+ * it and wait for its ops URL, read its Prometheus metrics, the window columns that depend only on the
+ * readings (so stored rows compare with the pure windower's), and `coreProcessBed`: the database, Pulsar
+ * namespace and MQTT prefix of one such test, set up and torn down.
  *
  * @example
  * const core = await startCoreProcess({ PULSAR_URL: url, CORE_HTTP_PORT: "0" });
  * await until("a window", async () => (await metric(core.opsUrl, "core_windows_emitted_total")) > 0, 10_000, core.log);
  */
+
+import { afterAll, beforeAll, expect } from "bun:test";
 import { fileURLToPath } from "node:url";
-import type { WindowRecord } from "../lib/records.ts";
+import mqtt, { type MqttClient } from "mqtt";
+import postgres from "postgres";
+import type { TestPulsar } from "../core/pulsar/testing.ts";
+import { TumblingWindower } from "../core/window.ts";
+import { parsePrometheus, sumMetric } from "../lib/prom-text.ts";
+import type { Reading, WindowRecord } from "../lib/records.ts";
+import { runId } from "./fixtures.ts";
+import { endMqttSession, mosquittoUrl, postgresUrl } from "./servers.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
@@ -45,34 +55,13 @@ export async function startCoreProcess(
   }
 }
 
-/** Sum of a Prometheus sample over the label set given (e.g. `topic="readings"`); 0 when absent. */
-export async function metric(opsUrl: string, name: string, labels = ""): Promise<number> {
-  return sample(await (await fetch(`${opsUrl}/metrics`)).text(), name, labels);
-}
-
-function sample(text: string, name: string, labels = ""): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const match = /^(\w+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (match?.[1] === name && (match[2] ?? "").includes(labels)) total += Number(match[3]);
-  }
-  return total;
-}
-
-/** Polls `done` every 50 ms; rejects after `ms` naming what was awaited (and the core's log when given). */
-export async function until(
-  what: string,
-  done: () => Promise<boolean> | boolean,
-  ms: number,
-  log?: () => string,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${log ? `; core log:\n${log()}` : ""}`);
-    await Bun.sleep(50);
-  }
+/** Sum of a metric of the core's /metrics over the series matching `where` (`{ topic: "readings" }`); 0 if absent. */
+export async function metric(
+  opsUrl: string,
+  name: string,
+  where: Record<string, string> = {},
+): Promise<number> {
+  return sumMetric(parsePrometheus(await (await fetch(`${opsUrl}/metrics`)).text()), name, where);
 }
 
 /** The window columns that depend only on the readings (not on processing time or redeliveries). */
@@ -111,4 +100,113 @@ export function comparableRow(r: Record<string, unknown>): ReturnType<typeof com
     imputed: r.imputed as boolean[],
     imputedCount: r.imputed_count as number,
   };
+}
+
+export interface CoreProcessBedOptions {
+  /** Names the test's MQTT prefix, Pulsar namespace, database and share group, e.g. "crash". */
+  name: string;
+  pulsar: TestPulsar;
+  /** Suffixes of the cores' MQTT client ids, one per core identity (`core-{suffix}-{run}`). */
+  cores: readonly string[];
+  partitions: number;
+  latenessS: number;
+  idleTimeoutS: number;
+}
+
+/**
+ * One test's own servers for core processes, registered with beforeAll/afterAll (call it inside the
+ * `describe`): a database, a Pulsar namespace, an MQTT topic prefix and a publisher on it. Teardown kills
+ * the cores `start` started, ends their persistent MQTT sessions, drops the database and deletes the topics.
+ */
+export function coreProcessBed(o: CoreProcessBedOptions) {
+  const run = runId();
+  const database = `${o.name}_${run}`;
+  const databaseUrl = new URL(postgresUrl.href);
+  databaseUrl.pathname = `/${database}`;
+  const admin = postgres(postgresUrl.href, { max: 1, onnotice: () => {} });
+  const running: CoreProcess[] = [];
+  const bed = {
+    prefix: `${o.name}-${run}`,
+    namespace: `energy-test/${o.name}-${run}`,
+    clientIds: o.cores.map((core) => `core-${core}-${run}`),
+    /** The test's database (open from beforeAll on). */
+    db: undefined as unknown as ReturnType<typeof postgres>,
+    /** An MQTT client publishing as the sensors (connected from beforeAll on). */
+    publisher: undefined as unknown as MqttClient,
+
+    /** The environment of a core with MQTT client id `clientId` on this bed. */
+    env(clientId: string): Record<string, string> {
+      return {
+        PULSAR_URL: o.pulsar.url,
+        PULSAR_NAMESPACE: bed.namespace,
+        PULSAR_PARTITIONS: String(o.partitions),
+        MQTT_URL: mosquittoUrl.href,
+        MQTT_CLIENT_ID: clientId,
+        TOPIC_PREFIX: bed.prefix,
+        CORE_SHARE_GROUP: `${o.name}-${run}`,
+        DATABASE_URL: databaseUrl.href,
+        ALLOWED_LATENESS_S: String(o.latenessS),
+        IDLE_TIMEOUT_S: String(o.idleTimeoutS),
+        CORE_HTTP_PORT: "0",
+        LOG_LEVEL: "info",
+        // The windows under test are the core's; the in-process forecaster (on by default) only adds load.
+        CORE_FORECAST: "false",
+      };
+    },
+
+    /** Starts a core with MQTT client id `clientId`; teardown kills it if it still runs. */
+    async start(clientId: string, timeoutMs?: number): Promise<CoreProcess> {
+      const core = await startCoreProcess(bed.env(clientId), timeoutMs);
+      running.push(core);
+      return core;
+    },
+
+    /** The windows the pure windower makes of `sent` with the bed's lateness, as `comparable` rows. */
+    reference(sent: readonly Reading[]): ReturnType<typeof comparable>[] {
+      const windower = new TumblingWindower({
+        allowedLatenessMs: o.latenessS * 1000,
+        idleTimeoutMs: o.idleTimeoutS * 1000,
+      });
+      for (const r of sent) expect(windower.add(r, 0)).toBe("accepted");
+      return windower.flush(0).map(comparable).sort(byWindow);
+    },
+
+    /** Checks the stored windows equal `reference` with no duplicate row; resolves with the rows. */
+    async expectStored(reference: readonly ReturnType<typeof comparable>[]) {
+      const rows = await bed.db`
+        select sensor_id, window_start, window_end, count, sum, mean, min, max, first_event, last_event,
+               slots, imputed, imputed_count, duplicates
+        from windows order by sensor_id, window_start`;
+      expect(rows.map(comparableRow)).toEqual([...reference].sort(byWindow));
+      const [duplicateRows] = await bed.db`
+        select count(*)::int as n from (
+          select sensor_id, window_start from windows group by 1, 2 having count(*) > 1) d`;
+      expect(duplicateRows!.n).toBe(0);
+      return rows;
+    },
+  };
+
+  beforeAll(async () => {
+    await admin.unsafe(`create database ${database}`);
+    bed.db = postgres(databaseUrl.href, { max: 2, onnotice: () => {} });
+    await o.pulsar.admin.ensureNamespace(bed.namespace);
+    bed.publisher = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${bed.prefix}-edge` });
+  });
+
+  afterAll(async () => {
+    for (const core of running) if (core.proc.exitCode === null) core.proc.kill("SIGKILL");
+    await bed.publisher?.endAsync();
+    for (const clientId of bed.clientIds) await endMqttSession(clientId);
+    await bed.db?.end({ timeout: 5 });
+    await admin.unsafe(`drop database if exists ${database} with (force)`);
+    await admin.end({ timeout: 5 });
+    for (const log of ["readings", "windows"])
+      await o.pulsar.admin.deleteTopic(`persistent://${bed.namespace}/${log}`).catch(() => {});
+  });
+
+  return bed;
+}
+
+function byWindow(a: { sensorId: number; windowStartMs: number }, b: typeof a): number {
+  return a.sensorId - b.sensorId || a.windowStartMs - b.windowStartMs;
 }

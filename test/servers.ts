@@ -3,6 +3,7 @@
  * locally they are skipped with a message saying which server and how to start it.
  */
 import { connect } from "node:net";
+import mqtt from "mqtt";
 
 export const isCI = Boolean(process.env.CI);
 
@@ -48,4 +49,10 @@ export async function skipUnlessReachable(name: string, url: URL, defaultPort: n
   if (isCI) return false; // let the tests run and fail loudly
   announceSkip(`${name} integration tests`, `${name} at ${url.host} is unreachable (CI fails instead)`);
   return true;
+}
+
+/** Ends the persistent MQTT session of `clientId` on the broker: a clean connection with that id. */
+export async function endMqttSession(clientId: string): Promise<void> {
+  const cleaner = await mqtt.connectAsync(mosquittoUrl.href, { clientId, clean: true, protocolVersion: 5 });
+  await cleaner.endAsync();
 }

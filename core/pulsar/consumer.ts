@@ -26,10 +26,11 @@
  * const consumer = await PulsarConsumer.subscribe({ topic: "readings", subscription: "windower", subscriptionType: "Key_Shared" });
  * for await (const msg of consumer) { handle(msg); consumer.ack(msg); }
  */
+import { Backoff, type BackoffOptions, defaultBackoff } from "../../lib/backoff.ts";
 import { PipelineError } from "../../lib/errors.ts";
-import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { decodePacked, type PackedRecord, packedProperty } from "./packing.ts";
+import { reopenWithBackoff } from "./reopen.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import { FramedSocket } from "./socket.ts";
 import { parseTopic, type TopicName } from "./topic.ts";

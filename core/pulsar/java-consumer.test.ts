@@ -12,7 +12,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { createLogger } from "../../lib/log.ts";
-import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import type { WindowRecord } from "../../lib/records.ts";
+import { sampleWindow } from "../../test/fixtures.ts";
 import { announceSkip } from "../../test/servers.ts";
 import type { RecordLog } from "../log.ts";
 import { pulsarForTests } from "./testing.ts";
@@ -34,27 +35,6 @@ function pulsarDistribution(): { home: string; javaHome: string | undefined } | 
   const javaHome =
     process.env.PULSAR_JAVA_HOME ?? (temurin.length ? `/usr/lib/jvm/${temurin.at(-1)}` : undefined);
   return { home: `${cache}/${dist}`, javaHome };
-}
-
-function sampleWindow(sensorId: number, startMs: number): WindowRecord {
-  const slots = Array.from({ length: slotsPerWindow }, (_, i) => 400 + sensorId + i / 4);
-  return {
-    sensorId,
-    windowStartMs: startMs,
-    windowEndMs: startMs + 60_000,
-    count: 60,
-    sum: slots.reduce((a, b) => a + b, 0),
-    mean: slots.reduce((a, b) => a + b, 0) / 60,
-    min: slots[0]!,
-    max: slots[59]!,
-    firstEventMs: startMs,
-    lastEventMs: startMs + 59_000,
-    slots,
-    imputed: slots.map((_, i) => i === 13),
-    duplicates: 0,
-    maxCreatedAtMs: startMs + 60_010,
-    emittedAtMs: startMs + 60_500,
-  };
 }
 
 const pulsar = await pulsarForTests();

@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { ReadingsRecord } from "../../lib/records.ts";
+import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog, partitionOf } from "./log.ts";
@@ -72,14 +73,6 @@ async function messagesIn(topic: string): Promise<number> {
   return stats.msgInCounter;
 }
 
-async function until(what: string, done: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
 describe.skipIf(!pulsar)("packed readings log on a real Pulsar", () => {
   afterAll(async () => {
     for (const log of logs) await log.close().catch(() => {});
@@ -137,7 +130,7 @@ describe.skipIf(!pulsar)("packed readings log on a real Pulsar", () => {
         m.ack();
       }
     });
-    await until(`${total} records`, () => received >= total);
+    await until(`${total} records`, () => received >= total, 20_000);
     await Bun.sleep(300);
     expect(received).toBe(total);
     for (let s = 0; s < sensors; s++)
@@ -162,7 +155,7 @@ describe.skipIf(!pulsar)("packed readings log on a real Pulsar", () => {
     const first = log.subscribe("w", async (batch) => {
       held.push(...batch);
     });
-    await until("10 records", () => held.length >= 10);
+    await until("10 records", () => held.length >= 10, 20_000);
     for (const m of held.slice(0, 9)) m.ack(); // sensor 9's window is still open
     await first.stop();
     const back: number[] = [];
@@ -172,7 +165,7 @@ describe.skipIf(!pulsar)("packed readings log on a real Pulsar", () => {
         m.ack();
       }
     });
-    await until("the pack again", () => back.length >= 10);
+    await until("the pack again", () => back.length >= 10, 20_000);
     await second.stop();
     expect(back.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let third = 0;

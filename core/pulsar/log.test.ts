@@ -1,7 +1,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import avro from "avsc";
 import type { ReadingsRecord, WindowRecord } from "../../lib/records.ts";
-import { slotsPerWindow } from "../../lib/records.ts";
+import { sampleWindow } from "../../test/fixtures.ts";
+import { until } from "../../test/until.ts";
 import { windowCodec, windowSchemaJson } from "../avro/window-schema.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
 import { PulsarConsumer } from "./consumer.ts";
@@ -12,27 +13,6 @@ import { pulsarForTests, uniqueTopic } from "./testing.ts";
 const pulsar = await pulsarForTests();
 const created: string[] = [];
 const logs: RecordLog<unknown>[] = [];
-
-function sampleWindow(sensorId: number, windowStartMs: number): WindowRecord {
-  const slots = Array.from({ length: slotsPerWindow }, (_, i) => sensorId * 1000 + i + 0.25);
-  return {
-    sensorId,
-    windowStartMs,
-    windowEndMs: windowStartMs + 60_000,
-    count: 60,
-    sum: slots.reduce((a, b) => a + b, 0),
-    mean: slots.reduce((a, b) => a + b, 0) / slots.length,
-    min: slots[0]!,
-    max: slots[slots.length - 1]!,
-    firstEventMs: windowStartMs,
-    lastEventMs: windowStartMs + 59_000,
-    slots,
-    imputed: slots.map((_, i) => i % 10 === 0),
-    duplicates: 0,
-    maxCreatedAtMs: windowStartMs + 59_010,
-    emittedAtMs: windowStartMs + 60_500,
-  };
-}
 
 async function windowsLog(topic: string, extra: { negativeAckRedeliveryDelayMs?: number } = {}) {
   created.push(topic);
@@ -51,14 +31,6 @@ async function windowsLog(topic: string, extra: { negativeAckRedeliveryDelayMs?:
 }
 
 /** Resolves once `done()` holds, or rejects after `ms` naming what was awaited. */
-async function until(what: string, done: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
 describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
   afterAll(async () => {
     for (const log of logs) await log.close().catch(() => {});

@@ -46,12 +46,12 @@
  * });
  * await windows.publish([{ key: "7", value: w }]);
  */
+import { Backoff, defaultBackoff } from "../../lib/backoff.ts";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { type PulsarMetrics, zeroPulsarCounters } from "../../lib/metrics.ts";
 import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "../log.ts";
 import { PulsarAdmin, type SchemaDefinition } from "./admin.ts";
-import { Backoff, defaultBackoff } from "./backoff.ts";
 import {
   type ConsumerOptions,
   PulsarConsumer,

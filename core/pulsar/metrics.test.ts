@@ -6,7 +6,9 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { Registry } from "prom-client";
 import { pulsarMetrics } from "../../lib/metrics.ts";
+import { parsePrometheus, sampleValue } from "../../lib/prom-text.ts";
 import type { ReadingsRecord } from "../../lib/records.ts";
+import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
 import { createPulsarLog } from "./log.ts";
 import { readingsCodec } from "./readings-codec.ts";
@@ -14,18 +16,9 @@ import { pulsarForTests, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
 
-async function until(what: string, done: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
-/** The value of one sample of the registry's exposition, or undefined when it is not there. */
+/** The value of one series of the registry's exposition, or undefined when it is not there. */
 async function sampleOf(registry: Registry, name: string, topic: string): Promise<number | undefined> {
-  const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{topic="${topic}"} `));
-  return line === undefined ? undefined : Number(line.split(" ")[1]);
+  return sampleValue(parsePrometheus(await registry.metrics()), name, { topic });
 }
 
 describe.skipIf(!pulsar)("Pulsar client metrics on a real Pulsar", () => {

@@ -26,10 +26,11 @@
  * // packed: many records per frame, only for topics that PulsarConsumer reads
  * const fast = await PulsarProducer.create({ topic: "readings", packing: defaultPacking });
  */
+import { Backoff, type BackoffOptions, defaultBackoff } from "../../lib/backoff.ts";
 import { PipelineError } from "../../lib/errors.ts";
-import { Backoff, type BackoffOptions, defaultBackoff, reopenWithBackoff } from "./backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { encodePacked, type PackedRecord, packedProperty, packedVersion } from "./packing.ts";
+import { reopenWithBackoff } from "./reopen.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import { FramedSocket } from "./socket.ts";
 import { parseTopic, type TopicName } from "./topic.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { PipelineError } from "../../lib/errors.ts";
+import { expectPipelineError } from "../../test/errors.ts";
 import { parseSensorCsv, parseSensorTimestamp, readSensorCsv, readSensorCsvDir } from "./csv.ts";
 
 const seed = join(import.meta.dir, "../../data/seed");
@@ -70,17 +70,10 @@ describe("parseSensorCsv", () => {
     ["2025-12-08 00:00:01,x,5", /bad\.csv:3: sensor_id "x"/],
     ["2025-12-08 00:00:01,1", /bad\.csv:3: expected 3 columns, got 2/],
     ["2025-12-08 00:00:01,1,-4", /bad\.csv:3: value "-4"/],
-  ])("bad row %p is a validation error naming file and line", (row, message) => {
+  ])("bad row %p is a validation error naming file and line", async (row, message) => {
     const text = `sensor_timestamp,sensor_id,sensor_energy_value\n2025-12-08 00:00:00,1,5\n${row}\n`;
-    let caught: unknown;
-    try {
-      parseSensorCsv(text, "bad.csv");
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(PipelineError);
-    expect((caught as PipelineError).code).toBe("validation");
-    expect((caught as PipelineError).message).toMatch(message);
+    const error = await expectPipelineError(() => parseSensorCsv(text, "bad.csv"), "validation");
+    expect(error.message).toMatch(message);
   });
 
   test("an unknown header is rejected up front", () => {

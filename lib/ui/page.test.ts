@@ -222,26 +222,22 @@ describe.skipIf(skip)("web page in headless Chromium against a running demo", ()
               order by target_ts, made_at desc) latest
             where value_p10 is not null`
         : [{ n: 0 }];
-      const now = await page.evaluate((id) => {
-        const c = document.querySelector<HTMLElement>(`.chart[data-sensor='${id}']`)!;
-        return {
-          points: Number(c.dataset.actualPoints),
-          last: Number(c.dataset.lastActual),
-          band: Number(c.dataset.bandPoints),
-        };
-      }, chart.sensor);
+      /** What the chart says it drew, from its data attributes. */
+      const drawn = () =>
+        page.evaluate((id) => {
+          const c = document.querySelector<HTMLElement>(`.chart[data-sensor='${id}']`)!;
+          return {
+            points: Number(c.dataset.actualPoints),
+            last: Number(c.dataset.lastActual),
+            band: Number(c.dataset.bandPoints),
+          };
+        }, chart.sensor);
+      const now = await drawn();
       // The chart may be one poll behind the table; the next poll must show exactly the database's.
       if (now.points !== row!.n || now.last !== row!.last || now.band !== band!.n) {
         await page.waitForTimeout(2_500);
       }
-      const settled = await page.evaluate((id) => {
-        const c = document.querySelector<HTMLElement>(`.chart[data-sensor='${id}']`)!;
-        return {
-          points: Number(c.dataset.actualPoints),
-          last: Number(c.dataset.lastActual),
-          band: Number(c.dataset.bandPoints),
-        };
-      }, chart.sensor);
+      const settled = await drawn();
       expect(settled.points).toBeGreaterThan(0);
       expect(settled.points).toBeLessThanOrEqual(600);
       expect(settled).toEqual({ points: row!.n, last: row!.last, band: band!.n });

@@ -14,6 +14,8 @@ import { type Database, openDatabase } from "../../lib/db/client.ts";
 import { actuals, forecasts, models } from "../../lib/db/schema.ts";
 import { createRegistry } from "../../lib/metrics.ts";
 import type { WindowRecord } from "../../lib/records.ts";
+import { silent } from "../../test/fixtures.ts";
+import { until } from "../../test/until.ts";
 import { bandAt, isBaselineVersion, originScale, persistenceVersion } from "../policy.ts";
 import { createRng } from "../random.ts";
 import { defaultRetrainOptions, defaultRetrainRows } from "../retrain.ts";
@@ -26,7 +28,6 @@ import { baselineVersion } from "./baseline.ts";
 import { forecasterOptions } from "./options.ts";
 import { type Forecaster, startForecaster } from "./service.ts";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 /** Errors the forecaster logged, to check why a model was refused. */
 const loggedErrors: string[] = [];
 const recording = {
@@ -107,20 +108,11 @@ async function metricValue(registry: Registry, name: string, labels: Record<stri
 }
 
 /** Waits until the forecaster has stored forecasts for `n` windows in total. */
-async function untilForecasts(registry: Registry, n: number) {
-  const deadline = Date.now() + 10_000;
-  while ((await metricValue(registry, "forecaster_forecasts_total")) < n) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} forecasts`);
-    await Bun.sleep(10);
-  }
-}
-
-async function until(condition: () => boolean, what: string) {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
+function untilForecasts(registry: Registry, n: number) {
+  return until(
+    `${n} forecasts`,
+    async () => (await metricValue(registry, "forecaster_forecasts_total")) >= n,
+  );
 }
 
 const forecastRowsOf = (database: Database, sensorId: number, originMs: number) =>
@@ -222,7 +214,7 @@ describe("forecaster on the embedded default", () => {
   test("hot reload: a newly promoted shared version serves without a restart", async () => {
     await saveModel(store, "shared", v2, 2);
     await promote(store, "shared", v2);
-    await until(() => forecaster.servingVersions().shared === v2, `shared ${v2} serving`);
+    await until(`shared ${v2} serving`, () => forecaster.servingVersions().shared === v2);
     const w = windowOf(4, 2);
     await windowsLog.publish([{ key: "4", value: w }]);
     await untilForecasts(registry, 6);
@@ -240,11 +232,10 @@ describe("forecaster on the embedded default", () => {
     bytes.fill(0, 100, 200);
     await writeFile(path, bytes);
     await promote(store, "shared", v3);
-    const deadline = Date.now() + 10_000;
-    while ((await metricValue(registry, "forecaster_errors_total", { stage: "model_load" })) < 1) {
-      if (Date.now() > deadline) throw new Error("the corrupt model was never tried");
-      await Bun.sleep(20);
-    }
+    await until(
+      "the corrupt model to be tried",
+      async () => (await metricValue(registry, "forecaster_errors_total", { stage: "model_load" })) >= 1,
+    );
     // Several more polls: not retried, not counted again, still serving v2.
     await Bun.sleep(700);
     expect(await metricValue(registry, "forecaster_errors_total", { stage: "model_load" })).toBe(1);
@@ -261,11 +252,10 @@ describe("forecaster on the embedded default", () => {
     const v4 = "20251208T002000Z-20251208T003000Z";
     await saveModel(store, "shared", v4, 4, 30);
     await promote(store, "shared", v4);
-    const deadline = Date.now() + 10_000;
-    while ((await metricValue(registry, "forecaster_errors_total", { stage: "model_load" })) < 2) {
-      if (Date.now() > deadline) throw new Error("the wrong-shape model was never tried");
-      await Bun.sleep(20);
-    }
+    await until(
+      "the wrong-shape model to be tried",
+      async () => (await metricValue(registry, "forecaster_errors_total", { stage: "model_load" })) >= 2,
+    );
     expect(loggedErrors.at(-1)).toMatch(/lookback 60, expected 30|lookback 30, expected 60/);
     expect(forecaster.servingVersions().shared).toBe(v2);
     expect(await forecaster.checks.model!()).toBe(true);
@@ -278,7 +268,7 @@ describe("forecaster on the embedded default", () => {
     const first = windowOf(5, 4);
     await windowsLog.publish([{ key: "5", value: first }]);
     await untilForecasts(registry, 8);
-    await until(() => forecaster.servingVersions()["5"] === "initial", "sensor 5's model serving");
+    await until("sensor 5's model serving", () => forecaster.servingVersions()["5"] === "initial");
     const calls = await metricValue(registry, "forecaster_batch_sensors_count");
     const windows = [windowOf(5, 5), windowOf(6, 5)];
     await windowsLog.publish(windows.map((w) => ({ key: String(w.sensorId), value: w })));
@@ -487,7 +477,7 @@ describe("forecaster without a model", () => {
         await windowsLog.publish([{ key: "4", value: windowOf(4, m) }]);
         await untilForecasts(registry, m + 1);
       }
-      await until(() => forecaster.servingVersions().shared === persistenceVersion, "the demotion");
+      await until("the demotion", () => forecaster.servingVersions().shared === persistenceVersion);
       // Persistence serves before the manifest records why (service.ts's demote): wait for the record.
       const deadline = Date.now() + 10_000;
       while ((await store.readManifest("shared"))?.promoted !== persistenceVersion && Date.now() < deadline)

@@ -19,6 +19,7 @@
  * manifest is read-modified-written without a conditional put, because s3rver and some S3-compatible servers
  * do not implement If-Match on PUT.
  */
+import { retry } from "../../lib/backoff.ts";
 import { PipelineError } from "../../lib/errors.ts";
 import { checkInterval, isBaselineVersion } from "../policy.ts";
 import { MinMaxScaler, type MinMaxScalerJson } from "../scaler.ts";
@@ -256,15 +257,14 @@ export class ModelStore {
    * errors (auth, a missing key) are final at once.
    */
   private async withRetry<T>(action: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await action();
-      } catch (error) {
-        const transient = error instanceof PipelineError && error.code === "storage";
-        if (!transient || attempt >= this.retry.attempts) throw error;
-        await Bun.sleep(this.retry.baseMs * 2 ** (attempt - 1));
-      }
-    }
+    const { attempts, baseMs } = this.retry;
+    // No cap below the last ceiling: `attempts` bounds the wait.
+    return retry(action, {
+      initialMs: baseMs,
+      maxMs: baseMs * 2 ** attempts,
+      attempts,
+      retryable: (error) => error instanceof PipelineError && error.code === "storage",
+    });
   }
 
   private put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
