@@ -15,13 +15,12 @@
  * gradient are flat vectors. Float64 throughout training: the gradient check needs it, and Float32Array
  * storage made the recurrent matmul only 7 % faster in JavaScript (JavaScriptCore computes in double).
  *
- * Speed (a device's model, 200 epochs on 600 rows, must train in seconds): the training pass runs its three
- * matrix products, the rest of the weight gradients and the backward cell step in WebAssembly (lstm-wasm.ts,
- * f64x2 SIMD), bit-identical to the JavaScript code kept here for the remainders and for runtimes without
- * SIMD; the gate activations stay in JavaScript (see forwardGates). bench/ml.ts measures it.
+ * Speed: plain JavaScript, blocked for JavaScriptCore's JIT (see addRecurrent); bench/ml.ts measures it.
+ * A WebAssembly SIMD version of the matrix products was bit-identical and trained 1.7× faster, and was
+ * dropped: training runs in a Worker, a scheduled retrain of one scope takes ~5 s of CPU against a period
+ * of minutes, and the policy serves persistence wherever the LSTM does not beat it.
  */
 import { PipelineError } from "../lib/errors.ts";
-import { createLstmKernels, type LstmKernels } from "./lstm-wasm.ts";
 import { createRng } from "./random.ts";
 
 export interface LstmConfig {
@@ -140,11 +139,7 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 const tanh = (x: number): number => 1 - 2 / (1 + Math.exp(2 * x));
 
 /**
- * Step t's gate activations (in place in `acts`) and c_t, tanh(c_t), h_t: now the largest part of a training
- * step (≈40 %, five Math.exp per unit at ≈7 ns). It stays in JavaScript because a WebAssembly f64x2 exp
- * (degree-13 polynomial) did not pay under Bun: four interleaved chains ran at 3.7 ns per value in
- * JavaScriptCore's baseline wasm tier but 8 ns once its optimising tier (OMG) recompiled them, and a gate
- * kernel built on two chains made training 25 % slower end to end (measured back to back).
+ * Step t's gate activations (in place in `acts`) and c_t, tanh(c_t), h_t: five Math.exp per unit at ≈7 ns.
  */
 function forwardGates(
   acts: Float64Array,
@@ -224,10 +219,9 @@ function addRecurrent(
   batch: number,
   pre: Float64Array,
   preOff: number,
-  firstSample = 0,
 ): void {
   const G = 4 * H;
-  let b = firstSample;
+  let b = 0;
   for (; b + 1 < batch; b += 2) {
     const hp0 = hOff + b * H;
     const hp1 = hp0 + H;
@@ -321,25 +315,12 @@ export function forward(
   const L = paramLayout(model.config);
   const p = model.params;
   const G = 4 * H;
-  // The recurrent matmul goes through the WebAssembly kernel for batches (bit-identical, see lstm-wasm.ts);
-  // a fresh instance per call costs microseconds against the milliseconds of a batch.
-  const kernels =
-    wasmKernelsEnabled && batch >= 2 ? createLstmKernels(H * G + batch * (2 * H + G) + 8) : null;
-  const memory = kernels?.memory ?? new Float64Array(batch * (2 * H + G));
-  const rT = memory.subarray(0, kernels ? H * G : 0);
-  const h = memory.subarray(rT.length, rT.length + batch * H);
-  const c = memory.subarray(h.byteOffset / 8 + batch * H, h.byteOffset / 8 + 2 * batch * H);
-  const pre = memory.subarray(c.byteOffset / 8 + batch * H, c.byteOffset / 8 + batch * H + batch * G);
-  if (kernels) for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
-  const evenBatch = batch & ~1;
+  const h = new Float64Array(batch * H);
+  const c = new Float64Array(batch * H);
+  const pre = new Float64Array(batch * G);
   for (let t = 0; t < steps; t++) {
     inputProjection(p, L, I, G, input, steps, t, batch, pre, 0);
-    if (t > 0 && kernels) {
-      kernels.addRecurrent(rT.byteOffset, H, h.byteOffset, batch, pre.byteOffset);
-      if (evenBatch < batch) addRecurrent(p, L.r, H, h, 0, batch, pre, 0, evenBatch);
-    } else if (t > 0) {
-      addRecurrent(p, L.r, H, h, 0, batch, pre, 0);
-    }
+    if (t > 0) addRecurrent(p, L.r, H, h, 0, batch, pre, 0);
     for (let b = 0; b < batch; b++) {
       const ao = b * G;
       const so = b * H;
@@ -389,75 +370,29 @@ export class TrainingWorkspace {
   readonly dc: Float64Array; // [B, H]
   readonly hDrop: Float64Array; // [B, H]
   readonly rT: Float64Array; // [H, 4H] R transposed
-  /** Copies of the parameters and the gradient inside the kernels' memory (unused without them). */
-  readonly params: Float64Array;
-  readonly grad: Float64Array;
-  /** The WebAssembly SIMD kernels, whose memory holds every buffer above; null runs all in JavaScript. */
-  readonly kernels: LstmKernels | null;
 
   constructor(config: LstmConfig, maxBatch: number, steps: number) {
     checkConfig(config);
     const { inputSize: I, hidden: H, outputs: O } = config;
     const G = 4 * H;
     const N = steps * maxBatch;
-    const P = paramLayout(config).size;
-    const sizes = {
-      x: maxBatch * steps * I,
-      y: maxBatch * O,
-      mask: maxBatch * H,
-      yhat: maxBatch * O,
-      acts: N * G,
-      cs: (steps + 1) * maxBatch * H,
-      hs: (steps + 1) * maxBatch * H,
-      tcs: N * H,
-      dgs: G * maxBatch,
-      dh: maxBatch * H,
-      dc: maxBatch * H,
-      hDrop: maxBatch * H,
-      rT: H * G,
-      params: P,
-      grad: P,
-    };
-    // Every buffer is a view into one memory, the kernels' when WebAssembly SIMD is there; each starts on a
-    // 16-byte boundary for the vector loads.
-    const total = Object.values(sizes).reduce((sum, n) => sum + n + 1, 0);
-    this.kernels = wasmKernelsEnabled ? createLstmKernels(total) : null;
-    const memory = this.kernels?.memory ?? new Float64Array(total);
-    let next = 0;
-    const take = (n: number) => {
-      const view = memory.subarray(next, next + n);
-      next += n + (n % 2);
-      return view;
-    };
     this.config = config;
     this.maxBatch = maxBatch;
     this.steps = steps;
-    this.x = take(sizes.x);
-    this.y = take(sizes.y);
-    this.mask = take(sizes.mask).fill(1);
-    this.yhat = take(sizes.yhat);
-    this.acts = take(sizes.acts);
-    this.cs = take(sizes.cs);
-    this.hs = take(sizes.hs);
-    this.tcs = take(sizes.tcs);
-    this.dgs = take(sizes.dgs);
-    this.dh = take(sizes.dh);
-    this.dc = take(sizes.dc);
-    this.hDrop = take(sizes.hDrop);
-    this.rT = take(sizes.rT);
-    this.params = take(sizes.params);
-    this.grad = take(sizes.grad);
+    this.x = new Float64Array(maxBatch * steps * I);
+    this.y = new Float64Array(maxBatch * O);
+    this.mask = new Float64Array(maxBatch * H).fill(1);
+    this.yhat = new Float64Array(maxBatch * O);
+    this.acts = new Float64Array(N * G);
+    this.cs = new Float64Array((steps + 1) * maxBatch * H);
+    this.hs = new Float64Array((steps + 1) * maxBatch * H);
+    this.tcs = new Float64Array(N * H);
+    this.dgs = new Float64Array(G * maxBatch);
+    this.dh = new Float64Array(maxBatch * H);
+    this.dc = new Float64Array(maxBatch * H);
+    this.hDrop = new Float64Array(maxBatch * H);
+    this.rT = new Float64Array(H * G);
   }
-}
-
-let wasmKernelsEnabled = true;
-
-/**
- * Whether workspaces created from now on use the WebAssembly SIMD kernels (default: yes, where supported).
- * Both paths give bit-identical results; the switch exists so tests can check exactly that.
- */
-export function setWasmKernels(enabled: boolean): void {
-  wasmKernelsEnabled = enabled;
 }
 
 /** Fills `ws.mask` for `batch` samples: each unit kept with probability 1 − rate and scaled by 1/(1 − rate). */
@@ -478,7 +413,7 @@ export function fillDropoutMask(
 
 /**
  * Mean squared error of the model on the batch in `ws.x`/`ws.y` (first `batch` samples), and its gradient
- * with respect to every parameter, written into `gradient` (overwritten, same layout as `params`).
+ * with respect to every parameter, written into `grad` (overwritten, same layout as `params`).
  * With `useMask`, h_T is multiplied by `ws.mask` (dropout); without it the pass equals `forward`.
  *
  * Loss = Σ (ŷ − y)² / (batch · outputs), Keras' `mse` averaged over the batch; with `objective` `mae`,
@@ -489,7 +424,7 @@ export function lossAndGradient(
   model: LstmModel,
   ws: TrainingWorkspace,
   batch: number,
-  gradient: Float64Array,
+  grad: Float64Array,
   useMask: boolean,
   objective: "mse" | "mae" = "mse",
 ): number {
@@ -505,12 +440,7 @@ export function lossAndGradient(
   const G = 4 * H;
   const L = paramLayout(model.config);
   const p = model.params;
-  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dh, dc, hDrop, rT, kernels } = ws;
-  // With the kernels, parameters and gradient live in their memory for the duration of the call.
-  if (kernels) ws.params.set(p);
-  const grad = kernels ? ws.grad : gradient;
-  const evenB = B & ~1;
-  const evenH = H & ~1;
+  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dh, dc, hDrop, rT } = ws;
 
   // R transposed, for dh_{t−1} = Rᵀ·dg as contiguous rows.
   for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
@@ -521,12 +451,7 @@ export function lossAndGradient(
   for (let t = 0; t < T; t++) {
     const pre = t * B * G;
     inputProjection(p, L, I, G, x, T, t, B, acts, pre);
-    if (t > 0 && kernels) {
-      kernels.addRecurrent(rT.byteOffset, H, hs.byteOffset + t * B * H * 8, B, acts.byteOffset + pre * 8);
-      if (evenB < B) addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre, evenB);
-    } else if (t > 0) {
-      addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre);
-    }
+    if (t > 0) addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre);
     forwardGates(acts, cs, hs, tcs, t, B, H);
   }
 
@@ -568,26 +493,12 @@ export function lossAndGradient(
   // [4H, B] block, 25 KB) are still in L1, instead of keeping all of them ([4H, T·B], 1.5 MB, plus a
   // transposed copy of h) for one pass at the end: 3 MB less per workspace and a few percent faster.
   for (let t = T - 1; t >= 0; t--) {
-    let firstUnit = 0;
-    if (kernels) {
-      kernels.backwardGates(
-        acts.byteOffset + t * B * G * 8,
-        tcs.byteOffset + t * B * H * 8,
-        cs.byteOffset + t * B * H * 8,
-        dh.byteOffset,
-        dc.byteOffset,
-        dgs.byteOffset,
-        H,
-        B,
-      );
-      firstUnit = evenH;
-    }
     for (let b = 0; b < B; b++) {
       const n = t * B + b;
       const ao = n * G;
       const so = n * H;
       const bo = b * H;
-      for (let k = firstUnit; k < H; k++) {
+      for (let k = 0; k < H; k++) {
         const ig = acts[ao + k]!;
         const og = acts[ao + H + k]!;
         const fg = acts[ao + 2 * H + k]!;
@@ -602,55 +513,15 @@ export function lossAndGradient(
         dgs[(3 * H + k) * B + b] = dck * ig * (1 - cg * cg);
       }
     }
-    if (kernels) {
-      if (t > 0)
-        kernels.weightGradientR(
-          grad.byteOffset + L.r * 8,
-          H,
-          dgs.byteOffset,
-          B,
-          hs.byteOffset + t * B * H * 8,
-        );
-      if (I === 1) {
-        kernels.weightGradientRest(
-          grad.byteOffset + (L.r + H - 1) * 8,
-          grad.byteOffset + L.w * 8,
-          grad.byteOffset + L.b * 8,
-          H,
-          dgs.byteOffset,
-          B,
-          hs.byteOffset + (t * B * H + H - 1) * 8,
-          x.byteOffset + t * 8,
-          T * 8,
-          t > 0 && evenH < H ? 1 : 0,
-        );
-      } else {
-        accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t, evenH);
-      }
-      if (t > 0) {
-        kernels.backpropHidden(
-          rT.byteOffset,
-          H,
-          dgs.byteOffset,
-          B,
-          dh.byteOffset,
-          ws.params.byteOffset + L.r * 8,
-        );
-        if (evenB < B) backpropHidden(rT, dgs, dh, B, H, evenB);
-      }
-    } else {
-      accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t);
-      if (t > 0) backpropHidden(rT, dgs, dh, B, H);
-    }
+    accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t);
+    if (t > 0) backpropHidden(rT, dgs, dh, B, H);
   }
-  if (kernels) gradient.set(grad);
   return loss;
 }
 
 /**
  * One step's share of the weight gradients: dR += dGᵀ·h_{t−1}, dW += dGᵀ·x_t, db += Σ_b dG, with dG the
  * [4H, B] gate gradients in `dg` and h_{t−1} the rows of `hs` from `hOff` (zero at t = 0, so dR is skipped).
- * dR columns below `firstUnit` are left to the caller (the WebAssembly kernel did them).
  */
 function accumulateWeightGradients(
   grad: Float64Array,
@@ -664,7 +535,6 @@ function accumulateWeightGradients(
   x: Float64Array,
   T: number,
   t: number,
-  firstUnit = 0,
 ): void {
   const G = 4 * H;
   for (let j = 0; j < G; j += 4) {
@@ -673,7 +543,7 @@ function accumulateWeightGradients(
     const g2 = g1 + B;
     const g3 = g2 + B;
     if (t > 0) {
-      let k = firstUnit;
+      let k = 0;
       for (; k + 1 < H; k += 2) {
         let a00 = 0;
         let a01 = 0;
@@ -764,16 +634,9 @@ function accumulateWeightGradients(
 }
 
 /** dh_{t−1}[b] = Rᵀ dg[·, b] for every sample (dg gate-major [4H, B]), two samples × four units at a time. */
-function backpropHidden(
-  rT: Float64Array,
-  dg: Float64Array,
-  dh: Float64Array,
-  B: number,
-  H: number,
-  firstSample = 0,
-): void {
+function backpropHidden(rT: Float64Array, dg: Float64Array, dh: Float64Array, B: number, H: number): void {
   const G = 4 * H;
-  let b = firstSample;
+  let b = 0;
   for (; b + 1 < B; b += 2) {
     const o0 = b * H;
     const o1 = o0 + H;
