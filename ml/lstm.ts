@@ -21,7 +21,7 @@
  * of minutes, and the policy serves persistence wherever the LSTM does not beat it.
  */
 import { PipelineError } from "../lib/errors.ts";
-import { createRng } from "./random.ts";
+import { sfc32 } from "../lib/random.ts";
 
 export interface LstmConfig {
   /** Features per time step (1 for a power series). */
@@ -101,7 +101,7 @@ export function createLstmModel(config: Partial<LstmConfig> = {}, seed = 0): Lst
   const { inputSize: I, hidden: H, outputs: O } = full;
   const model: LstmModel = { config: full, params: new Float64Array(paramLayout(full).size) };
   const v = paramViews(model);
-  const rng = createRng(seed);
+  const rng = sfc32(seed);
   const glorot = (out: Float64Array, fanIn: number, fanOut: number) => {
     const limit = Math.sqrt(6 / (fanIn + fanOut));
     for (let i = 0; i < out.length; i++) out[i] = (2 * rng.next() - 1) * limit;

@@ -16,9 +16,9 @@ import { and, eq } from "drizzle-orm";
 import { type Database, openDatabase } from "../lib/db/client.ts";
 import { actuals, models } from "../lib/db/schema.ts";
 import { PipelineError } from "../lib/errors.ts";
+import { sfc32 } from "../lib/random.ts";
 import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { persistenceVersion } from "./policy.ts";
-import { createRng } from "./random.ts";
 import {
   loadTrainingSeries,
   type RetrainOptions,
@@ -41,7 +41,7 @@ const small: Partial<RetrainOptions> = { hidden: 8, epochs: 12, maxSamplesPerEpo
 const rows = 2400;
 
 function randomWalk(count: number): number[] {
-  const rng = createRng(5);
+  const rng = sfc32(5);
   let v = 1200;
   return Array.from({ length: count }, () => {
     v = Math.max(100, v + 15 * rng.normal());
@@ -50,7 +50,7 @@ function randomWalk(count: number): number[] {
 }
 
 function periodic(from: number, count: number): number[] {
-  const rng = createRng(11 + from);
+  const rng = sfc32(11 + from);
   return Array.from(
     { length: count },
     (_, k) => 1000 + 300 * Math.sin((2 * Math.PI * (from + k)) / 90) + 8 * rng.normal(),

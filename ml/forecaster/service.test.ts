@@ -13,9 +13,9 @@ import { createMemoryLog, type RecordLog } from "../../core/log.ts";
 import { type Database, openDatabase } from "../../lib/db/client.ts";
 import { actuals, forecasts, models } from "../../lib/db/schema.ts";
 import { createRegistry } from "../../lib/metrics.ts";
+import { sfc32 } from "../../lib/random.ts";
 import type { WindowRecord } from "../../lib/records.ts";
 import { bandAt, isBaselineVersion, originScale, persistenceVersion } from "../policy.ts";
-import { createRng } from "../random.ts";
 import { defaultRetrainOptions, defaultRetrainRows } from "../retrain.ts";
 import { readSeedCsv } from "../seed.ts";
 import { artifactFromTraining } from "../store/artifact.ts";
@@ -314,7 +314,7 @@ describe("forecaster on the embedded default", () => {
       await windowsLog.publish([{ key: "5", value: w }]);
       await untilForecasts(retrainRegistry, 1);
       // 20 more minutes of sensor 5 (a random walk, where persistence is the best forecast), an hour later.
-      const rng = createRng(8);
+      const rng = sfc32(8);
       let level = 900;
       const walk = Array.from({ length: 1200 }, (_, k) => {
         level = Math.max(50, level + 10 * rng.normal());
@@ -404,7 +404,7 @@ describe("forecaster without a model", () => {
 
   test("a bootstrap model worse than persistence is refused: persistence serves, labelled, with its band", async () => {
     // A random walk: repeating the last value is the best forecast there is, so the model must lose.
-    const rng = createRng(21);
+    const rng = sfc32(21);
     let v = 1500;
     const lines = ["sensor_timestamp,sensor_id,sensor_energy_value"];
     for (let i = 0; i < 2400; i++) {
