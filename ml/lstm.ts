@@ -15,7 +15,7 @@
  * gradient are flat vectors. Float64 throughout training: the gradient check needs it, and Float32Array
  * storage made the recurrent matmul only 7 % faster in JavaScript (JavaScriptCore computes in double).
  *
- * Speed: plain JavaScript, blocked for JavaScriptCore's JIT (see addRecurrent); bench/ml.ts measures it.
+ * Speed: plain JavaScript, blocked for JavaScriptCore's JIT (see addMatVec); bench/ml.ts measures it.
  * A WebAssembly SIMD version of the matrix products was bit-identical and trained 1.7× faster, and was
  * dropped: training runs in a Worker, a scheduled retrain of one scope takes ~5 s of CPU against a period
  * of minutes, and the policy serves persistence wherever the LSTM does not beat it.
@@ -204,88 +204,93 @@ function inputProjection(
 }
 
 /**
- * pre[b, ·] += R · h[b, ·] for `batch` rows: the recurrent matmul, ~all of the forward's multiply-adds.
- * Two samples × four gate rows at a time: eight independent accumulators and six loads per eight
- * multiply-adds. Measured under Bun (JavaScriptCore's JIT emits no SIMD): 1.4 GMAC/s for a plain dot product,
- * 3.1 for four rows, 3.5 for 2×4; 3×4 (twelve accumulators) was 5 % slower end to end, and Float32Array
- * storage only 7 % faster in this kernel while breaking the float64 gradient check.
+ * out[b, i] += Σ_k M[i, k] · v[b, k] for `batch` vectors v[b] of length `n` (M row-major [rows, n] from
+ * `mOff`; out [batch, rows] from `outOff`, v [batch, n] from `vOff`): the forward's recurrent product
+ * (R · h) and the backward's Rᵀ · dg, all but a few percent of a training step's multiply-adds.
+ *
+ * Two samples × four rows at a time: eight independent accumulators and six loads per eight multiply-adds.
+ * Measured under Bun (JavaScriptCore's JIT emits no SIMD): 1.4 GMAC/s for a plain dot product, 3.1 for
+ * four rows, 3.5 for 2×4; 3×4 (twelve accumulators) was 5 % slower end to end, and Float32Array storage
+ * only 7 % faster while breaking the float64 gradient check. Every output sums in k order onto its own
+ * value, so the blocking does not change a bit of the result.
  */
-function addRecurrent(
-  p: Float64Array,
-  rOff: number,
-  H: number,
-  h: Float64Array,
-  hOff: number,
+function addMatVec(
+  m: Float64Array,
+  mOff: number,
+  rows: number,
+  n: number,
+  v: Float64Array,
+  vOff: number,
   batch: number,
-  pre: Float64Array,
-  preOff: number,
+  out: Float64Array,
+  outOff: number,
 ): void {
-  const G = 4 * H;
   let b = 0;
   for (; b + 1 < batch; b += 2) {
-    const hp0 = hOff + b * H;
-    const hp1 = hp0 + H;
-    const ao0 = preOff + b * G;
-    const ao1 = ao0 + G;
-    for (let j = 0; j < G; j += 4) {
-      let a00 = pre[ao0 + j]!;
-      let a01 = pre[ao0 + j + 1]!;
-      let a02 = pre[ao0 + j + 2]!;
-      let a03 = pre[ao0 + j + 3]!;
-      let a10 = pre[ao1 + j]!;
-      let a11 = pre[ao1 + j + 1]!;
-      let a12 = pre[ao1 + j + 2]!;
-      let a13 = pre[ao1 + j + 3]!;
-      const r0 = rOff + j * H;
-      const r1 = r0 + H;
-      const r2 = r1 + H;
-      const r3 = r2 + H;
-      for (let k = 0; k < H; k++) {
-        const h0 = h[hp0 + k]!;
-        const h1 = h[hp1 + k]!;
-        const q0 = p[r0 + k]!;
-        const q1 = p[r1 + k]!;
-        const q2 = p[r2 + k]!;
-        const q3 = p[r3 + k]!;
-        a00 += q0 * h0;
-        a01 += q1 * h0;
-        a02 += q2 * h0;
-        a03 += q3 * h0;
-        a10 += q0 * h1;
-        a11 += q1 * h1;
-        a12 += q2 * h1;
-        a13 += q3 * h1;
+    const v0 = vOff + b * n;
+    const v1 = v0 + n;
+    const o0 = outOff + b * rows;
+    const o1 = o0 + rows;
+    let i = 0;
+    for (; i + 3 < rows; i += 4) {
+      let a00 = out[o0 + i]!;
+      let a01 = out[o0 + i + 1]!;
+      let a02 = out[o0 + i + 2]!;
+      let a03 = out[o0 + i + 3]!;
+      let a10 = out[o1 + i]!;
+      let a11 = out[o1 + i + 1]!;
+      let a12 = out[o1 + i + 2]!;
+      let a13 = out[o1 + i + 3]!;
+      const r0 = mOff + i * n;
+      const r1 = r0 + n;
+      const r2 = r1 + n;
+      const r3 = r2 + n;
+      for (let k = 0; k < n; k++) {
+        const x0 = v[v0 + k]!;
+        const x1 = v[v1 + k]!;
+        const q0 = m[r0 + k]!;
+        const q1 = m[r1 + k]!;
+        const q2 = m[r2 + k]!;
+        const q3 = m[r3 + k]!;
+        a00 += q0 * x0;
+        a01 += q1 * x0;
+        a02 += q2 * x0;
+        a03 += q3 * x0;
+        a10 += q0 * x1;
+        a11 += q1 * x1;
+        a12 += q2 * x1;
+        a13 += q3 * x1;
       }
-      pre[ao0 + j] = a00;
-      pre[ao0 + j + 1] = a01;
-      pre[ao0 + j + 2] = a02;
-      pre[ao0 + j + 3] = a03;
-      pre[ao1 + j] = a10;
-      pre[ao1 + j + 1] = a11;
-      pre[ao1 + j + 2] = a12;
-      pre[ao1 + j + 3] = a13;
+      out[o0 + i] = a00;
+      out[o0 + i + 1] = a01;
+      out[o0 + i + 2] = a02;
+      out[o0 + i + 3] = a03;
+      out[o1 + i] = a10;
+      out[o1 + i + 1] = a11;
+      out[o1 + i + 2] = a12;
+      out[o1 + i + 3] = a13;
+    }
+    for (; i < rows; i++) {
+      const r = mOff + i * n;
+      let a0 = out[o0 + i]!;
+      let a1 = out[o1 + i]!;
+      for (let k = 0; k < n; k++) {
+        const q = m[r + k]!;
+        a0 += q * v[v0 + k]!;
+        a1 += q * v[v1 + k]!;
+      }
+      out[o0 + i] = a0;
+      out[o1 + i] = a1;
     }
   }
   if (b < batch) {
-    const hp = hOff + b * H;
-    const ao = preOff + b * G;
-    for (let j = 0; j < G; j += 4) {
-      let a0 = pre[ao + j]!;
-      let a1 = pre[ao + j + 1]!;
-      let a2 = pre[ao + j + 2]!;
-      let a3 = pre[ao + j + 3]!;
-      const r0 = rOff + j * H;
-      for (let k = 0; k < H; k++) {
-        const hk = h[hp + k]!;
-        a0 += p[r0 + k]! * hk;
-        a1 += p[r0 + H + k]! * hk;
-        a2 += p[r0 + 2 * H + k]! * hk;
-        a3 += p[r0 + 3 * H + k]! * hk;
-      }
-      pre[ao + j] = a0;
-      pre[ao + j + 1] = a1;
-      pre[ao + j + 2] = a2;
-      pre[ao + j + 3] = a3;
+    const v0 = vOff + b * n;
+    const o0 = outOff + b * rows;
+    for (let i = 0; i < rows; i++) {
+      const r = mOff + i * n;
+      let a = out[o0 + i]!;
+      for (let k = 0; k < n; k++) a += m[r + k]! * v[v0 + k]!;
+      out[o0 + i] = a;
     }
   }
 }
@@ -320,7 +325,7 @@ export function forward(
   const pre = new Float64Array(batch * G);
   for (let t = 0; t < steps; t++) {
     inputProjection(p, L, I, G, input, steps, t, batch, pre, 0);
-    if (t > 0) addRecurrent(p, L.r, H, h, 0, batch, pre, 0);
+    if (t > 0) addMatVec(p, L.r, G, H, h, 0, batch, pre, 0);
     for (let b = 0; b < batch; b++) {
       const ao = b * G;
       const so = b * H;
@@ -366,6 +371,7 @@ export class TrainingWorkspace {
   readonly hs: Float64Array; // [(T+1)·B, H] hidden states, row block 0 = zeros
   readonly tcs: Float64Array; // [T·B, H] tanh(c)
   readonly dgs: Float64Array; // [4H, B] gate pre-activation gradients of one step, gate-major
+  readonly dgsT: Float64Array; // [B, 4H] the same, sample-major (for Rᵀ·dg)
   readonly dh: Float64Array; // [B, H]
   readonly dc: Float64Array; // [B, H]
   readonly hDrop: Float64Array; // [B, H]
@@ -388,6 +394,7 @@ export class TrainingWorkspace {
     this.hs = new Float64Array((steps + 1) * maxBatch * H);
     this.tcs = new Float64Array(N * H);
     this.dgs = new Float64Array(G * maxBatch);
+    this.dgsT = new Float64Array(maxBatch * G);
     this.dh = new Float64Array(maxBatch * H);
     this.dc = new Float64Array(maxBatch * H);
     this.hDrop = new Float64Array(maxBatch * H);
@@ -440,7 +447,7 @@ export function lossAndGradient(
   const G = 4 * H;
   const L = paramLayout(model.config);
   const p = model.params;
-  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dh, dc, hDrop, rT } = ws;
+  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dgsT, dh, dc, hDrop, rT } = ws;
 
   // R transposed, for dh_{t−1} = Rᵀ·dg as contiguous rows.
   for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
@@ -451,7 +458,7 @@ export function lossAndGradient(
   for (let t = 0; t < T; t++) {
     const pre = t * B * G;
     inputProjection(p, L, I, G, x, T, t, B, acts, pre);
-    if (t > 0) addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre);
+    if (t > 0) addMatVec(p, L.r, G, H, hs, t * B * H, B, acts, pre);
     forwardGates(acts, cs, hs, tcs, t, B, H);
   }
 
@@ -490,7 +497,7 @@ export function lossAndGradient(
   dc.fill(0, 0, B * H);
 
   // Backward through time. Each step's weight gradients are accumulated while its gate gradients (one
-  // [4H, B] block, 25 KB) are still in L1, instead of keeping all of them ([4H, T·B], 1.5 MB, plus a
+  // [4H, B] block, 25 KB, and its sample-major copy for Rᵀ·dg) are still in L1, instead of keeping all of them ([4H, T·B], 1.5 MB, plus a
   // transposed copy of h) for one pass at the end: 3 MB less per workspace and a few percent faster.
   for (let t = T - 1; t >= 0; t--) {
     for (let b = 0; b < B; b++) {
@@ -498,6 +505,7 @@ export function lossAndGradient(
       const ao = n * G;
       const so = n * H;
       const bo = b * H;
+      const bg = b * G;
       for (let k = 0; k < H; k++) {
         const ig = acts[ao + k]!;
         const og = acts[ao + H + k]!;
@@ -507,14 +515,26 @@ export function lossAndGradient(
         const dhk = dh[bo + k]!;
         const dck = dc[bo + k]! + dhk * og * (1 - tc * tc);
         dc[bo + k] = dck * fg;
-        dgs[k * B + b] = dck * cg * ig * (1 - ig);
-        dgs[(H + k) * B + b] = dhk * tc * og * (1 - og);
-        dgs[(2 * H + k) * B + b] = dck * cs[so + k]! * fg * (1 - fg);
-        dgs[(3 * H + k) * B + b] = dck * ig * (1 - cg * cg);
+        const dIn = dck * cg * ig * (1 - ig);
+        const dOut = dhk * tc * og * (1 - og);
+        const dForget = dck * cs[so + k]! * fg * (1 - fg);
+        const dCell = dck * ig * (1 - cg * cg);
+        dgs[k * B + b] = dIn;
+        dgs[(H + k) * B + b] = dOut;
+        dgs[(2 * H + k) * B + b] = dForget;
+        dgs[(3 * H + k) * B + b] = dCell;
+        dgsT[bg + k] = dIn;
+        dgsT[bg + H + k] = dOut;
+        dgsT[bg + 2 * H + k] = dForget;
+        dgsT[bg + 3 * H + k] = dCell;
       }
     }
     accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t);
-    if (t > 0) backpropHidden(rT, dgs, dh, B, H);
+    if (t > 0) {
+      // dh_{t−1}[b] = Rᵀ dg[b]
+      dh.fill(0, 0, B * H);
+      addMatVec(rT, 0, H, G, dgsT, 0, B, dh, 0);
+    }
   }
   return loss;
 }
@@ -522,6 +542,8 @@ export function lossAndGradient(
 /**
  * One step's share of the weight gradients: dR += dGᵀ·h_{t−1}, dW += dGᵀ·x_t, db += Σ_b dG, with dG the
  * [4H, B] gate gradients in `dg` and h_{t−1} the rows of `hs` from `hOff` (zero at t = 0, so dR is skipped).
+ * Its 2×4 blocks are addMatVec's, but each sums from zero and then adds to `grad` (not onto it), and that
+ * order is what the seeded models are pinned to.
  */
 function accumulateWeightGradients(
   grad: Float64Array,
@@ -630,75 +652,5 @@ function accumulateWeightGradients(
     grad[L.b + j + 1]! += s1;
     grad[L.b + j + 2]! += s2;
     grad[L.b + j + 3]! += s3;
-  }
-}
-
-/** dh_{t−1}[b] = Rᵀ dg[·, b] for every sample (dg gate-major [4H, B]), two samples × four units at a time. */
-function backpropHidden(rT: Float64Array, dg: Float64Array, dh: Float64Array, B: number, H: number): void {
-  const G = 4 * H;
-  let b = 0;
-  for (; b + 1 < B; b += 2) {
-    const o0 = b * H;
-    const o1 = o0 + H;
-    let k = 0;
-    for (; k + 3 < H; k += 4) {
-      const q0 = k * G;
-      const q1 = q0 + G;
-      const q2 = q1 + G;
-      const q3 = q2 + G;
-      let a00 = 0;
-      let a01 = 0;
-      let a02 = 0;
-      let a03 = 0;
-      let a10 = 0;
-      let a11 = 0;
-      let a12 = 0;
-      let a13 = 0;
-      for (let j = 0; j < G; j++) {
-        const d0 = dg[j * B + b]!;
-        const d1 = dg[j * B + b + 1]!;
-        const r0 = rT[q0 + j]!;
-        const r1 = rT[q1 + j]!;
-        const r2 = rT[q2 + j]!;
-        const r3 = rT[q3 + j]!;
-        a00 += r0 * d0;
-        a01 += r1 * d0;
-        a02 += r2 * d0;
-        a03 += r3 * d0;
-        a10 += r0 * d1;
-        a11 += r1 * d1;
-        a12 += r2 * d1;
-        a13 += r3 * d1;
-      }
-      dh[o0 + k] = a00;
-      dh[o0 + k + 1] = a01;
-      dh[o0 + k + 2] = a02;
-      dh[o0 + k + 3] = a03;
-      dh[o1 + k] = a10;
-      dh[o1 + k + 1] = a11;
-      dh[o1 + k + 2] = a12;
-      dh[o1 + k + 3] = a13;
-    }
-    for (; k < H; k++) {
-      const q = k * G;
-      let a0 = 0;
-      let a1 = 0;
-      for (let j = 0; j < G; j++) {
-        const r = rT[q + j]!;
-        a0 += r * dg[j * B + b]!;
-        a1 += r * dg[j * B + b + 1]!;
-      }
-      dh[o0 + k] = a0;
-      dh[o1 + k] = a1;
-    }
-  }
-  if (b < B) {
-    const o0 = b * H;
-    for (let k = 0; k < H; k++) {
-      const q = k * G;
-      let a0 = 0;
-      for (let j = 0; j < G; j++) a0 += rT[q + j]! * dg[j * B + b]!;
-      dh[o0 + k] = a0;
-    }
   }
 }
