@@ -363,9 +363,15 @@ describe("forecaster without a model", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = async (name: string, bootstrap: { rows: number; epochs: number } | false) => {
+  /** A forecaster on its own store and subscription; `prepare` fills the store before it starts. */
+  const start = async (
+    name: string,
+    bootstrap: { rows: number; epochs: number; csvPath?: string } | false,
+    options: { demoteAfterMs?: number; prepare?: (store: ModelStore) => Promise<void> } = {},
+  ) => {
     const registry = createRegistry();
     const store = await ModelStore.open({ localDir: join(dir, name) });
+    await options.prepare?.(store);
     const forecaster = await startForecaster({
       windowsLog,
       database,
@@ -374,6 +380,7 @@ describe("forecaster without a model", () => {
       logger: silent,
       bootstrap: bootstrap && { csvPath: seedCsv, ...bootstrap },
       subscription: name,
+      ...(options.demoteAfterMs !== undefined ? { demoteAfterMs: options.demoteAfterMs } : {}),
     });
     return { forecaster, store, registry };
   };
@@ -413,16 +420,10 @@ describe("forecaster without a model", () => {
     }
     const walkCsv = join(dir, "walk.csv");
     await Bun.write(walkCsv, `${lines.join("\n")}\n`);
-    const registry = createRegistry();
-    const store = await ModelStore.open({ localDir: join(dir, "rejected") });
-    const forecaster = await startForecaster({
-      windowsLog,
-      database,
-      store,
-      registry,
-      logger: silent,
-      bootstrap: { csvPath: walkCsv, rows: 2400, epochs: 1 },
-      subscription: "rejected",
+    const { forecaster, store, registry } = await start("rejected", {
+      csvPath: walkCsv,
+      rows: 2400,
+      epochs: 1,
     });
     try {
       expect(await forecaster.bootstrapped).toBe("rejected");
@@ -466,19 +467,14 @@ describe("forecaster without a model", () => {
     // A deliberately bad shared model: absolute levels learnt 2,500 W above this sensor's.
     const elsewhere = Float64Array.from(series, (v) => v + 2500);
     const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
-    const store = await ModelStore.open({ localDir: join(dir, "demote") });
-    await store.saveVersion(artifactFromTraining(bad, elsewhere, { scope: "shared", version: "initial" }));
-    await promote(store, "shared", "initial");
-    const registry = createRegistry();
-    const forecaster = await startForecaster({
-      windowsLog,
-      database,
-      store,
-      registry,
-      logger: silent,
-      bootstrap: false,
-      subscription: "demote",
+    const { forecaster, store, registry } = await start("demote", false, {
       demoteAfterMs: 3 * 60_000,
+      prepare: async (empty) => {
+        await empty.saveVersion(
+          artifactFromTraining(bad, elsewhere, { scope: "shared", version: "initial" }),
+        );
+        await promote(empty, "shared", "initial");
+      },
     });
     try {
       expect(forecaster.servingVersions()).toEqual({ shared: "initial" });
