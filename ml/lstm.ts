@@ -15,14 +15,13 @@
  * gradient are flat vectors. Float64 throughout training: the gradient check needs it, and Float32Array
  * storage made the recurrent matmul only 7 % faster in JavaScript (JavaScriptCore computes in double).
  *
- * Speed (a device's model, 200 epochs on 600 rows, must train in seconds): the training pass runs its three
- * matrix products, the rest of the weight gradients and the backward cell step in WebAssembly (lstm-wasm.ts,
- * f64x2 SIMD), bit-identical to the JavaScript code kept here for the remainders and for runtimes without
- * SIMD; the gate activations stay in JavaScript (see forwardGates). bench/ml.ts measures it.
+ * Speed: plain JavaScript, blocked for JavaScriptCore's JIT (see addMatVec); bench/ml.ts measures it.
+ * A WebAssembly SIMD version of the matrix products was bit-identical and trained 1.7× faster, and was
+ * dropped: training runs in a Worker, a scheduled retrain of one scope takes ~5 s of CPU against a period
+ * of minutes, and the policy serves persistence wherever the LSTM does not beat it.
  */
 import { PipelineError } from "../lib/errors.ts";
-import { createLstmKernels, type LstmKernels } from "./lstm-wasm.ts";
-import { createRng } from "./random.ts";
+import { sfc32 } from "../lib/random.ts";
 
 export interface LstmConfig {
   /** Features per time step (1 for a power series). */
@@ -102,7 +101,7 @@ export function createLstmModel(config: Partial<LstmConfig> = {}, seed = 0): Lst
   const { inputSize: I, hidden: H, outputs: O } = full;
   const model: LstmModel = { config: full, params: new Float64Array(paramLayout(full).size) };
   const v = paramViews(model);
-  const rng = createRng(seed);
+  const rng = sfc32(seed);
   const glorot = (out: Float64Array, fanIn: number, fanOut: number) => {
     const limit = Math.sqrt(6 / (fanIn + fanOut));
     for (let i = 0; i < out.length; i++) out[i] = (2 * rng.next() - 1) * limit;
@@ -140,11 +139,7 @@ const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 const tanh = (x: number): number => 1 - 2 / (1 + Math.exp(2 * x));
 
 /**
- * Step t's gate activations (in place in `acts`) and c_t, tanh(c_t), h_t: now the largest part of a training
- * step (≈40 %, five Math.exp per unit at ≈7 ns). It stays in JavaScript because a WebAssembly f64x2 exp
- * (degree-13 polynomial) did not pay under Bun: four interleaved chains ran at 3.7 ns per value in
- * JavaScriptCore's baseline wasm tier but 8 ns once its optimising tier (OMG) recompiled them, and a gate
- * kernel built on two chains made training 25 % slower end to end (measured back to back).
+ * Step t's gate activations (in place in `acts`) and c_t, tanh(c_t), h_t: five Math.exp per unit at ≈7 ns.
  */
 function forwardGates(
   acts: Float64Array,
@@ -209,89 +204,93 @@ function inputProjection(
 }
 
 /**
- * pre[b, ·] += R · h[b, ·] for `batch` rows: the recurrent matmul, ~all of the forward's multiply-adds.
- * Two samples × four gate rows at a time: eight independent accumulators and six loads per eight
- * multiply-adds. Measured under Bun (JavaScriptCore's JIT emits no SIMD): 1.4 GMAC/s for a plain dot product,
- * 3.1 for four rows, 3.5 for 2×4; 3×4 (twelve accumulators) was 5 % slower end to end, and Float32Array
- * storage only 7 % faster in this kernel while breaking the float64 gradient check.
+ * out[b, i] += Σ_k M[i, k] · v[b, k] for `batch` vectors v[b] of length `n` (M row-major [rows, n] from
+ * `mOff`; out [batch, rows] from `outOff`, v [batch, n] from `vOff`): the forward's recurrent product
+ * (R · h) and the backward's Rᵀ · dg, all but a few percent of a training step's multiply-adds.
+ *
+ * Two samples × four rows at a time: eight independent accumulators and six loads per eight multiply-adds.
+ * Measured under Bun (JavaScriptCore's JIT emits no SIMD): 1.4 GMAC/s for a plain dot product, 3.1 for
+ * four rows, 3.5 for 2×4; 3×4 (twelve accumulators) was 5 % slower end to end, and Float32Array storage
+ * only 7 % faster while breaking the float64 gradient check. Every output sums in k order onto its own
+ * value, so the blocking does not change a bit of the result.
  */
-function addRecurrent(
-  p: Float64Array,
-  rOff: number,
-  H: number,
-  h: Float64Array,
-  hOff: number,
+function addMatVec(
+  m: Float64Array,
+  mOff: number,
+  rows: number,
+  n: number,
+  v: Float64Array,
+  vOff: number,
   batch: number,
-  pre: Float64Array,
-  preOff: number,
-  firstSample = 0,
+  out: Float64Array,
+  outOff: number,
 ): void {
-  const G = 4 * H;
-  let b = firstSample;
+  let b = 0;
   for (; b + 1 < batch; b += 2) {
-    const hp0 = hOff + b * H;
-    const hp1 = hp0 + H;
-    const ao0 = preOff + b * G;
-    const ao1 = ao0 + G;
-    for (let j = 0; j < G; j += 4) {
-      let a00 = pre[ao0 + j]!;
-      let a01 = pre[ao0 + j + 1]!;
-      let a02 = pre[ao0 + j + 2]!;
-      let a03 = pre[ao0 + j + 3]!;
-      let a10 = pre[ao1 + j]!;
-      let a11 = pre[ao1 + j + 1]!;
-      let a12 = pre[ao1 + j + 2]!;
-      let a13 = pre[ao1 + j + 3]!;
-      const r0 = rOff + j * H;
-      const r1 = r0 + H;
-      const r2 = r1 + H;
-      const r3 = r2 + H;
-      for (let k = 0; k < H; k++) {
-        const h0 = h[hp0 + k]!;
-        const h1 = h[hp1 + k]!;
-        const q0 = p[r0 + k]!;
-        const q1 = p[r1 + k]!;
-        const q2 = p[r2 + k]!;
-        const q3 = p[r3 + k]!;
-        a00 += q0 * h0;
-        a01 += q1 * h0;
-        a02 += q2 * h0;
-        a03 += q3 * h0;
-        a10 += q0 * h1;
-        a11 += q1 * h1;
-        a12 += q2 * h1;
-        a13 += q3 * h1;
+    const v0 = vOff + b * n;
+    const v1 = v0 + n;
+    const o0 = outOff + b * rows;
+    const o1 = o0 + rows;
+    let i = 0;
+    for (; i + 3 < rows; i += 4) {
+      let a00 = out[o0 + i]!;
+      let a01 = out[o0 + i + 1]!;
+      let a02 = out[o0 + i + 2]!;
+      let a03 = out[o0 + i + 3]!;
+      let a10 = out[o1 + i]!;
+      let a11 = out[o1 + i + 1]!;
+      let a12 = out[o1 + i + 2]!;
+      let a13 = out[o1 + i + 3]!;
+      const r0 = mOff + i * n;
+      const r1 = r0 + n;
+      const r2 = r1 + n;
+      const r3 = r2 + n;
+      for (let k = 0; k < n; k++) {
+        const x0 = v[v0 + k]!;
+        const x1 = v[v1 + k]!;
+        const q0 = m[r0 + k]!;
+        const q1 = m[r1 + k]!;
+        const q2 = m[r2 + k]!;
+        const q3 = m[r3 + k]!;
+        a00 += q0 * x0;
+        a01 += q1 * x0;
+        a02 += q2 * x0;
+        a03 += q3 * x0;
+        a10 += q0 * x1;
+        a11 += q1 * x1;
+        a12 += q2 * x1;
+        a13 += q3 * x1;
       }
-      pre[ao0 + j] = a00;
-      pre[ao0 + j + 1] = a01;
-      pre[ao0 + j + 2] = a02;
-      pre[ao0 + j + 3] = a03;
-      pre[ao1 + j] = a10;
-      pre[ao1 + j + 1] = a11;
-      pre[ao1 + j + 2] = a12;
-      pre[ao1 + j + 3] = a13;
+      out[o0 + i] = a00;
+      out[o0 + i + 1] = a01;
+      out[o0 + i + 2] = a02;
+      out[o0 + i + 3] = a03;
+      out[o1 + i] = a10;
+      out[o1 + i + 1] = a11;
+      out[o1 + i + 2] = a12;
+      out[o1 + i + 3] = a13;
+    }
+    for (; i < rows; i++) {
+      const r = mOff + i * n;
+      let a0 = out[o0 + i]!;
+      let a1 = out[o1 + i]!;
+      for (let k = 0; k < n; k++) {
+        const q = m[r + k]!;
+        a0 += q * v[v0 + k]!;
+        a1 += q * v[v1 + k]!;
+      }
+      out[o0 + i] = a0;
+      out[o1 + i] = a1;
     }
   }
   if (b < batch) {
-    const hp = hOff + b * H;
-    const ao = preOff + b * G;
-    for (let j = 0; j < G; j += 4) {
-      let a0 = pre[ao + j]!;
-      let a1 = pre[ao + j + 1]!;
-      let a2 = pre[ao + j + 2]!;
-      let a3 = pre[ao + j + 3]!;
-      const r0 = rOff + j * H;
-      for (let k = 0; k < H; k++) {
-        const hk = h[hp + k]!;
-        a0 += p[r0 + k]! * hk;
-        a1 += p[r0 + H + k]! * hk;
-        a2 += p[r0 + 2 * H + k]! * hk;
-        a3 += p[r0 + 3 * H + k]! * hk;
-      }
-      pre[ao + j] = a0;
-      pre[ao + j + 1] = a1;
-      pre[ao + j + 2] = a2;
-      pre[ao + j + 3] = a3;
+    const v0 = vOff + b * n;
+    const o0 = outOff + b * rows;
+    for (let i = 0; i < rows; i++) {
+      const r = mOff + i * n;
+      let a = out[o0 + i]!;
+      for (let k = 0; k < n; k++) a += m[r + k]! * v[v0 + k]!;
+      out[o0 + i] = a;
     }
   }
 }
@@ -321,25 +320,12 @@ export function forward(
   const L = paramLayout(model.config);
   const p = model.params;
   const G = 4 * H;
-  // The recurrent matmul goes through the WebAssembly kernel for batches (bit-identical, see lstm-wasm.ts);
-  // a fresh instance per call costs microseconds against the milliseconds of a batch.
-  const kernels =
-    wasmKernelsEnabled && batch >= 2 ? createLstmKernels(H * G + batch * (2 * H + G) + 8) : null;
-  const memory = kernels?.memory ?? new Float64Array(batch * (2 * H + G));
-  const rT = memory.subarray(0, kernels ? H * G : 0);
-  const h = memory.subarray(rT.length, rT.length + batch * H);
-  const c = memory.subarray(h.byteOffset / 8 + batch * H, h.byteOffset / 8 + 2 * batch * H);
-  const pre = memory.subarray(c.byteOffset / 8 + batch * H, c.byteOffset / 8 + batch * H + batch * G);
-  if (kernels) for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
-  const evenBatch = batch & ~1;
+  const h = new Float64Array(batch * H);
+  const c = new Float64Array(batch * H);
+  const pre = new Float64Array(batch * G);
   for (let t = 0; t < steps; t++) {
     inputProjection(p, L, I, G, input, steps, t, batch, pre, 0);
-    if (t > 0 && kernels) {
-      kernels.addRecurrent(rT.byteOffset, H, h.byteOffset, batch, pre.byteOffset);
-      if (evenBatch < batch) addRecurrent(p, L.r, H, h, 0, batch, pre, 0, evenBatch);
-    } else if (t > 0) {
-      addRecurrent(p, L.r, H, h, 0, batch, pre, 0);
-    }
+    if (t > 0) addMatVec(p, L.r, G, H, h, 0, batch, pre, 0);
     for (let b = 0; b < batch; b++) {
       const ao = b * G;
       const so = b * H;
@@ -385,79 +371,35 @@ export class TrainingWorkspace {
   readonly hs: Float64Array; // [(T+1)·B, H] hidden states, row block 0 = zeros
   readonly tcs: Float64Array; // [T·B, H] tanh(c)
   readonly dgs: Float64Array; // [4H, B] gate pre-activation gradients of one step, gate-major
+  readonly dgsT: Float64Array; // [B, 4H] the same, sample-major (for Rᵀ·dg)
   readonly dh: Float64Array; // [B, H]
   readonly dc: Float64Array; // [B, H]
   readonly hDrop: Float64Array; // [B, H]
   readonly rT: Float64Array; // [H, 4H] R transposed
-  /** Copies of the parameters and the gradient inside the kernels' memory (unused without them). */
-  readonly params: Float64Array;
-  readonly grad: Float64Array;
-  /** The WebAssembly SIMD kernels, whose memory holds every buffer above; null runs all in JavaScript. */
-  readonly kernels: LstmKernels | null;
 
   constructor(config: LstmConfig, maxBatch: number, steps: number) {
     checkConfig(config);
     const { inputSize: I, hidden: H, outputs: O } = config;
     const G = 4 * H;
     const N = steps * maxBatch;
-    const P = paramLayout(config).size;
-    const sizes = {
-      x: maxBatch * steps * I,
-      y: maxBatch * O,
-      mask: maxBatch * H,
-      yhat: maxBatch * O,
-      acts: N * G,
-      cs: (steps + 1) * maxBatch * H,
-      hs: (steps + 1) * maxBatch * H,
-      tcs: N * H,
-      dgs: G * maxBatch,
-      dh: maxBatch * H,
-      dc: maxBatch * H,
-      hDrop: maxBatch * H,
-      rT: H * G,
-      params: P,
-      grad: P,
-    };
-    // Every buffer is a view into one memory, the kernels' when WebAssembly SIMD is there; each starts on a
-    // 16-byte boundary for the vector loads.
-    const total = Object.values(sizes).reduce((sum, n) => sum + n + 1, 0);
-    this.kernels = wasmKernelsEnabled ? createLstmKernels(total) : null;
-    const memory = this.kernels?.memory ?? new Float64Array(total);
-    let next = 0;
-    const take = (n: number) => {
-      const view = memory.subarray(next, next + n);
-      next += n + (n % 2);
-      return view;
-    };
     this.config = config;
     this.maxBatch = maxBatch;
     this.steps = steps;
-    this.x = take(sizes.x);
-    this.y = take(sizes.y);
-    this.mask = take(sizes.mask).fill(1);
-    this.yhat = take(sizes.yhat);
-    this.acts = take(sizes.acts);
-    this.cs = take(sizes.cs);
-    this.hs = take(sizes.hs);
-    this.tcs = take(sizes.tcs);
-    this.dgs = take(sizes.dgs);
-    this.dh = take(sizes.dh);
-    this.dc = take(sizes.dc);
-    this.hDrop = take(sizes.hDrop);
-    this.rT = take(sizes.rT);
-    this.params = take(sizes.params);
-    this.grad = take(sizes.grad);
+    this.x = new Float64Array(maxBatch * steps * I);
+    this.y = new Float64Array(maxBatch * O);
+    this.mask = new Float64Array(maxBatch * H).fill(1);
+    this.yhat = new Float64Array(maxBatch * O);
+    this.acts = new Float64Array(N * G);
+    this.cs = new Float64Array((steps + 1) * maxBatch * H);
+    this.hs = new Float64Array((steps + 1) * maxBatch * H);
+    this.tcs = new Float64Array(N * H);
+    this.dgs = new Float64Array(G * maxBatch);
+    this.dgsT = new Float64Array(maxBatch * G);
+    this.dh = new Float64Array(maxBatch * H);
+    this.dc = new Float64Array(maxBatch * H);
+    this.hDrop = new Float64Array(maxBatch * H);
+    this.rT = new Float64Array(H * G);
   }
-}
-
-let wasmKernelsEnabled = true;
-
-/**
- * Whether workspaces created from now on use the WebAssembly SIMD kernels (default: yes, where supported).
- * Both paths give bit-identical results; the switch exists so tests can check exactly that.
- */
-export function setWasmKernels(enabled: boolean): void {
-  wasmKernelsEnabled = enabled;
 }
 
 /** Fills `ws.mask` for `batch` samples: each unit kept with probability 1 − rate and scaled by 1/(1 − rate). */
@@ -478,7 +420,7 @@ export function fillDropoutMask(
 
 /**
  * Mean squared error of the model on the batch in `ws.x`/`ws.y` (first `batch` samples), and its gradient
- * with respect to every parameter, written into `gradient` (overwritten, same layout as `params`).
+ * with respect to every parameter, written into `grad` (overwritten, same layout as `params`).
  * With `useMask`, h_T is multiplied by `ws.mask` (dropout); without it the pass equals `forward`.
  *
  * Loss = Σ (ŷ − y)² / (batch · outputs), Keras' `mse` averaged over the batch; with `objective` `mae`,
@@ -489,7 +431,7 @@ export function lossAndGradient(
   model: LstmModel,
   ws: TrainingWorkspace,
   batch: number,
-  gradient: Float64Array,
+  grad: Float64Array,
   useMask: boolean,
   objective: "mse" | "mae" = "mse",
 ): number {
@@ -505,12 +447,7 @@ export function lossAndGradient(
   const G = 4 * H;
   const L = paramLayout(model.config);
   const p = model.params;
-  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dh, dc, hDrop, rT, kernels } = ws;
-  // With the kernels, parameters and gradient live in their memory for the duration of the call.
-  if (kernels) ws.params.set(p);
-  const grad = kernels ? ws.grad : gradient;
-  const evenB = B & ~1;
-  const evenH = H & ~1;
+  const { x, y, mask, yhat, acts, cs, hs, tcs, dgs, dgsT, dh, dc, hDrop, rT } = ws;
 
   // R transposed, for dh_{t−1} = Rᵀ·dg as contiguous rows.
   for (let j = 0; j < G; j++) for (let k = 0; k < H; k++) rT[k * G + j] = p[L.r + j * H + k]!;
@@ -521,12 +458,7 @@ export function lossAndGradient(
   for (let t = 0; t < T; t++) {
     const pre = t * B * G;
     inputProjection(p, L, I, G, x, T, t, B, acts, pre);
-    if (t > 0 && kernels) {
-      kernels.addRecurrent(rT.byteOffset, H, hs.byteOffset + t * B * H * 8, B, acts.byteOffset + pre * 8);
-      if (evenB < B) addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre, evenB);
-    } else if (t > 0) {
-      addRecurrent(p, L.r, H, hs, t * B * H, B, acts, pre);
-    }
+    if (t > 0) addMatVec(p, L.r, G, H, hs, t * B * H, B, acts, pre);
     forwardGates(acts, cs, hs, tcs, t, B, H);
   }
 
@@ -565,29 +497,16 @@ export function lossAndGradient(
   dc.fill(0, 0, B * H);
 
   // Backward through time. Each step's weight gradients are accumulated while its gate gradients (one
-  // [4H, B] block, 25 KB) are still in L1, instead of keeping all of them ([4H, T·B], 1.5 MB, plus a
+  // [4H, B] block, 25 KB, and its sample-major copy for Rᵀ·dg) are still in L1, instead of keeping all of them ([4H, T·B], 1.5 MB, plus a
   // transposed copy of h) for one pass at the end: 3 MB less per workspace and a few percent faster.
   for (let t = T - 1; t >= 0; t--) {
-    let firstUnit = 0;
-    if (kernels) {
-      kernels.backwardGates(
-        acts.byteOffset + t * B * G * 8,
-        tcs.byteOffset + t * B * H * 8,
-        cs.byteOffset + t * B * H * 8,
-        dh.byteOffset,
-        dc.byteOffset,
-        dgs.byteOffset,
-        H,
-        B,
-      );
-      firstUnit = evenH;
-    }
     for (let b = 0; b < B; b++) {
       const n = t * B + b;
       const ao = n * G;
       const so = n * H;
       const bo = b * H;
-      for (let k = firstUnit; k < H; k++) {
+      const bg = b * G;
+      for (let k = 0; k < H; k++) {
         const ig = acts[ao + k]!;
         const og = acts[ao + H + k]!;
         const fg = acts[ao + 2 * H + k]!;
@@ -596,61 +515,35 @@ export function lossAndGradient(
         const dhk = dh[bo + k]!;
         const dck = dc[bo + k]! + dhk * og * (1 - tc * tc);
         dc[bo + k] = dck * fg;
-        dgs[k * B + b] = dck * cg * ig * (1 - ig);
-        dgs[(H + k) * B + b] = dhk * tc * og * (1 - og);
-        dgs[(2 * H + k) * B + b] = dck * cs[so + k]! * fg * (1 - fg);
-        dgs[(3 * H + k) * B + b] = dck * ig * (1 - cg * cg);
+        const dIn = dck * cg * ig * (1 - ig);
+        const dOut = dhk * tc * og * (1 - og);
+        const dForget = dck * cs[so + k]! * fg * (1 - fg);
+        const dCell = dck * ig * (1 - cg * cg);
+        dgs[k * B + b] = dIn;
+        dgs[(H + k) * B + b] = dOut;
+        dgs[(2 * H + k) * B + b] = dForget;
+        dgs[(3 * H + k) * B + b] = dCell;
+        dgsT[bg + k] = dIn;
+        dgsT[bg + H + k] = dOut;
+        dgsT[bg + 2 * H + k] = dForget;
+        dgsT[bg + 3 * H + k] = dCell;
       }
     }
-    if (kernels) {
-      if (t > 0)
-        kernels.weightGradientR(
-          grad.byteOffset + L.r * 8,
-          H,
-          dgs.byteOffset,
-          B,
-          hs.byteOffset + t * B * H * 8,
-        );
-      if (I === 1) {
-        kernels.weightGradientRest(
-          grad.byteOffset + (L.r + H - 1) * 8,
-          grad.byteOffset + L.w * 8,
-          grad.byteOffset + L.b * 8,
-          H,
-          dgs.byteOffset,
-          B,
-          hs.byteOffset + (t * B * H + H - 1) * 8,
-          x.byteOffset + t * 8,
-          T * 8,
-          t > 0 && evenH < H ? 1 : 0,
-        );
-      } else {
-        accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t, evenH);
-      }
-      if (t > 0) {
-        kernels.backpropHidden(
-          rT.byteOffset,
-          H,
-          dgs.byteOffset,
-          B,
-          dh.byteOffset,
-          ws.params.byteOffset + L.r * 8,
-        );
-        if (evenB < B) backpropHidden(rT, dgs, dh, B, H, evenB);
-      }
-    } else {
-      accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t);
-      if (t > 0) backpropHidden(rT, dgs, dh, B, H);
+    accumulateWeightGradients(grad, L, I, H, dgs, B, hs, t * B * H, x, T, t);
+    if (t > 0) {
+      // dh_{t−1}[b] = Rᵀ dg[b]
+      dh.fill(0, 0, B * H);
+      addMatVec(rT, 0, H, G, dgsT, 0, B, dh, 0);
     }
   }
-  if (kernels) gradient.set(grad);
   return loss;
 }
 
 /**
  * One step's share of the weight gradients: dR += dGᵀ·h_{t−1}, dW += dGᵀ·x_t, db += Σ_b dG, with dG the
  * [4H, B] gate gradients in `dg` and h_{t−1} the rows of `hs` from `hOff` (zero at t = 0, so dR is skipped).
- * dR columns below `firstUnit` are left to the caller (the WebAssembly kernel did them).
+ * Its 2×4 blocks are addMatVec's, but each sums from zero and then adds to `grad` (not onto it), and that
+ * order is what the seeded models are pinned to.
  */
 function accumulateWeightGradients(
   grad: Float64Array,
@@ -664,7 +557,6 @@ function accumulateWeightGradients(
   x: Float64Array,
   T: number,
   t: number,
-  firstUnit = 0,
 ): void {
   const G = 4 * H;
   for (let j = 0; j < G; j += 4) {
@@ -673,7 +565,7 @@ function accumulateWeightGradients(
     const g2 = g1 + B;
     const g3 = g2 + B;
     if (t > 0) {
-      let k = firstUnit;
+      let k = 0;
       for (; k + 1 < H; k += 2) {
         let a00 = 0;
         let a01 = 0;
@@ -760,82 +652,5 @@ function accumulateWeightGradients(
     grad[L.b + j + 1]! += s1;
     grad[L.b + j + 2]! += s2;
     grad[L.b + j + 3]! += s3;
-  }
-}
-
-/** dh_{t−1}[b] = Rᵀ dg[·, b] for every sample (dg gate-major [4H, B]), two samples × four units at a time. */
-function backpropHidden(
-  rT: Float64Array,
-  dg: Float64Array,
-  dh: Float64Array,
-  B: number,
-  H: number,
-  firstSample = 0,
-): void {
-  const G = 4 * H;
-  let b = firstSample;
-  for (; b + 1 < B; b += 2) {
-    const o0 = b * H;
-    const o1 = o0 + H;
-    let k = 0;
-    for (; k + 3 < H; k += 4) {
-      const q0 = k * G;
-      const q1 = q0 + G;
-      const q2 = q1 + G;
-      const q3 = q2 + G;
-      let a00 = 0;
-      let a01 = 0;
-      let a02 = 0;
-      let a03 = 0;
-      let a10 = 0;
-      let a11 = 0;
-      let a12 = 0;
-      let a13 = 0;
-      for (let j = 0; j < G; j++) {
-        const d0 = dg[j * B + b]!;
-        const d1 = dg[j * B + b + 1]!;
-        const r0 = rT[q0 + j]!;
-        const r1 = rT[q1 + j]!;
-        const r2 = rT[q2 + j]!;
-        const r3 = rT[q3 + j]!;
-        a00 += r0 * d0;
-        a01 += r1 * d0;
-        a02 += r2 * d0;
-        a03 += r3 * d0;
-        a10 += r0 * d1;
-        a11 += r1 * d1;
-        a12 += r2 * d1;
-        a13 += r3 * d1;
-      }
-      dh[o0 + k] = a00;
-      dh[o0 + k + 1] = a01;
-      dh[o0 + k + 2] = a02;
-      dh[o0 + k + 3] = a03;
-      dh[o1 + k] = a10;
-      dh[o1 + k + 1] = a11;
-      dh[o1 + k + 2] = a12;
-      dh[o1 + k + 3] = a13;
-    }
-    for (; k < H; k++) {
-      const q = k * G;
-      let a0 = 0;
-      let a1 = 0;
-      for (let j = 0; j < G; j++) {
-        const r = rT[q + j]!;
-        a0 += r * dg[j * B + b]!;
-        a1 += r * dg[j * B + b + 1]!;
-      }
-      dh[o0 + k] = a0;
-      dh[o1 + k] = a1;
-    }
-  }
-  if (b < B) {
-    const o0 = b * H;
-    for (let k = 0; k < H; k++) {
-      const q = k * G;
-      let a0 = 0;
-      for (let j = 0; j < G; j++) a0 += rT[q + j]! * dg[j * B + b]!;
-      dh[o0 + k] = a0;
-    }
   }
 }

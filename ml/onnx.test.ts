@@ -1,22 +1,22 @@
 import { describe, expect, test } from "bun:test";
 import { PipelineError } from "../lib/errors.ts";
+import { sfc32 } from "../lib/random.ts";
 import { OnnxForecaster } from "./inference.ts";
 import { createLstmModel, forward, type LstmModel } from "./lstm.ts";
 import { encodeOnnxModel } from "./onnx.ts";
-import { createRng } from "./random.ts";
 import { MinMaxScaler } from "./scaler.ts";
 import { forecastScaled } from "./train.ts";
 
 /** A model with random (not trained) weights, scaled up so every gate leaves its linear region. */
 function randomModel(hidden: number, outputs: number, seed: number): LstmModel {
   const model = createLstmModel({ hidden, outputs }, seed);
-  const rng = createRng(seed + 100);
+  const rng = sfc32(seed + 100);
   for (let i = 0; i < model.params.length; i++) model.params[i]! += rng.normal() * 0.5;
   return model;
 }
 
 function randomInputs(count: number, seed: number, lo = 0, hi = 1): Float32Array {
-  const rng = createRng(seed);
+  const rng = sfc32(seed);
   return Float32Array.from({ length: count }, () => lo + (hi - lo) * rng.next());
 }
 

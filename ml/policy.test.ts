@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { sfc32 } from "../lib/random.ts";
 import { detectPeriod } from "./dedupe.ts";
 import {
   bandAt,
@@ -15,14 +16,13 @@ import {
   type Scored,
   scorePredictor,
 } from "./policy.ts";
-import { createRng } from "./random.ts";
 import { readSeedCsv } from "./seed.ts";
 import { syntheticLoad } from "./synthetic.ts";
 
 const L = 60;
 const H = 60;
 const walk = (() => {
-  const rng = createRng(4);
+  const rng = sfc32(4);
   let v = 1000;
   return Float64Array.from({ length: 3600 }, () => {
     v += 10 * rng.normal();
@@ -111,7 +111,7 @@ describe("the serving policy", () => {
   });
 
   test("the minute mean can win where the load flickers around a level", async () => {
-    const rng = createRng(9);
+    const rng = sfc32(9);
     const flicker = Float64Array.from({ length: 3600 }, () => 500 + 100 * rng.normal());
     const p = [
       { values: flicker, origins: minuteOrigins(flicker.length, { fraction: 0.5, lookback: L, horizon: H }) },
@@ -122,7 +122,7 @@ describe("the serving policy", () => {
 
 describe("conformal interval", () => {
   test("covers about 80 % of new residuals from the same distribution", async () => {
-    const rng = createRng(2);
+    const rng = sfc32(2);
     const fit = Array.from({ length: H }, () => Float64Array.from({ length: 200 }, () => 30 * rng.normal()));
     const band = conformalInterval(fit);
     let inside = 0;
@@ -142,7 +142,7 @@ describe("conformal interval", () => {
    * persistence's error grows with the step size σ, and so does the window's own scale.
    */
   const regimes = (seed: number, sigmas: readonly number[], minutes: number) => {
-    const rng = createRng(seed);
+    const rng = sfc32(seed);
     let v = 300;
     return Float64Array.from({ length: minutes * 60 }, (_, t) => {
       v = 300 + 0.98 * (v - 300) + sigmas[Math.floor(t / 1200) % sigmas.length]! * rng.normal();

@@ -16,9 +16,9 @@ import { and, eq } from "drizzle-orm";
 import { type Database, openDatabase } from "../lib/db/client.ts";
 import { actuals, models } from "../lib/db/schema.ts";
 import { PipelineError } from "../lib/errors.ts";
+import { sfc32 } from "../lib/random.ts";
 import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { persistenceVersion } from "./policy.ts";
-import { createRng } from "./random.ts";
 import {
   loadTrainingSeries,
   type RetrainOptions,
@@ -41,7 +41,7 @@ const small: Partial<RetrainOptions> = { hidden: 8, epochs: 12, maxSamplesPerEpo
 const rows = 2400;
 
 function randomWalk(count: number): number[] {
-  const rng = createRng(5);
+  const rng = sfc32(5);
   let v = 1200;
   return Array.from({ length: count }, () => {
     v = Math.max(100, v + 15 * rng.normal());
@@ -50,7 +50,7 @@ function randomWalk(count: number): number[] {
 }
 
 function periodic(from: number, count: number): number[] {
-  const rng = createRng(11 + from);
+  const rng = sfc32(11 + from);
   return Array.from(
     { length: count },
     (_, k) => 1000 + 300 * Math.sin((2 * Math.PI * (from + k)) / 90) + 8 * rng.normal(),
@@ -93,6 +93,20 @@ async function modelRow(sensorId: number, version: string) {
   return rows[0];
 }
 
+/** A deliberately bad serving model for `scope`: absolute levels, one epoch, trained 2,500 W higher. */
+async function serveBadModel(scope: number): Promise<void> {
+  const elsewhere = Float64Array.from(periodic(0, 600), (v) => v + 2500);
+  const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
+  await store.saveVersion(artifactFromTraining(bad, elsewhere, { scope, version: initialVersion }));
+  await store.recordDecision(scope, {
+    version: initialVersion,
+    at: new Date().toISOString(),
+    promoted: true,
+    reason: "initial model",
+    metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
+  });
+}
+
 describe("retrainScope", () => {
   let first: RetrainOutcome;
 
@@ -105,19 +119,7 @@ describe("retrainScope", () => {
   });
 
   test("promotes a candidate that beats a deliberately bad serving model, persistence and the mean", async () => {
-    // The "bad" serving model: absolute levels, one epoch, trained on another level (3000–4000 W).
-    const elsewhere = Float64Array.from(periodic(0, 600), (v) => v + 2500);
-    const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
-    await store.saveVersion(
-      artifactFromTraining(bad, elsewhere, { scope: periodicSensor, version: initialVersion }),
-    );
-    await store.recordDecision(periodicSensor, {
-      version: initialVersion,
-      at: new Date().toISOString(),
-      promoted: true,
-      reason: "initial model",
-      metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
-    });
+    await serveBadModel(periodicSensor);
 
     first = await retrainScope({ db: database.db, store, scope: periodicSensor, rows, options: small });
     expect(first.version).toBe("20251208T000000Z-20251208T003959Z");
@@ -154,19 +156,8 @@ describe("retrainScope", () => {
   });
 
   test("a model worse than persistence is refused and persistence serves, replacing a bad serving model", async () => {
-    // A bad serving model first (absolute levels, trained elsewhere): the policy must not keep it either.
-    const elsewhere = Float64Array.from(periodic(0, 600), (v) => v + 2500);
-    const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
-    await store.saveVersion(
-      artifactFromTraining(bad, elsewhere, { scope: walkSensor, version: initialVersion }),
-    );
-    await store.recordDecision(walkSensor, {
-      version: initialVersion,
-      at: new Date().toISOString(),
-      promoted: true,
-      reason: "initial model",
-      metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
-    });
+    // The policy must not keep a bad serving model either.
+    await serveBadModel(walkSensor);
     const outcome = await retrainScope({ db: database.db, store, scope: walkSensor, rows, options: small });
     expect(outcome.trained).toBe(true);
     expect(outcome.promoted).toBe(false);

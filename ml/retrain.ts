@@ -219,6 +219,121 @@ function timeRange(series: TrainingSeries): { from: Date; to: Date } {
   return { from: new Date(lo), to: new Date(hi) };
 }
 
+/** The fields every outcome of one series carries, whatever was decided. */
+type OutcomeBase = Pick<
+  RetrainOutcome,
+  "scope" | "version" | "location" | "trainedFrom" | "trainedTo" | "rows"
+>;
+
+/** The version a series trains (named by its time range) and where it is stored. */
+function outcomeBase(series: TrainingSeries): OutcomeBase {
+  const { from, to } = timeRange(series);
+  const version = versionForRange(from, to);
+  return {
+    scope: series.scope,
+    version,
+    location: versionPrefix(series.scope, version),
+    trainedFrom: from.toISOString(),
+    trainedTo: to.toISOString(),
+    rows: series.values.length,
+  };
+}
+
+const noMetrics: ModelMetrics = { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 };
+
+/**
+ * The parts long enough to train on (the bounds train() enforces) and the minute-aligned held-out origins
+ * they give the promotion decision.
+ */
+function trainableParts(parts: SeriesPart[], opts: RetrainOptions): { fits: SeriesPart[]; origins: number } {
+  const outputs = opts.head === "recursive" ? 1 : opts.horizon;
+  const fits = parts.filter((p) => {
+    const split = Math.floor(p.values.length * (1 - opts.validationFraction));
+    return p.values.length - split >= opts.horizon && split - opts.lookback - outputs >= 0;
+  });
+  const origins = fits.reduce(
+    (n, p) =>
+      n +
+      minuteOrigins(p.values.length, {
+        fraction: opts.validationFraction,
+        lookback: opts.lookback,
+        horizon: opts.horizon,
+        startMs: p.startMs,
+      }).length,
+    0,
+  );
+  return { fits, origins };
+}
+
+/** A sensor that just appeared has too few rows: the normal state, skipped with the reason, not a failure. */
+function tooFewRowsOutcome(base: OutcomeBase, opts: RetrainOptions, now: () => Date): RetrainOutcome {
+  return {
+    ...base,
+    trained: false,
+    promoted: false,
+    reason: `only ${base.rows} rows: too few for lookback ${opts.lookback}, horizon ${opts.horizon} and a minute-aligned origin in the ${opts.validationFraction} held-out tail`,
+    metrics: noMetrics,
+    current: null,
+    head: opts.head === "best" ? "recursive" : opts.head,
+    trainMs: 0,
+    decidedAt: now().toISOString(),
+  };
+}
+
+/** No new rows since `base.version` was trained: report the stored version's figures, write nothing. */
+async function existingVersionOutcome(
+  store: ModelStore,
+  base: OutcomeBase,
+  now: () => Date,
+): Promise<RetrainOutcome> {
+  const existing = await store.loadVersion(base.scope, base.version).catch(() => null);
+  const manifest = await store.readManifest(base.scope);
+  return {
+    ...base,
+    trained: false,
+    promoted: manifest?.promoted === base.version,
+    reason: `version ${base.version} already exists: no new rows since it was trained`,
+    metrics: existing?.meta.metrics ?? noMetrics,
+    current: null,
+    head: existing?.meta.head ?? "recursive",
+    trainMs: 0,
+    decidedAt: now().toISOString(),
+  };
+}
+
+/** train()'s options for a retrain: no periodic validation (the policy scores the candidate afterwards). */
+function trainOptionsFor(
+  opts: RetrainOptions,
+  onEpoch?: (epoch: number, loss: number) => void,
+): Partial<TrainOptions> {
+  return {
+    epochs: opts.epochs,
+    hidden: opts.hidden,
+    lookback: opts.lookback,
+    horizon: opts.horizon,
+    batchSize: opts.batchSize,
+    learningRate: opts.learningRate,
+    dropout: opts.dropout,
+    validationFraction: opts.validationFraction,
+    seed: opts.seed,
+    validateEvery: 0,
+    ...(opts.target ? { target: opts.target } : {}),
+    ...(opts.maxSamplesPerEpoch !== undefined ? { maxSamplesPerEpoch: opts.maxSamplesPerEpoch } : {}),
+    ...(onEpoch ? { onEpoch } : {}),
+  };
+}
+
+/** Trains the candidate (both heads for `best`, keeping the better) and times it. */
+function trainCandidate(
+  values: ArrayLike<number>[],
+  head: RetrainOptions["head"],
+  options: Partial<TrainOptions>,
+): { best: TrainResult; trainMs: number } {
+  const started = performance.now();
+  const best = head === "best" ? trainBest(values, options).best : train(values, { ...options, head });
+  return { best, trainMs: performance.now() - started };
+}
+
 /**
  * Trains a candidate on `series`, stores it as version `{from}-{to}`, scores it against the serving model
  * and persistence on the same held-out tail, and records the decision in the manifest (promoting it only
@@ -239,100 +354,24 @@ export async function retrainSeries(input: {
   const { store, series } = input;
   const opts: RetrainOptions = { ...defaultRetrainOptions, ...input.options };
   const now = input.now ?? (() => new Date());
-  const { scope, values } = series;
+  const { scope } = series;
   checkScope(scope);
-  const { from, to } = timeRange(series);
-  const version = versionForRange(from, to);
-  const location = versionPrefix(scope, version);
-  const base = {
-    scope,
-    version,
-    location,
-    trainedFrom: from.toISOString(),
-    trainedTo: to.toISOString(),
-    rows: values.length,
-  };
+  const base = outcomeBase(series);
+  const { fits, origins } = trainableParts(seriesParts(series), opts);
+  if (fits.length === 0 || origins === 0) return tooFewRowsOutcome(base, opts, now);
+  if (await store.hasVersion(scope, base.version)) return existingVersionOutcome(store, base, now);
 
-  // Too few rows is the normal state of a sensor that just appeared, not a failure: skip it with the reason
-  // (the bounds train() enforces, and at least one minute-aligned held-out origin for the decision).
-  const parts = seriesParts(series);
-  const outputs = opts.head === "recursive" ? 1 : opts.horizon;
-  const fits = parts.filter((p) => {
-    const split = Math.floor(p.values.length * (1 - opts.validationFraction));
-    return p.values.length - split >= opts.horizon && split - opts.lookback - outputs >= 0;
-  });
-  const origins = fits.reduce(
-    (n, p) =>
-      n +
-      minuteOrigins(p.values.length, {
-        fraction: opts.validationFraction,
-        lookback: opts.lookback,
-        horizon: opts.horizon,
-        startMs: p.startMs,
-      }).length,
-    0,
-  );
-  if (fits.length === 0 || origins === 0) {
-    return {
-      ...base,
-      trained: false,
-      promoted: false,
-      reason: `only ${values.length} rows: too few for lookback ${opts.lookback}, horizon ${opts.horizon} and a minute-aligned origin in the ${opts.validationFraction} held-out tail`,
-      metrics: { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
-      current: null,
-      head: opts.head === "best" ? "recursive" : opts.head,
-      trainMs: 0,
-      decidedAt: now().toISOString(),
-    };
-  }
-
-  if (await store.hasVersion(scope, version)) {
-    const existing = await store.loadVersion(scope, version).catch(() => null);
-    const manifest = await store.readManifest(scope);
-    return {
-      ...base,
-      trained: false,
-      promoted: manifest?.promoted === version,
-      reason: `version ${version} already exists: no new rows since it was trained`,
-      metrics: existing?.meta.metrics ?? { mae: 0, rmse: 0, persistenceRmse: 0, skill: 0, origins: 0 },
-      current: null,
-      head: existing?.meta.head ?? "recursive",
-      trainMs: 0,
-      decidedAt: now().toISOString(),
-    };
-  }
-
-  const trainOptions: Partial<TrainOptions> = {
-    epochs: opts.epochs,
-    hidden: opts.hidden,
-    lookback: opts.lookback,
-    horizon: opts.horizon,
-    batchSize: opts.batchSize,
-    learningRate: opts.learningRate,
-    dropout: opts.dropout,
-    validationFraction: opts.validationFraction,
-    seed: opts.seed,
-    validateEvery: 0,
-    ...(opts.target ? { target: opts.target } : {}),
-    ...(opts.maxSamplesPerEpoch !== undefined ? { maxSamplesPerEpoch: opts.maxSamplesPerEpoch } : {}),
-    ...(input.onEpoch ? { onEpoch: input.onEpoch } : {}),
-  };
   const label = scope === "shared" ? "shared" : `sensor ${scope}`;
   input.onProgress?.(
-    `${label}: training on ${values.length} rows (${series.imputed} imputed) ${base.trainedFrom} → ${base.trainedTo}, ${opts.epochs} epochs, head ${opts.head}`,
+    `${label}: training on ${base.rows} rows (${series.imputed} imputed) ${base.trainedFrom} → ${base.trainedTo}, ${opts.epochs} epochs, head ${opts.head}`,
   );
-  const started = performance.now();
   const trainValues = fits.map((p) => p.values);
-  let best: TrainResult;
-  if (opts.head === "best") best = trainBest(trainValues, trainOptions).best;
-  else best = train(trainValues, { ...trainOptions, head: opts.head });
-  const trainMs = performance.now() - started;
-
+  const { best, trainMs } = trainCandidate(trainValues, opts.head, trainOptionsFor(opts, input.onEpoch));
   const artifact = artifactFromTraining(best, trainValues, {
     scope,
-    version,
-    trainedFrom: from,
-    trainedTo: to,
+    version: base.version,
+    trainedFrom: new Date(base.trainedFrom),
+    trainedTo: new Date(base.trainedTo),
     createdAt: now(),
   });
   // Scored through onnxruntime like the serving model (exported graph against exported graph, float32
@@ -343,12 +382,12 @@ export async function retrainSeries(input: {
     candidate: artifact,
     parts: fits,
     fraction: opts.validationFraction,
-    what: `retrained on ${values.length} rows`,
+    what: `retrained on ${base.rows} rows`,
     now,
   });
   const serving = decision.contenders.find((c) => c.role === "serving");
   const promoted = decision.candidatePromoted;
-  input.onProgress?.(`${label}: ${version} ${promoted ? "promoted" : "not promoted"}: ${reason}`);
+  input.onProgress?.(`${label}: ${base.version} ${promoted ? "promoted" : "not promoted"}: ${reason}`);
   return {
     ...base,
     trained: true,

@@ -2,7 +2,9 @@
  * Reader for the seed CSVs in data/seed (header `sensor_timestamp,sensor_id,sensor_energy_value`;
  * timestamps `YYYY-MM-DD HH:MM:SS` meant as UTC, or epoch seconds — see data/seed/PROVENANCE.md).
  */
-import { PipelineError } from "../lib/errors.ts";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { errorMessage, PipelineError } from "../lib/errors.ts";
 
 export interface SeedSeries {
   sensorId: number;
@@ -54,4 +56,29 @@ export async function readSeedCsv(path: string): Promise<SeedSeries> {
   const file = Bun.file(path);
   if (!(await file.exists())) throw new PipelineError("not-found", `seed file ${path} does not exist`);
   return parseSeedCsv(await file.text(), path);
+}
+
+/**
+ * Every seed CSV in `dir`, the longest series per sensor (device 1 appears in two files), by sensor id.
+ *
+ * @example
+ * const seeds = await readSeedDir("data/seed");
+ */
+export async function readSeedDir(dir: string): Promise<SeedSeries[]> {
+  let files: string[];
+  try {
+    files = (await readdir(dir)).filter((f) => f.endsWith(".csv")).sort();
+  } catch (cause) {
+    throw new PipelineError("not-found", `seed directory ${dir} cannot be read: ${errorMessage(cause)}`, {
+      hint: "pass --seed-dir",
+      cause,
+    });
+  }
+  const bySensor = new Map<number, SeedSeries>();
+  for (const file of files) {
+    const series = await readSeedCsv(join(dir, file));
+    const known = bySensor.get(series.sensorId);
+    if (!known || known.values.length < series.values.length) bySensor.set(series.sensorId, series);
+  }
+  return [...bySensor.values()].sort((a, b) => a.sensorId - b.sensorId);
 }

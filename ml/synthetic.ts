@@ -5,7 +5,7 @@
  * plus appliances switching on and off (steps), some reaching their level over a ramp, short spikes and
  * measurement noise. Nothing here is real data; results on it are labelled "synthetic" wherever shown.
  */
-import { createRng } from "./random.ts";
+import { sfc32 } from "../lib/random.ts";
 
 export interface SyntheticOptions {
   /** Seconds (values) to generate. */
@@ -22,7 +22,7 @@ export interface SyntheticOptions {
  * const values = syntheticLoad({ length: 7200, seed: 1 }); // two hours
  */
 export function syntheticLoad(options: SyntheticOptions): Float64Array {
-  const rng = createRng(options.seed);
+  const rng = sfc32(options.seed);
   const n = options.length;
   const out = new Float64Array(n);
   const base = 150 + rng.next() * 650;

@@ -4,6 +4,7 @@
  * multi-horizon head by their 60-second-ahead validation error.
  */
 import { PipelineError } from "../lib/errors.ts";
+import { sfc32, shuffle } from "../lib/random.ts";
 import { Adam } from "./adam.ts";
 import {
   createLstmModel,
@@ -13,7 +14,6 @@ import {
   lossAndGradient,
   TrainingWorkspace,
 } from "./lstm.ts";
-import { createRng, shuffleInPlace } from "./random.ts";
 import { MinMaxScaler } from "./scaler.ts";
 
 /** `recursive`: Dense(1), fed back `horizon` times (the study). `direct`: Dense(horizon), one pass. */
@@ -221,7 +221,7 @@ export function train(
   const trainSet = concatWindows(trainSets, lookback, outputs);
   const valSet = concatWindows(valSets, lookback, outputs);
 
-  const rng = createRng(opts.seed);
+  const rng = sfc32(opts.seed);
   const model = createLstmModel(
     { inputSize: 1, hidden: opts.hidden, outputs, dropout: opts.dropout },
     Math.floor(rng.next() * 2 ** 32),
@@ -241,7 +241,7 @@ export function train(
   const loss: number[] = [];
   const validationLoss: Array<[number, number]> = [];
   for (let epoch = 1; epoch <= opts.epochs; epoch++) {
-    shuffleInPlace(order, rng);
+    shuffle(rng.next, order);
     let sum = 0;
     for (let start = 0; start < perEpoch; start += batchSize) {
       const batch = Math.min(batchSize, perEpoch - start);

@@ -4,11 +4,10 @@
  * series; `--walk-forward` adds the replay through the retrain/promotion policy. Writes EVALUATION.md,
  * evaluation.json and evaluation.svg — deterministic: timings go to stderr only.
  */
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commandMain, opt, type Values } from "../../lib/config.ts";
-import { PipelineError } from "../../lib/errors.ts";
 import {
   type Dataset,
   describeSeeds,
@@ -20,7 +19,7 @@ import {
   type WalkForwardOptions,
   walkForward,
 } from "../evaluate.ts";
-import { readSeedCsv, type SeedSeries } from "../seed.ts";
+import { readSeedDir } from "../seed.ts";
 import { syntheticSet } from "../synthetic.ts";
 import { defaultTrainOptions } from "../train.ts";
 
@@ -55,25 +54,6 @@ const spec = {
 
 type Options = Values<typeof spec.options>;
 
-async function loadSeeds(dir: string): Promise<SeedSeries[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => n.endsWith(".csv")).sort();
-  } catch (cause) {
-    throw new PipelineError("not-found", `seed directory ${dir} cannot be read`, {
-      hint: "pass --seed-dir",
-      cause,
-    });
-  }
-  const bySensor = new Map<number, SeedSeries>();
-  for (const name of names) {
-    const s = await readSeedCsv(join(dir, name));
-    const kept = bySensor.get(s.sensorId);
-    if (!kept || s.values.length > kept.values.length) bySensor.set(s.sensorId, s);
-  }
-  return [...bySensor.values()].sort((a, b) => a.sensorId - b.sensorId);
-}
-
 export function main(argv: string[]): Promise<number> {
   return commandMain(spec, argv, (options) => run(options, argv));
 }
@@ -83,7 +63,7 @@ async function run(o: Options, argv: string[]): Promise<number> {
   const outDir = o.quick && !outDirGiven ? join(tmpdir(), "ml-evaluate-quick") : o.outDir;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const started = performance.now();
-  const seeds = await loadSeeds(o.seedDir);
+  const seeds = await readSeedDir(o.seedDir);
   const seedInfo = describeSeeds(seeds);
   // Independent real traces only: a tiled one repeats another and is no test of generalisation.
   const real: Dataset[] = seeds

@@ -9,15 +9,13 @@
  * also trains on a clearly labelled synthetic set (ml/synthetic.ts), since five minutes of real data is all
  * there is.
  */
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CommandSpec, commandMain, opt, type Values } from "../../lib/config.ts";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { dedupe } from "../dedupe.ts";
 import { trainingProgress } from "../progress.ts";
 import { promoteByPolicy, type SeriesPart } from "../promote.ts";
-import { readSeedCsv, type SeedSeries } from "../seed.ts";
+import { readSeedDir, type SeedSeries } from "../seed.ts";
 import { artifactFromTraining } from "../store/artifact.ts";
 import { initialVersion, ModelStore, parseScope, scopeKey, versionForRange } from "../store/model-store.ts";
 import { modelStoreConfig, modelStoreOptions } from "../store/options.ts";
@@ -87,26 +85,6 @@ const spec: CommandSpec<typeof trainOptions> = {
     "S3_ENDPOINT=http://127.0.0.1:9000 S3_ACCESS_KEY_ID=… S3_SECRET_ACCESS_KEY=… bun run ml train",
   ],
 };
-
-/** The longest series per sensor among the seed CSVs (device 1 appears in two files). */
-async function readSeedDevices(dir: string): Promise<Map<number, SeedSeries>> {
-  let files: string[];
-  try {
-    files = (await readdir(dir)).filter((f) => f.endsWith(".csv")).sort();
-  } catch (cause) {
-    throw new PipelineError("not-found", `seed directory ${dir} cannot be read: ${errorMessage(cause)}`, {
-      hint: "pass --seed-dir",
-      cause,
-    });
-  }
-  const devices = new Map<number, SeedSeries>();
-  for (const file of files) {
-    const series = await readSeedCsv(join(dir, file));
-    const known = devices.get(series.sensorId);
-    if (!known || known.values.length < series.values.length) devices.set(series.sensorId, series);
-  }
-  return devices;
-}
 
 interface Series {
   /** One part per trace (training windows never cross parts). */
@@ -322,7 +300,7 @@ export function main(argv: string[]): Promise<number> {
 async function run(values: Values<typeof trainOptions>): Promise<number> {
   let store: ModelStore | undefined;
   try {
-    const devices = await readSeedDevices(values.seedDir);
+    const devices = new Map((await readSeedDir(values.seedDir)).map((s) => [s.sensorId, s]));
     const wanted: ModelScope[] = values.devices?.length
       ? values.devices
       : [...[...devices.keys()].sort((a, b) => a - b), "shared"];

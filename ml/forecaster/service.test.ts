@@ -13,11 +13,11 @@ import { createMemoryLog, type RecordLog } from "../../core/log.ts";
 import { type Database, openDatabase } from "../../lib/db/client.ts";
 import { actuals, forecasts, models } from "../../lib/db/schema.ts";
 import { createRegistry } from "../../lib/metrics.ts";
+import { sfc32 } from "../../lib/random.ts";
 import type { WindowRecord } from "../../lib/records.ts";
 import { silent } from "../../test/fixtures.ts";
 import { until } from "../../test/until.ts";
 import { bandAt, isBaselineVersion, originScale, persistenceVersion } from "../policy.ts";
-import { createRng } from "../random.ts";
 import { defaultRetrainOptions, defaultRetrainRows } from "../retrain.ts";
 import { readSeedCsv } from "../seed.ts";
 import { artifactFromTraining } from "../store/artifact.ts";
@@ -304,7 +304,7 @@ describe("forecaster on the embedded default", () => {
       await windowsLog.publish([{ key: "5", value: w }]);
       await untilForecasts(retrainRegistry, 1);
       // 20 more minutes of sensor 5 (a random walk, where persistence is the best forecast), an hour later.
-      const rng = createRng(8);
+      const rng = sfc32(8);
       let level = 900;
       const walk = Array.from({ length: 1200 }, (_, k) => {
         level = Math.max(50, level + 10 * rng.normal());
@@ -353,9 +353,15 @@ describe("forecaster without a model", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const start = async (name: string, bootstrap: { rows: number; epochs: number } | false) => {
+  /** A forecaster on its own store and subscription; `prepare` fills the store before it starts. */
+  const start = async (
+    name: string,
+    bootstrap: { rows: number; epochs: number; csvPath?: string } | false,
+    options: { demoteAfterMs?: number; prepare?: (store: ModelStore) => Promise<void> } = {},
+  ) => {
     const registry = createRegistry();
     const store = await ModelStore.open({ localDir: join(dir, name) });
+    await options.prepare?.(store);
     const forecaster = await startForecaster({
       windowsLog,
       database,
@@ -364,6 +370,7 @@ describe("forecaster without a model", () => {
       logger: silent,
       bootstrap: bootstrap && { csvPath: seedCsv, ...bootstrap },
       subscription: name,
+      ...(options.demoteAfterMs !== undefined ? { demoteAfterMs: options.demoteAfterMs } : {}),
     });
     return { forecaster, store, registry };
   };
@@ -394,7 +401,7 @@ describe("forecaster without a model", () => {
 
   test("a bootstrap model worse than persistence is refused: persistence serves, labelled, with its band", async () => {
     // A random walk: repeating the last value is the best forecast there is, so the model must lose.
-    const rng = createRng(21);
+    const rng = sfc32(21);
     let v = 1500;
     const lines = ["sensor_timestamp,sensor_id,sensor_energy_value"];
     for (let i = 0; i < 2400; i++) {
@@ -403,16 +410,10 @@ describe("forecaster without a model", () => {
     }
     const walkCsv = join(dir, "walk.csv");
     await Bun.write(walkCsv, `${lines.join("\n")}\n`);
-    const registry = createRegistry();
-    const store = await ModelStore.open({ localDir: join(dir, "rejected") });
-    const forecaster = await startForecaster({
-      windowsLog,
-      database,
-      store,
-      registry,
-      logger: silent,
-      bootstrap: { csvPath: walkCsv, rows: 2400, epochs: 1 },
-      subscription: "rejected",
+    const { forecaster, store, registry } = await start("rejected", {
+      csvPath: walkCsv,
+      rows: 2400,
+      epochs: 1,
     });
     try {
       expect(await forecaster.bootstrapped).toBe("rejected");
@@ -456,19 +457,14 @@ describe("forecaster without a model", () => {
     // A deliberately bad shared model: absolute levels learnt 2,500 W above this sensor's.
     const elsewhere = Float64Array.from(series, (v) => v + 2500);
     const bad = train(elsewhere, { hidden: 4, epochs: 1, head: "direct", target: "absolute" });
-    const store = await ModelStore.open({ localDir: join(dir, "demote") });
-    await store.saveVersion(artifactFromTraining(bad, elsewhere, { scope: "shared", version: "initial" }));
-    await promote(store, "shared", "initial");
-    const registry = createRegistry();
-    const forecaster = await startForecaster({
-      windowsLog,
-      database,
-      store,
-      registry,
-      logger: silent,
-      bootstrap: false,
-      subscription: "demote",
+    const { forecaster, store, registry } = await start("demote", false, {
       demoteAfterMs: 3 * 60_000,
+      prepare: async (empty) => {
+        await empty.saveVersion(
+          artifactFromTraining(bad, elsewhere, { scope: "shared", version: "initial" }),
+        );
+        await promote(empty, "shared", "initial");
+      },
     });
     try {
       expect(forecaster.servingVersions()).toEqual({ shared: "initial" });

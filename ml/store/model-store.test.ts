@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
 import { PipelineError } from "../../lib/errors.ts";
-import { createRng } from "../random.ts";
+import { sfc32 } from "../../lib/random.ts";
 import { forecast, type TrainResult, train } from "../train.ts";
 import { artifactFromTraining, openForecaster } from "./artifact.ts";
 import type { BlobStore } from "./blob.ts";
@@ -36,7 +36,7 @@ setDefaultTimeout(30_000);
 const lookback = 12;
 const horizon = 6;
 const sine = (() => {
-  const rng = createRng(3);
+  const rng = sfc32(3);
   return Float64Array.from({ length: 120 }, (_, i) => 800 + 200 * Math.sin(i / 5) + 5 * rng.normal());
 })();
 
