@@ -80,6 +80,7 @@ function brokerPid(file: string): number | undefined {
 
 async function runVariant(o: Options, variant: string, pid: number | undefined): Promise<VariantResult> {
   const topic = `persistent://${o.namespace}/bench-log-${variant}-${Date.now().toString(36)}`;
+  const undecodable: string[] = [];
   const log = await createPulsarLog<ReadingsRecord>({
     name: "readings",
     topic,
@@ -87,6 +88,12 @@ async function runVariant(o: Options, variant: string, pid: number | undefined):
     partitions: o.partitions,
     codec: readingsCodec,
     packing: variant === "packed" ? defaultPacking : false,
+    // The bench writes every record itself: one the codec rejects is a bug, and fails the run.
+    deadLetters: {
+      put: (letter) => {
+        undecodable.push(letter.detail);
+      },
+    },
   });
   const admin = new PulsarAdmin({ url: o.pulsarUrl.href });
   let received = 0;
@@ -140,6 +147,11 @@ async function runVariant(o: Options, variant: string, pid: number | undefined):
     )
   ).json()) as { msgInCounter?: number };
   await admin.deleteTopic(topic).catch(() => {});
+  if (undecodable.length > 0)
+    throw new PipelineError(
+      "internal",
+      `${variant}: ${undecodable.length} records came back undecodable, e.g. ${undecodable[0]}`,
+    );
   if (received < o.records)
     throw new PipelineError(
       "timeout",

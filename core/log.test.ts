@@ -1,11 +1,27 @@
 import { describe, expect, test } from "bun:test";
 import { silent } from "../test/fixtures.ts";
 import { createMemoryLog } from "./log.ts";
+import { recordLogContract } from "./log-contract.ts";
+
+recordLogContract("memory log", {
+  durable: false,
+  publishWaitsForSubscribers: true,
+  open: async (_topic, o) =>
+    createMemoryLog<string>("contract", {
+      codec: o.codec,
+      deadLetters: o.deadLetters,
+      maxBatch: o.maxBatch,
+      retryDelayMs: o.retryDelayMs,
+      highWaterMark: o.publishBound,
+      logger: silent,
+    }),
+});
 
 const records = (n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => ({ key: `k${(from + i) % 3}`, value: from + i }));
 
-describe("memory log", () => {
+// The default: values handed over as they are, no codec (the contract runs the codec path).
+describe("memory log without a codec", () => {
   test("delivers every record to every subscription, in order, in bounded batches", async () => {
     const log = createMemoryLog<number>("t", { maxBatch: 7 });
     const a: number[] = [];
@@ -28,21 +44,27 @@ describe("memory log", () => {
     expect(Math.max(...sizes)).toBeLessThanOrEqual(7);
   });
 
-  test("a failing handler is retried, not skipped", async () => {
+  test("a failing handler is retried, not skipped; what it acked before failing is not handed out again", async () => {
     const log = createMemoryLog<number>("t", { retryDelayMs: 5, logger: silent });
     let failures = 0;
     const seen: number[] = [];
     const s = log.subscribe("a", async (batch) => {
       if (failures < 2) {
         failures++;
+        batch[0]!.ack();
         throw new Error("store down");
       }
       for (const m of batch) seen.push(m.value);
     });
-    await log.publish(records(3));
+    await log.publish(records(4));
     await s.stop();
     expect(failures).toBe(2);
-    expect(seen).toEqual([0, 1, 2]);
+    expect(seen).toEqual([2, 3]);
+  });
+
+  test("a codec without a dead-letter target is refused", () => {
+    const codec = { encode: (v: number) => new Uint8Array([v]), decode: (b: Uint8Array) => b[0]! };
+    expect(() => createMemoryLog<number>("t", { codec })).toThrow("needs a dead-letter target");
   });
 
   test("publish waits while a subscriber is over the high-water mark", async () => {

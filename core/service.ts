@@ -12,7 +12,7 @@ import type { MqttTls } from "../lib/mqtt-tls.ts";
 import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
-import { createMemoryLog, type RecordLog } from "./log.ts";
+import { createMemoryLog, type DeadLetterTarget, type RecordLog } from "./log.ts";
 import { defaultLimits, type ValidationLimits } from "./messages.ts";
 import { openReadingsTopic, openWindowsTopic } from "./pulsar/topics.ts";
 import { startWindowStore, type WindowStore } from "./window-store.ts";
@@ -82,6 +82,7 @@ export interface Core {
 async function openLogs(
   options: CoreOptions,
   logger: Logger,
+  deadLetters: DeadLetterTarget,
 ): Promise<{ readingsLog: RecordLog<ReadingsRecord>; windowsLog: RecordLog<WindowRecord> }> {
   if (!options.pulsarUrl) {
     return {
@@ -94,6 +95,7 @@ async function openLogs(
     namespace: options.pulsarNamespace ?? "public/default",
     partitions: options.pulsarPartitions ?? 4,
     readingsPacking: options.pulsarReadingsPacking ?? true,
+    deadLetters,
     metrics: pulsarMetrics(options.registry),
     ...(options.pulsarBacklogSampleMs === undefined
       ? {}
@@ -114,7 +116,6 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const logger = options.logger ?? createLogger("core");
   const metrics = coreMetrics(options.registry);
   const db = options.database.db;
-  const { readingsLog, windowsLog } = await openLogs(options, logger);
   const stuckAfterMs = options.storeStuckAfterMs ?? 30_000;
   const deadLetters: DeadLetterSink = createDbDeadLetterSink(db, {
     logger: logger.child("dead-letters"),
@@ -123,6 +124,21 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     onDropped: (n) => metrics.deadLettersDropped.inc(n),
     stuckAfterMs,
   });
+  // Records a log's codec rejects: counted like the bridge's rejects, stored with the other dead letters.
+  const undecodable: DeadLetterTarget = {
+    put(letter) {
+      metrics.invalid.inc({ reason: "undecodable" });
+      deadLetters.put(letter);
+    },
+  };
+  let logs: Awaited<ReturnType<typeof openLogs>>;
+  try {
+    logs = await openLogs(options, logger, undecodable);
+  } catch (error) {
+    await deadLetters.close();
+    throw error;
+  }
+  const { readingsLog, windowsLog } = logs;
   const store: WindowStore = startWindowStore({
     windowsLog,
     db,

@@ -198,7 +198,12 @@ describe.skipIf(!pulsar)("windower stage on a real Pulsar, graceful restart", ()
   });
 
   const openLogs = async () => {
-    const common = { url: pulsar!.url, partitions: 2, ackFlushMs: 300 };
+    const common = {
+      url: pulsar!.url,
+      partitions: 2,
+      ackFlushMs: 300,
+      deadLetters: createMemoryDeadLetterSink(),
+    };
     const readingsLog = await createPulsarLog<ReadingsRecord>({
       ...common,
       name: "readings",

@@ -132,7 +132,10 @@ function eventLoopMetrics(registry: Registry): void {
   timer.unref();
 }
 
-/** Validation's reasons, the values of `core_invalid_messages_total{reason}` ("late" has its own counter). */
+/**
+ * Validation's reasons, the values of `core_invalid_messages_total{reason}` ("late" has its own counter);
+ * "undecodable" counts the log records a codec rejected (core/log.ts).
+ */
 export const invalidReasons = [
   "too_large",
   "not_json",
@@ -145,6 +148,7 @@ export const invalidReasons = [
   "out_of_range",
   "internal_error",
   "too_many_sensors",
+  "undecodable",
 ] as const satisfies readonly RejectReason[];
 // A new RejectReason fails type checking here until it is listed above, or is counted elsewhere: "late"
 // (core_late_readings_total) and "store_rejected" (core_store_rejects_total).

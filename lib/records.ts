@@ -157,7 +157,9 @@ export type RejectReason =
   /** PostgreSQL refused the row (a data error, its message in the detail); the rows around it were stored. */
   | "store_rejected"
   /** A new sensor beyond MAX_SENSORS: the windower keeps no state for it. */
-  | "too_many_sensors";
+  | "too_many_sensors"
+  /** A record of the readings or windows log its codec rejects (core/log.ts): written by a foreign producer. */
+  | "undecodable";
 
 /**
  * One record of the readings log: the valid readings of one sensor message (1 for A, up to a minute's

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
+import { collectDeadLetters } from "../log-contract.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog } from "./log.ts";
 import { PulsarProducer } from "./producer.ts";
@@ -233,6 +234,7 @@ describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
       url: relay.url,
       partitions: 1,
       codec: text,
+      deadLetters: collectDeadLetters(),
       maxInFlight: 1,
       producer: { sendTimeoutMs: 3_000, backoff: { initialMs: 50, maxMs: 300 } },
     });
@@ -242,6 +244,7 @@ describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
       topic,
       partitions: 1,
       codec: text,
+      deadLetters: collectDeadLetters(),
       url: pulsar!.url,
     });
     const seen: string[] = [];

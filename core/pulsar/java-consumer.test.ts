@@ -16,6 +16,7 @@ import type { WindowRecord } from "../../lib/records.ts";
 import { sampleWindow } from "../../test/fixtures.ts";
 import { announceSkip } from "../../test/servers.ts";
 import type { RecordLog } from "../log.ts";
+import { collectDeadLetters } from "../log-contract.ts";
 import { pulsarForTests } from "./testing.ts";
 import { openWindowsTopic } from "./topics.ts";
 
@@ -64,6 +65,7 @@ describe.skipIf(!pulsar || !dist)("windows topic read by a Java consumer", () =>
       url: new URL(pulsar!.url),
       namespace: ns,
       partitions: 1,
+      deadLetters: collectDeadLetters(),
       logger: createLogger("test", "warn"),
     });
     const start = Date.UTC(2025, 11, 8, 10, 0, 0);

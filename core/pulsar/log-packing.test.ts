@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { ReadingsRecord } from "../../lib/records.ts";
 import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
+import { collectDeadLetters } from "../log-contract.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog, partitionOf } from "./log.ts";
 import { decodePacked, encodePacked } from "./packing.ts";
@@ -58,6 +59,7 @@ async function openLog(topic: string, partitions: number, packing: boolean) {
     url: pulsar!.url,
     partitions,
     codec: readingsCodec,
+    deadLetters: collectDeadLetters(),
     packing: packing ? defaultPacking : false,
     ackFlushMs: 300,
   });

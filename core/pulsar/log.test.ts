@@ -5,16 +5,52 @@ import { sampleWindow } from "../../test/fixtures.ts";
 import { until } from "../../test/until.ts";
 import { windowCodec, windowSchemaJson } from "../avro/window-schema.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
+import { collectDeadLetters, recordLogContract } from "../log-contract.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog } from "./log.ts";
 import { readingsCodec } from "./readings-codec.ts";
-import { pulsarForTests, uniqueTopic } from "./testing.ts";
+import { pulsarForTests, startRelay, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
 const created: string[] = [];
 const logs: RecordLog<unknown>[] = [];
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
-async function windowsLog(topic: string, extra: { negativeAckRedeliveryDelayMs?: number } = {}) {
+describe.skipIf(!pulsar)("Pulsar log", () => {
+  // Through a relay, so the contract can break the consumers' connections.
+  const relay = pulsar ? startRelay(new URL(pulsar.url)) : undefined;
+  const topics = new Map<string, string>();
+  const fast = { initialMs: 50, maxMs: 400 };
+  recordLogContract("Pulsar log", {
+    durable: true,
+    publishWaitsForSubscribers: false,
+    open(topic, o) {
+      const full = topics.get(topic) ?? uniqueTopic(`contract-${topic}`);
+      topics.set(topic, full);
+      return createPulsarLog<string>({
+        name: "contract",
+        topic: full,
+        url: relay!.url,
+        partitions: 2,
+        codec: o.codec,
+        deadLetters: o.deadLetters,
+        maxBatch: o.maxBatch,
+        retryDelayMs: o.retryDelayMs,
+        ackFlushMs: 300,
+        consumer: { backoff: fast },
+        producer: { backoff: fast },
+        logger: silent,
+      });
+    },
+    breakConsumers: (ms) => relay!.cut(ms, "consumers"),
+    async cleanup() {
+      relay!.stop();
+      for (const topic of topics.values()) await pulsar!.admin.deleteTopic(topic).catch(() => {});
+    },
+  });
+});
+
+async function windowsLog(topic: string, extra: { retryDelayMs?: number } = {}) {
   created.push(topic);
   const log = await createPulsarLog<WindowRecord>({
     name: "windows-test",
@@ -22,6 +58,7 @@ async function windowsLog(topic: string, extra: { negativeAckRedeliveryDelayMs?:
     url: pulsar!.url,
     partitions: 3,
     codec: windowCodec,
+    deadLetters: collectDeadLetters(),
     schema: { type: "AVRO", schema: windowSchemaJson },
     ackFlushMs: 300,
     ...extra,
@@ -127,7 +164,7 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
 
   test("a handler that throws gets the batch again", async () => {
     const topic = uniqueTopic("log-nack");
-    const log = await windowsLog(topic, { negativeAckRedeliveryDelayMs: 200 });
+    const log = await windowsLog(topic, { retryDelayMs: 200 });
     const windows = [1, 2, 3].map((s) => sampleWindow(s, 1_700_000_040_000));
     let calls = 0;
     const delivered: LogMessage<WindowRecord>[][] = [];
@@ -161,6 +198,7 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
       url: pulsar!.url,
       partitions: 2,
       codec: readingsCodec,
+      deadLetters: collectDeadLetters(),
     });
     logs.push(log as RecordLog<unknown>);
     expect(log.ready()).toBe(true); // producer only
@@ -202,6 +240,7 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
       url: pulsar!.url,
       partitions: 2,
       codec: readingsCodec,
+      deadLetters: collectDeadLetters(),
     });
     await again.close();
   }, 30_000);
@@ -214,6 +253,7 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
       url: pulsar!.url,
       partitions: 2,
       codec: readingsCodec,
+      deadLetters: collectDeadLetters(),
       maxInFlight: 500,
     });
     logs.push(log as RecordLog<unknown>);

@@ -6,8 +6,12 @@
  *   `publish` resolves once Pulsar has acknowledged each one, i.e. it is stored in BookKeeper.
  * - subscribe: one consumer per subscription, in pull mode (see below); the handler gets what is buffered,
  *   up to `maxBatch`, waiting at most `batchMaxDelayMs` for more after the first message. `ack()` acks that
- *   Pulsar message; a handler that throws negatively acks the batch's un-acked messages (redelivered
- *   after `negativeAckRedeliveryDelayMs`).
+ *   Pulsar message. A handler that throws gets the batch's un-acked records again after `retryDelayMs`,
+ *   before anything later, as from the memory log: a negative ack would bring them back after newer
+ *   records of their keys (per-key order) once `negativeAckRedeliveryDelayMs` passed.
+ * - a record the codec cannot decode is dead-lettered (`deadLetters`, reason `undecodable`) and acked.
+ * - a consumer that fails for good (auth refused, topic deleted: the client gives up reconnecting) is
+ *   replaced: the subscription resubscribes with backoff, and `connections()` says why it is down meanwhile.
  * - delivery is at-least-once: a record whose ack was not sent (crash, stop before ack) comes again.
  * - with `metrics`, the `pulsar_client_*` counters (label `topic` = the log's short name) and the backlog
  *   of our subscriptions, sampled from the admin API's topic stats every `backlogSampleMs`.
@@ -50,7 +54,19 @@ import { Backoff, defaultBackoff } from "../../lib/backoff.ts";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { type PulsarMetrics, zeroPulsarCounters } from "../../lib/metrics.ts";
-import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "../log.ts";
+import {
+  type BatchHandler,
+  type Codec,
+  type DeadLetterTarget,
+  deadLettered,
+  duplicateSubscriptionError,
+  type KeyedRecord,
+  type LogMessage,
+  logClosedError,
+  type RecordLog,
+  type Subscription,
+  UndecodableRecords,
+} from "../log.ts";
 import { PulsarAdmin, type SchemaDefinition } from "./admin.ts";
 import {
   type ConsumerOptions,
@@ -61,11 +77,7 @@ import {
 import { type PackingOptions, type ProducerOptions, PulsarProducer } from "./producer.ts";
 import { parseTopic, partitionName } from "./topic.ts";
 
-/** Bytes ↔ values of one topic (`windowCodec` in core/avro/window-schema.ts, `readingsCodec`). */
-export interface Codec<T> {
-  encode(value: T): Uint8Array;
-  decode(bytes: Uint8Array): T;
-}
+export type { Codec } from "../log.ts";
 
 export interface PulsarLogOptions<T> {
   /** Log name, for logs and errors. */
@@ -76,6 +88,8 @@ export interface PulsarLogOptions<T> {
   url?: string;
   partitions: number;
   codec: Codec<T>;
+  /** Where records the codec cannot decode go (reason `undecodable`); they are acked once put there. */
+  deadLetters: DeadLetterTarget;
   /** Registered in Pulsar's schema registry at start (idempotent when unchanged). */
   schema?: SchemaDefinition;
   /** Default Failover (see module doc). */
@@ -90,7 +104,8 @@ export interface PulsarLogOptions<T> {
   maxInFlight?: number;
   /** Messages granted to a consumer at a time (pull mode), ≤ 1000, default 1000. */
   receiverQueueSize?: number;
-  negativeAckRedeliveryDelayMs?: number;
+  /** Delay before a batch whose handler threw is handed out again, ms, default 500 (as the memory log). */
+  retryDelayMs?: number;
   /**
    * Pack records bound for the same partition into one Pulsar message (see the module doc); default off.
    * Only for topics nobody but this log reads.
@@ -98,13 +113,24 @@ export interface PulsarLogOptions<T> {
   packing?: Omit<PackingOptions, "mixKeys"> | false;
   /** Extra producer settings (batching, send timeout, …). */
   producer?: Omit<ProducerOptions, "topic" | "url" | "maxInFlight" | "token" | "packing">;
-  /** Extra consumer settings (ack timeout, dead-letter topic, …). */
+  /**
+   * Extra consumer settings (ack timeout, transport, …); its `backoff` also paces resubscribing after a
+   * consumer failed for good. Pulsar's own dead-letter topic is not offered: undecodable records go to
+   * `deadLetters` with the pipeline's other dead letters, and a failing handler is retried in place.
+   */
   consumer?: Omit<
     ConsumerOptions,
-    "topic" | "url" | "subscription" | "subscriptionType" | "initialPosition" | "token" | "pullMode"
+    | "topic"
+    | "url"
+    | "subscription"
+    | "subscriptionType"
+    | "initialPosition"
+    | "token"
+    | "pullMode"
+    | "negativeAckRedeliveryDelayMs"
+    | "maxRedeliverCount"
+    | "deadLetterTopic"
   >;
-  /** A message the codec cannot decode; default: logged and acked (it would fail forever). */
-  onUndecodable?: (message: PulsarMessage, error: unknown) => void;
   /** Pause before closing a consumer so the broker-side client flushes acks it groups (100 ms), default 300. */
   ackFlushMs?: number;
   token?: string;
@@ -121,6 +147,7 @@ export const defaultPulsarLog = {
   batchMaxDelayMs: 5,
   maxInFlight: 1000,
   receiverQueueSize: 1000,
+  retryDelayMs: 500,
   ackFlushMs: 300,
   backlogSampleMs: 5_000,
 } as const;
@@ -206,7 +233,7 @@ class PulsarLog<T> implements RecordLog<T> {
   }
 
   async publish(records: readonly KeyedRecord<T>[]): Promise<void> {
-    if (this.closed) throw new PipelineError("connection", `log ${this.name} (${this.topic}) is closed`);
+    if (this.closed) throw logClosedError(this.name);
     // Encode everything first: a record the codec rejects fails the publish before anything is sent.
     const payloads = records.map((r) => this.options.codec.encode(r.value));
     const sends: Promise<string>[] = [];
@@ -251,7 +278,9 @@ class PulsarLog<T> implements RecordLog<T> {
   }
 
   subscribe(subscription: string, handler: BatchHandler<T>): Subscription {
-    if (this.closed) throw new PipelineError("connection", `log ${this.name} (${this.topic}) is closed`);
+    if (this.closed) throw logClosedError(this.name);
+    for (const live of this.subscriptions)
+      if (live.name === subscription) throw duplicateSubscriptionError(this.name, subscription);
     const s = new PulsarSubscription<T>(this.options, this.topic, subscription, handler, this.logger, () =>
       this.subscriptions.delete(s),
     );
@@ -260,12 +289,16 @@ class PulsarLog<T> implements RecordLog<T> {
   }
 
   ready(): boolean {
-    return !this.closed && this.producersOpen() && [...this.subscriptions].every((s) => s.connected());
+    return !this.closed && this.producersOpen() && [...this.subscriptions].every((s) => s.status() === true);
   }
 
-  connections(): Record<string, boolean> {
-    const states: Record<string, boolean> = { producer: !this.closed && this.producersOpen() };
-    for (const s of this.subscriptions) states[`consumer ${s.name}`] = s.connected();
+  connections(): Record<string, true | string> {
+    const states: Record<string, true | string> = {
+      producer: this.closed
+        ? `log ${this.name} is closed`
+        : this.producersOpen() || `producer of ${this.topic} is reconnecting`,
+    };
+    for (const s of this.subscriptions) states[`consumer ${s.name}`] = s.status();
     return states;
   }
 
@@ -316,14 +349,23 @@ class PulsarLog<T> implements RecordLog<T> {
   }
 }
 
-/** One subscription's consumer loop: receive a batch, run the handler, nack on failure. */
+/**
+ * One subscription's consumer loop: receive a batch, run the handler (again, after a failure), and replace
+ * the consumer when it fails for good.
+ */
 class PulsarSubscription<T> implements Subscription {
   private consumer: PulsarConsumer | undefined;
   private stopped = false;
   private collected = 0;
   private consumerClosed = false;
   private lateAcks = 0;
+  /** Reconnects of the consumers replaced so far, plus one per resubscription. */
+  private retiredReconnects = 0;
   private countedReconnects = 0;
+  /** Why there is no consumer now, for /ready. */
+  private down = "subscribing";
+  private readonly undecodable: UndecodableRecords;
+  private readonly backoff: Backoff;
   private readonly loop: Promise<void>;
   /** Resolves when `pause()` is called: ends a wait in `receive()` without closing the consumer. */
   private readonly paused: Promise<undefined>;
@@ -340,18 +382,23 @@ class PulsarSubscription<T> implements Subscription {
     this.paused = new Promise<undefined>((resolve) => {
       this.endReceiveWait = () => resolve(undefined);
     });
+    this.undecodable = new UndecodableRecords(options.name, name, options.deadLetters, logger);
+    this.backoff = new Backoff(options.consumer?.backoff ?? defaultBackoff);
     this.loop = this.run();
   }
 
   countReconnects(metrics: PulsarMetrics): void {
-    const total = this.consumer?.reconnects ?? 0;
+    const total = this.retiredReconnects + (this.consumer?.reconnects ?? 0);
     if (total > this.countedReconnects)
       metrics.reconnects.inc({ topic: this.options.name }, total - this.countedReconnects);
     this.countedReconnects = total;
   }
 
-  connected(): boolean {
-    return this.consumer?.connected ?? false;
+  /** True while the consumer is connected, else why not. */
+  status(): true | string {
+    if (this.consumer?.connected) return true;
+    if (this.consumer) return `consumer ${this.name} of ${this.topic} is reconnecting`;
+    return this.down;
   }
 
   backlog(): number {
@@ -381,7 +428,6 @@ class PulsarSubscription<T> implements Subscription {
   }
 
   private async connect(): Promise<PulsarConsumer | undefined> {
-    const backoff = new Backoff(defaultBackoff);
     while (!this.stopped) {
       try {
         return await PulsarConsumer.subscribe({
@@ -392,31 +438,53 @@ class PulsarSubscription<T> implements Subscription {
           initialPosition: this.options.initialPosition ?? "Earliest",
           pullMode: true,
           receiverQueueSize: this.options.receiverQueueSize ?? defaultPulsarLog.receiverQueueSize,
-          ...(this.options.negativeAckRedeliveryDelayMs === undefined
-            ? {}
-            : { negativeAckRedeliveryDelayMs: this.options.negativeAckRedeliveryDelayMs }),
           ...(this.options.url ? { url: this.options.url } : {}),
           ...(this.options.token ? { token: this.options.token } : {}),
         });
       } catch (error) {
-        const delay = backoff.next();
+        const delay = Math.round(this.backoff.next());
+        this.down = `cannot subscribe ${this.name} to ${this.topic} (${errorMessage(error)}); retrying in ${delay} ms`;
         this.logger.warn(`cannot subscribe ${this.name} to ${this.topic}; retrying in ${delay} ms`, {
           error: errorMessage(error),
         });
-        await Bun.sleep(delay);
+        await Promise.race([Bun.sleep(delay), this.paused]);
       }
     }
     return undefined;
   }
 
+  /**
+   * Subscribes and consumes until paused. A consumer that fails for good (the client stopped reconnecting:
+   * auth refused, topic deleted) is replaced after a backoff rather than ending the subscription while the
+   * process goes on: the memory log never stops handing out records either, and /ready names the failure
+   * until a new consumer is connected.
+   */
   private async run(): Promise<void> {
-    const consumer = await this.connect();
-    if (!consumer) return;
-    if (this.stopped) {
+    while (!this.stopped) {
+      const consumer = await this.connect();
+      if (!consumer) return;
+      if (this.stopped) {
+        await consumer.close();
+        return;
+      }
+      this.consumer = consumer;
+      const failure = await this.consume(consumer);
+      if (!failure) return;
+      this.consumer = undefined;
+      this.retiredReconnects += consumer.reconnects + 1;
       await consumer.close();
-      return;
+      const delay = Math.round(this.backoff.next());
+      const error = errorMessage(failure.error);
+      this.down = `consumer ${this.name} of ${this.topic} failed (${error}); resubscribing in ${delay} ms`;
+      this.logger.error(`consumer ${this.name} of ${this.topic} failed; resubscribing in ${delay} ms`, {
+        error,
+      });
+      await Promise.race([Bun.sleep(delay), this.paused]);
     }
-    this.consumer = consumer;
+  }
+
+  /** Hands out batches until paused (undefined) or the consumer fails (its error). */
+  private async consume(consumer: PulsarConsumer): Promise<{ error: unknown } | undefined> {
     const maxBatch = this.options.maxBatch ?? defaultPulsarLog.maxBatch;
     const delayMs = this.options.batchMaxDelayMs ?? defaultPulsarLog.batchMaxDelayMs;
     while (!this.stopped) {
@@ -427,7 +495,7 @@ class PulsarSubscription<T> implements Subscription {
         // broker redelivers): either way nothing to handle here.
         receiving.catch(() => {});
         const first = await Promise.race([receiving, this.paused]);
-        if (!first) return;
+        if (!first) return undefined;
         raw.push(first);
         const deadline = Date.now() + delayMs;
         while (raw.length < maxBatch && !this.stopped) {
@@ -440,41 +508,32 @@ class PulsarSubscription<T> implements Subscription {
         // timeout: the batch is complete. Anything else means the consumer is closed: by stop(), or for
         // good (auth, topic deleted); what it held un-acked goes back to the subscription.
         if (!(error instanceof PipelineError && error.code === "timeout")) {
-          if (!this.stopped) {
-            this.logger.error(`consumer ${this.name} of ${this.topic} failed; subscription ended`, {
-              error: errorMessage(error),
-            });
-          }
-          return;
+          this.collected = 0;
+          return this.stopped ? undefined : { error };
         }
       }
       this.collected = 0;
-      if (this.stopped || raw.length === 0) return;
+      if (this.stopped || raw.length === 0) return undefined;
       this.options.metrics?.received.inc({ topic: this.options.name }, raw.length);
       await this.deliver(consumer, raw);
+      // A consumer that delivers is healthy: the next failure starts the backoff afresh.
+      this.backoff.reset();
     }
+    return undefined;
   }
 
   private async deliver(consumer: PulsarConsumer, raw: PulsarMessage[]): Promise<void> {
     const acked = new Set<string>();
-    const batch: LogMessage<T>[] = [];
+    let batch: Array<LogMessage<T> & { readonly id: string }> = [];
     for (const m of raw) {
-      let value: T;
-      try {
-        value = this.options.codec.decode(m.payload);
-      } catch (error) {
-        if (this.options.onUndecodable) this.options.onUndecodable(m, error);
-        else
-          this.logger.error(`dropping an undecodable message of ${this.topic}`, {
-            id: m.id,
-            key: m.key,
-            bytes: m.payload.byteLength,
-            error: errorMessage(error),
-          });
+      const value = this.undecodable.decode(this.options.codec, m.key, m.payload);
+      if (value === deadLettered) {
+        acked.add(m.id);
         consumer.ack(m);
         continue;
       }
       batch.push({
+        id: m.id,
         key: m.key ?? "",
         value,
         ack: () => {
@@ -491,20 +550,24 @@ class PulsarSubscription<T> implements Subscription {
         },
       });
     }
-    if (batch.length === 0) return;
-    try {
-      await this.handler(batch);
-    } catch (error) {
-      let nacked = 0;
-      for (const m of raw) {
-        if (acked.has(m.id)) continue;
-        acked.add(m.id);
-        consumer.negativeAck(m);
-        nacked++;
+    const retryDelayMs = this.options.retryDelayMs ?? defaultPulsarLog.retryDelayMs;
+    while (batch.length > 0) {
+      try {
+        await this.handler(batch);
+        return;
+      } catch (error) {
+        // Retried here, not negatively acked: nothing later of these keys is handed out meanwhile. Records
+        // acked before the throw are done. A pause ends the retries: the consumer returns what is not acked
+        // to the subscription when it closes.
+        batch = batch.filter((m) => !acked.has(m.id));
+        if (batch.length === 0 || this.stopped) return;
+        this.logger.warn(
+          `handler of ${this.name} failed; retrying ${batch.length} records in ${retryDelayMs} ms`,
+          { error: errorMessage(error) },
+        );
+        await Promise.race([Bun.sleep(retryDelayMs), this.paused]);
+        if (this.stopped) return;
       }
-      this.logger.warn(`handler of ${this.name} failed; ${nacked} messages will be redelivered`, {
-        error: errorMessage(error),
-      });
     }
   }
 }

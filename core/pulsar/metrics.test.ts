@@ -10,6 +10,7 @@ import { parsePrometheus, sampleValue } from "../../lib/prom-text.ts";
 import type { ReadingsRecord } from "../../lib/records.ts";
 import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
+import { collectDeadLetters } from "../log-contract.ts";
 import { createPulsarLog } from "./log.ts";
 import { readingsCodec } from "./readings-codec.ts";
 import { pulsarForTests, uniqueTopic } from "./testing.ts";
@@ -38,6 +39,7 @@ describe.skipIf(!pulsar)("Pulsar client metrics on a real Pulsar", () => {
       url: pulsar!.url,
       partitions: 2,
       codec: readingsCodec,
+      deadLetters: collectDeadLetters(),
       metrics: pulsarMetrics(registry),
       backlogSampleMs: 100,
       ackFlushMs: 300,

@@ -7,6 +7,7 @@
  * const pulsar = await pulsarForTests(); // undefined locally when Pulsar is down
  * describe.skipIf(!pulsar)("producer", () => { ... });
  */
+import type { Socket } from "bun";
 import { announceSkip } from "../../test/servers.ts";
 import { PulsarAdmin } from "./admin.ts";
 import { defaultPulsarUrl } from "./service-url.ts";
@@ -53,4 +54,117 @@ async function probePulsar(url: string): Promise<TestPulsar | undefined> {
 /** A topic name no earlier run used, so tests never see each other's messages. */
 export function uniqueTopic(prefix: string): string {
   return `persistent://${testNamespace}/${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+interface RelaySide {
+  socket?: Socket<RelaySide>;
+  peer?: RelaySide;
+  /** Bytes the kernel did not take yet (a relay that drops them would corrupt the stream). */
+  pending: Uint8Array[];
+  /** Whether the client's first bytes (its HTTP request line) were seen. */
+  started?: boolean;
+}
+
+function forward(side: RelaySide, chunk: Uint8Array): void {
+  if (!side.socket || side.pending.length > 0) {
+    side.pending.push(chunk.slice());
+    return;
+  }
+  const written = side.socket.write(chunk);
+  if (written < chunk.byteLength) side.pending.push(chunk.slice(Math.max(0, written)));
+}
+
+function drainSide(side: RelaySide): void {
+  while (side.socket && side.pending.length > 0) {
+    const chunk = side.pending[0]!;
+    const written = side.socket.write(chunk);
+    if (written < chunk.byteLength) {
+      side.pending[0] = chunk.subarray(Math.max(0, written));
+      return;
+    }
+    side.pending.shift();
+  }
+}
+
+export interface PulsarRelay {
+  /** `http://127.0.0.1:{port}`: admin, producers and consumers through the relay. */
+  readonly url: string;
+  /**
+   * Ends every relayed connection, then for `ms` refuses new ones: all of them (`"all"`, the default: a
+   * broker that is unreachable), or only consumer upgrades, answered 403 (`"consumers"`: the consumer's
+   * reconnect fails for good, as when its role lost the permission, while producers reconnect).
+   */
+  cut(ms: number, refuse?: "all" | "consumers"): void;
+  stop(): void;
+}
+
+/** A loopback TCP relay to the Pulsar at `target` whose connections can all be cut at once. */
+export function startRelay(target: URL): PulsarRelay {
+  const sides = new Set<RelaySide>();
+  let refusing: "all" | "consumers" | undefined;
+  const consumerUpgrade = new TextEncoder().encode("GET /ws/v2/consumer/");
+  const isConsumerUpgrade = (chunk: Uint8Array) =>
+    chunk.byteLength >= consumerUpgrade.byteLength && consumerUpgrade.every((b, i) => chunk[i] === b);
+  const handlers = {
+    data: (s: Socket<RelaySide>, chunk: Uint8Array) => {
+      const side = s.data;
+      if (!side.started) {
+        side.started = true;
+        // The request line arrives in the first chunk: FramedSocket writes the whole upgrade request at once.
+        if (refusing === "consumers" && isConsumerUpgrade(chunk)) {
+          s.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+          side.peer?.socket?.end();
+          return;
+        }
+      }
+      if (side.peer) forward(side.peer, chunk);
+    },
+    drain: (s: Socket<RelaySide>) => drainSide(s.data),
+    close: (s: Socket<RelaySide>) => {
+      sides.delete(s.data);
+      s.data.peer?.socket?.end();
+    },
+  };
+  const server = Bun.listen<RelaySide>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      ...handlers,
+      open(client) {
+        const down: RelaySide = { socket: client, pending: [] };
+        client.data = down;
+        if (refusing === "all") {
+          client.end();
+          return;
+        }
+        // Only the client's side reads its request line; the broker's side starts as seen.
+        const up: RelaySide = { pending: [], peer: down, started: true };
+        down.peer = up;
+        sides.add(down).add(up);
+        void Bun.connect<RelaySide>({
+          hostname: target.hostname,
+          port: Number(target.port || 80),
+          data: up,
+          socket: {
+            ...handlers,
+            open(s) {
+              up.socket = s;
+              drainSide(up);
+            },
+          },
+        }).catch(() => client.end());
+      },
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    cut(ms, refuse = "all") {
+      refusing = refuse;
+      for (const side of sides) side.socket?.end();
+      setTimeout(() => {
+        refusing = undefined;
+      }, ms);
+    },
+    stop: () => server.stop(true),
+  };
 }

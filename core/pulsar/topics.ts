@@ -7,7 +7,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { PulsarMetrics } from "../../lib/metrics.ts";
 import type { ReadingsRecord, WindowRecord } from "../../lib/records.ts";
 import { windowCodec, windowSchemaJson } from "../avro/window-schema.ts";
-import type { RecordLog } from "../log.ts";
+import type { DeadLetterTarget, RecordLog } from "../log.ts";
 import { createPulsarLog } from "./log.ts";
 import { defaultPacking } from "./producer.ts";
 import { readingsCodec } from "./readings-codec.ts";
@@ -25,6 +25,8 @@ export interface PipelineTopicOptions {
    * window per message, schema in the registry).
    */
   readingsPacking?: boolean;
+  /** Where records the topic's codec cannot decode go (the pipeline's dead letters, reason `undecodable`). */
+  deadLetters: DeadLetterTarget;
   logger: Logger;
   metrics?: PulsarMetrics;
   backlogSampleMs?: number;
@@ -33,6 +35,7 @@ export interface PipelineTopicOptions {
 const common = (o: PipelineTopicOptions) => ({
   url: o.url.href,
   partitions: o.partitions ?? 4,
+  deadLetters: o.deadLetters,
   ...(o.metrics ? { metrics: o.metrics } : {}),
   ...(o.backlogSampleMs === undefined ? {} : { backlogSampleMs: o.backlogSampleMs }),
 });

@@ -1,4 +1,5 @@
 /** `bun run forecaster`: the forecaster as its own process, consuming the core's windows from Pulsar. */
+import { createDbDeadLetterSink } from "../../core/dead-letters.ts";
 import { coreOptions } from "../../core/options.ts";
 import { opt, runCommand } from "../../lib/config.ts";
 import { openDatabase } from "../../lib/db/client.ts";
@@ -64,6 +65,12 @@ await runCommand(spec, async (o) => {
       hint: "set DATABASE_URL to the core's PostgreSQL to see windows, actuals and forecasts together",
     });
   }
+  // Windows the codec cannot decode (a foreign producer on the topic), kept with the core's dead letters.
+  const deadLetters = await proc.start(
+    "dead letters",
+    () => createDbDeadLetterSink(database.db, { logger: logger.child("dead-letters") }),
+    (sink) => sink.close(),
+  );
   const pulsarUrl = o.pulsarUrl;
   const windowsLog = await proc.start(
     "windows log",
@@ -73,6 +80,7 @@ await runCommand(spec, async (o) => {
         namespace: o.pulsarNamespace,
         partitions: o.pulsarPartitions,
         registry,
+        deadLetters,
         logger: logger.child("windows-log"),
       }),
     (log) => log.close(),
@@ -90,7 +98,11 @@ await runCommand(spec, async (o) => {
   });
 
   proc.run({
-    checks: { ...forecaster.checks, windowsLog: () => windowsLog.ready() },
+    checks: {
+      ...forecaster.checks,
+      windowsLog: () => windowsLog.ready(),
+      deadLetterStore: () => deadLetters.health?.reason() ?? true,
+    },
     running: {
       message: `forecaster running; health ${ops.url}/health, readiness ${ops.url}/ready, metrics ${ops.url}/metrics`,
       fields: {
@@ -102,6 +114,7 @@ await runCommand(spec, async (o) => {
     shutdown: [
       { name: "forecaster", stop: () => forecaster.stop() },
       { name: "windows log", stop: () => windowsLog.close() },
+      { name: "dead letters", stop: () => deadLetters.close() },
       ops,
       { name: "database", stop: () => database.close() },
     ],

@@ -3,7 +3,7 @@
  * the core uses (core/pulsar/topics.ts) so both agree on topic, partitions and schema.
  */
 import type { Registry } from "prom-client";
-import type { RecordLog } from "../../core/log.ts";
+import type { DeadLetterTarget, RecordLog } from "../../core/log.ts";
 import { openWindowsTopic } from "../../core/pulsar/topics.ts";
 import type { Logger } from "../../lib/log.ts";
 import { pulsarMetrics } from "../../lib/metrics.ts";
@@ -14,6 +14,8 @@ export interface PulsarWindowsOptions {
   namespace: string;
   partitions: number;
   registry: Registry;
+  /** Where windows the codec cannot decode go (reason `undecodable`). */
+  deadLetters: DeadLetterTarget;
   logger: Logger;
 }
 
@@ -24,6 +26,7 @@ export function openPulsarWindowsLog(options: PulsarWindowsOptions): Promise<Rec
     namespace: options.namespace,
     partitions: options.partitions,
     logger: options.logger,
+    deadLetters: options.deadLetters,
     metrics: pulsarMetrics(options.registry),
   });
 }
