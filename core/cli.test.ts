@@ -20,7 +20,7 @@ test("the core binds its HTTP port before touching the database, MQTT or a model
       { cwd: join(import.meta.dir, ".."), stdout: "pipe", stderr: "pipe" },
     );
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-    expect(code).toBe(1);
+    expect(code).toBe(2); // a config error: choose another port
     expect(stderr).toContain(`cannot serve core health on 127.0.0.1:${taken.port}`);
     expect(stderr).toContain("--http-port or CORE_HTTP_PORT");
     expect(stderr).not.toContain("database:");

@@ -55,8 +55,8 @@ test("a bad value exits 2 with a message naming it", async () => {
   expect(stderr).toContain("--qos 3 is above the maximum 2");
 });
 
-test("--sensors with the CSV source is refused with the way out", async () => {
+test("--sensors with the CSV source is refused with the way out (a usage error: exit 2)", async () => {
   const { stderr, code } = await run("--sensors", "5");
-  expect(code).toBe(1);
+  expect(code).toBe(2);
   expect(stderr).toContain("--source generator");
 });

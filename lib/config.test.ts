@@ -44,3 +44,33 @@ describe("NAME_FILE: a value from a file, so secrets stay off the command line",
     expect(usage(spec)).toContain("NAME_FILE");
   });
 });
+
+describe("exit codes: runCommand and commandMain agree", () => {
+  // Each case runs in its own process: runCommand ends it with process.exit.
+  const exitOf = async (entry: "runCommand" | "commandMain", code: "config" | "storage") => {
+    const script = join(dir, `${entry}-${code}.ts`);
+    const config = join(import.meta.dir, "config.ts");
+    const errors = join(import.meta.dir, "errors.ts");
+    const fail = `throw new PipelineError("${code}", "it failed")`;
+    writeFileSync(
+      script,
+      `import { ${entry} } from ${JSON.stringify(config)};\n` +
+        `import { PipelineError } from ${JSON.stringify(errors)};\n` +
+        `const spec = { name: "t", summary: "t", options: {} };\n` +
+        (entry === "runCommand"
+          ? `await runCommand(spec, async () => { ${fail}; }, []);\n`
+          : `process.exit(await commandMain(spec, [], async () => { ${fail}; }));\n`),
+    );
+    const proc = Bun.spawn(["bun", script], { stdout: "ignore", stderr: "pipe" });
+    const [stderr, exit] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(stderr).toBe("t: it failed\n");
+    return exit;
+  };
+
+  for (const entry of ["runCommand", "commandMain"] as const) {
+    test(`${entry}: a config error found while running exits 2 (usage), another typed error 1`, async () => {
+      expect(await exitOf(entry, "config")).toBe(2);
+      expect(await exitOf(entry, "storage")).toBe(1);
+    });
+  }
+});

@@ -285,7 +285,8 @@ function readSecretFile(path: string, label: string): string {
 
 /**
  * Entry point helper for every CLI: parses, prints `--help`, reports config errors on stderr with exit
- * code 2 (no stack trace: the message says what to fix), and runs `main`.
+ * code 2 (no stack trace: the message says what to fix), and runs `main`. A typed error `main` throws is
+ * printed the same way and exits 2 when it is a `config` error, 1 otherwise (as `commandMain`).
  */
 export async function runCommand<S extends Record<string, Option<unknown>>>(
   spec: CommandSpec<S>,
@@ -302,7 +303,7 @@ export async function runCommand<S extends Record<string, Option<unknown>>>(
   } catch (error) {
     if (error instanceof PipelineError) {
       process.stderr.write(`${spec.name}: ${error.message}\n`);
-      process.exit(1);
+      process.exit(exitCodeOf(error));
     }
     throw error;
   }
@@ -333,6 +334,14 @@ function parseOrReport<S extends Record<string, Option<unknown>>>(
 }
 
 /**
+ * Exit code for a typed error a command's run threw, the same for `runCommand` and `commandMain`: 2 for a
+ * `config` error (a bad combination of options found while running: usage, like a bad value), else 1.
+ */
+function exitCodeOf(error: PipelineError): 1 | 2 {
+  return error.code === "config" ? 2 : 1;
+}
+
+/**
  * `main(argv)` of a subcommand module (`bun run bench pulsar`, `bun run ml evaluate`): `--help` prints the
  * usage (0), a bad option prints its message (2), otherwise `run` decides the exit code. An error it throws
  * is printed and exits 2 when it is a `config` error (a bad combination of options found while running), 1
@@ -350,6 +359,6 @@ export async function commandMain<S extends Record<string, Option<unknown>>>(
   } catch (error) {
     const text = error instanceof PipelineError ? error.message : ((error as Error)?.stack ?? String(error));
     process.stderr.write(`${spec.name}: ${text}\n`);
-    return error instanceof PipelineError && error.code === "config" ? 2 : 1;
+    return error instanceof PipelineError ? exitCodeOf(error) : 1;
   }
 }
