@@ -5,99 +5,14 @@
  * test that found frames arriving with the upgrade response being dropped by `FramedSocket`.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import type { Socket } from "bun";
 import { collectDeadLetters } from "../log-contract.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog } from "./log.ts";
 import { PulsarProducer } from "./producer.ts";
-import { pulsarForTests, uniqueTopic } from "./testing.ts";
+import { pulsarForTests, startRelay, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
 const created: string[] = [];
-
-interface Side {
-  socket?: Socket<Side>;
-  peer?: Side;
-  /** Bytes the kernel did not take yet (a relay that drops them would corrupt the stream). */
-  pending: Uint8Array[];
-}
-
-function forward(side: Side, chunk: Uint8Array): void {
-  if (!side.socket || side.pending.length > 0) {
-    side.pending.push(chunk.slice());
-    return;
-  }
-  const written = side.socket.write(chunk);
-  if (written < chunk.byteLength) side.pending.push(chunk.slice(Math.max(0, written)));
-}
-
-function drain(side: Side): void {
-  while (side.socket && side.pending.length > 0) {
-    const chunk = side.pending[0]!;
-    const written = side.socket.write(chunk);
-    if (written < chunk.byteLength) {
-      side.pending[0] = chunk.subarray(Math.max(0, written));
-      return;
-    }
-    side.pending.shift();
-  }
-}
-
-/** A TCP relay to `target` whose connections can all be cut at once. */
-function startRelay(target: URL) {
-  const sides = new Set<Side>();
-  let refusing = false;
-  const handlers = {
-    data: (s: Socket<Side>, chunk: Uint8Array) => s.data.peer && forward(s.data.peer, chunk),
-    drain: (s: Socket<Side>) => drain(s.data),
-    close: (s: Socket<Side>) => {
-      sides.delete(s.data);
-      s.data.peer?.socket?.end();
-    },
-  };
-  const server = Bun.listen<Side>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      ...handlers,
-      open(client) {
-        const down: Side = { socket: client, pending: [] };
-        client.data = down;
-        if (refusing) {
-          client.end();
-          return;
-        }
-        const up: Side = { pending: [], peer: down };
-        down.peer = up;
-        sides.add(down).add(up);
-        void Bun.connect<Side>({
-          hostname: target.hostname,
-          port: Number(target.port || 80),
-          data: up,
-          socket: {
-            ...handlers,
-            open(s) {
-              up.socket = s;
-              drain(up);
-            },
-          },
-        }).catch(() => client.end());
-      },
-    },
-  });
-  return {
-    url: `http://127.0.0.1:${server.port}`,
-    /** Ends every relayed connection and refuses new ones for `ms`. */
-    cut(ms: number) {
-      refusing = true;
-      for (const side of sides) side.socket?.end();
-      setTimeout(() => {
-        refusing = false;
-      }, ms);
-    },
-    stop: () => server.stop(true),
-  };
-}
 
 describe.skipIf(!pulsar)("connections dropped mid-stream", () => {
   afterAll(async () => {
