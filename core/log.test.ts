@@ -5,6 +5,7 @@ import { recordLogContract } from "./log-contract.ts";
 
 recordLogContract("memory log", {
   durable: false,
+  reopenRepeatsAcked: false,
   publishWaitsForSubscribers: true,
   open: async (_topic, o) =>
     createMemoryLog<string>("contract", {

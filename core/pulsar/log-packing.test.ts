@@ -7,9 +7,10 @@ import { afterAll, describe, expect, test } from "bun:test";
 import type { ReadingsRecord } from "../../lib/records.ts";
 import { until } from "../../test/until.ts";
 import type { LogMessage, RecordLog } from "../log.ts";
-import { collectDeadLetters } from "../log-contract.ts";
+import { collectDeadLetters, recordLogContract } from "../log-contract.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog, partitionOf } from "./log.ts";
+import { pulsarLogHarness } from "./log-harness.ts";
 import { decodePacked, encodePacked } from "./packing.ts";
 import { defaultPacking } from "./producer.ts";
 import { readingsCodec } from "./readings-codec.ts";
@@ -74,6 +75,10 @@ async function messagesIn(topic: string): Promise<number> {
   const stats = (await res.json()) as { msgInCounter: number };
   return stats.msgInCounter;
 }
+
+describe.skipIf(!pulsar)("packed Pulsar log", () => {
+  recordLogContract("packed Pulsar log", pulsarLogHarness(pulsar!, { packing: true }));
+});
 
 describe.skipIf(!pulsar)("packed readings log on a real Pulsar", () => {
   afterAll(async () => {

@@ -8,46 +8,16 @@ import type { LogMessage, RecordLog } from "../log.ts";
 import { collectDeadLetters, recordLogContract } from "../log-contract.ts";
 import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog } from "./log.ts";
+import { pulsarLogHarness } from "./log-harness.ts";
 import { readingsCodec } from "./readings-codec.ts";
-import { pulsarForTests, startRelay, uniqueTopic } from "./testing.ts";
+import { pulsarForTests, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
 const created: string[] = [];
 const logs: RecordLog<unknown>[] = [];
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 describe.skipIf(!pulsar)("Pulsar log", () => {
-  // Through a relay, so the contract can break the consumers' connections.
-  const relay = pulsar ? startRelay(new URL(pulsar.url)) : undefined;
-  const topics = new Map<string, string>();
-  const fast = { initialMs: 50, maxMs: 400 };
-  recordLogContract("Pulsar log", {
-    durable: true,
-    publishWaitsForSubscribers: false,
-    open(topic, o) {
-      const full = topics.get(topic) ?? uniqueTopic(`contract-${topic}`);
-      topics.set(topic, full);
-      return createPulsarLog<string>({
-        name: "contract",
-        topic: full,
-        url: relay!.url,
-        partitions: 2,
-        codec: o.codec,
-        deadLetters: o.deadLetters,
-        maxBatch: o.maxBatch,
-        retryDelayMs: o.retryDelayMs,
-        ackFlushMs: 300,
-        consumer: { backoff: fast },
-        producer: { backoff: fast },
-        logger: silent,
-      });
-    },
-    breakConsumers: (ms) => relay!.cut(ms, "consumers"),
-    async cleanup() {
-      relay!.stop();
-      for (const topic of topics.values()) await pulsar!.admin.deleteTopic(topic).catch(() => {});
-    },
-  });
+  recordLogContract("Pulsar log", pulsarLogHarness(pulsar!));
 });
 
 async function windowsLog(topic: string, extra: { retryDelayMs?: number } = {}) {
