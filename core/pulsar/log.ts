@@ -27,7 +27,7 @@
  * since a pack of many keys has no key the broker could route by. Per-key order holds: one key → one
  * partition → one producer → one socket, packs written in send order. The consumer unpacks and gives
  * every record its own ack; the Pulsar message is acked when all its records are. A pack that comes back
- * to the same consumer (nack, reconnect) hands out only its records not acked yet (consumer.ts). One that
+ * to the same consumer (reconnect) hands out only its records not acked yet (consumer.ts). One that
  * goes to another consumer (crash, failover to another core) brings back all its records, also those
  * already acked: for the windower they are duplicates of an open window (counted once), or readings of
  * a closed window (counted late, dead-lettered; the stored row is not touched since an upsert with fewer
