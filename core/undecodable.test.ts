@@ -1,0 +1,78 @@
+/**
+ * Records on the core's Pulsar topics that their codec cannot decode (a foreign producer, an older core):
+ * both logs' subscriptions dead-letter them in the core's `dead_letters` table as `undecodable`, count them in
+ * `core_invalid_messages_total`, and stay connected (the contract, core/log-contract.ts, checks the records around them are delivered).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { like } from "drizzle-orm";
+import { type Database, openDatabase } from "../lib/db/client.ts";
+import { deadLetters } from "../lib/db/schema.ts";
+import { createRegistry } from "../lib/metrics.ts";
+import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
+import { PulsarProducer } from "./pulsar/producer.ts";
+import { pulsarForTests } from "./pulsar/testing.ts";
+import { type Core, startCore } from "./service.ts";
+
+const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
+const pulsar = await pulsarForTests();
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+describe.skipIf(skip || !pulsar)("undecodable records on the core's Pulsar topics", () => {
+  // A namespace of its own per run: the readings and windows topics start empty.
+  const ns = `energy-test/undecodable-${Date.now().toString(36)}`;
+  let database: Database;
+  let core: Core;
+
+  beforeAll(async () => {
+    await pulsar!.admin.ensureNamespace(ns);
+    database = await openDatabase({ embeddedDir: "memory://" });
+    core = await startCore({
+      mqttUrl: mosquittoUrl,
+      topicPrefix: `test-undecodable-${process.pid}-${Date.now()}`,
+      shareGroup: undefined,
+      allowedLatenessMs: 2_000,
+      idleTimeoutMs: 1_500,
+      database,
+      registry: createRegistry(),
+      logger: silent,
+      pulsarUrl: new URL(pulsar!.url),
+      pulsarNamespace: ns,
+      pulsarPartitions: 2,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await core?.stop();
+    await database?.close();
+  });
+
+  test("each is a dead letter with its bytes, counted, and the consumers stay connected", async () => {
+    const garbage = { readings: "not a readings record", windows: "not an Avro window" };
+    for (const [topic, payload] of Object.entries(garbage)) {
+      const producer = await PulsarProducer.create({
+        url: pulsar!.url,
+        topic: `persistent://${ns}/${topic}`,
+      });
+      await producer.send(payload, { key: "7" });
+      await producer.close();
+    }
+    const stored = () =>
+      database.db
+        .select()
+        .from(deadLetters)
+        .where(like(deadLetters.source, "log/%"))
+        .orderBy(deadLetters.source);
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (await stored()).length < 2) await Bun.sleep(200);
+    const letters = await stored();
+    expect(letters.map((l) => [l.source, l.reason])).toEqual([
+      ["log/readings/windower", "undecodable"],
+      ["log/windows/window-store", "undecodable"],
+    ]);
+    expect(letters.map((l) => new TextDecoder().decode(l.raw))).toEqual([garbage.readings, garbage.windows]);
+    const invalid = await core.metrics.invalid.get();
+    expect(invalid.values.find((v) => v.labels.reason === "undecodable")?.value).toBe(2);
+    expect(core.checks["readingsLog consumer windower"]!()).toBe(true);
+    expect(core.checks["windowsLog consumer window-store"]!()).toBe(true);
+  }, 40_000);
+});
