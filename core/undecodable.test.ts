@@ -1,7 +1,8 @@
 /**
  * Records on the core's Pulsar topics that their codec cannot decode (a foreign producer, an older core):
  * both logs' subscriptions dead-letter them in the core's `dead_letters` table as `undecodable`, count them in
- * `core_invalid_messages_total`, and stay connected (the contract, core/log-contract.ts, checks the records around them are delivered).
+ * `core_invalid_messages_total`, and stay connected (the contract, core/log-contract.ts, checks that the
+ * records around them are delivered).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { like } from "drizzle-orm";
