@@ -166,20 +166,23 @@ interface MemorySubscription<S> {
  */
 export function createMemoryLog<T>(name: string, options: MemoryLogOptions<T> = {}): RecordLog<T> {
   const { codec } = options;
-  if (!codec) return memoryLog<T, T>(name, options, (v) => v, undefined);
+  if (!codec) return memoryLog<T, T>(name, options, (records) => records, undefined);
   const deadLetters = options.deadLetters;
   if (!deadLetters)
     throw new PipelineError("internal", `memory log ${name}: a codec needs a dead-letter target`, {
       hint: "pass deadLetters, where records the codec cannot decode go",
     });
-  return memoryLog<T, Uint8Array>(name, options, (v) => codec.encode(v), { codec, deadLetters });
+  const encode = (records: readonly KeyedRecord<T>[]) =>
+    records.map((r) => ({ key: r.key, value: codec.encode(r.value) }));
+  return memoryLog<T, Uint8Array>(name, options, encode, { codec, deadLetters });
 }
 
 /** The memory log storing each record as `S`: the value itself, or its codec's bytes. */
 function memoryLog<T, S>(
   name: string,
   options: MemoryLogOptions<T>,
-  store: (value: T) => S,
+  /** What is queued for `records`: the records themselves, or their encoded copies. */
+  store: (records: readonly KeyedRecord<T>[]) => readonly KeyedRecord<S>[],
   decoding: { codec: Codec<T>; deadLetters: DeadLetterTarget } | undefined,
 ): RecordLog<T> {
   const maxBatch = options.maxBatch ?? 5_000;
@@ -260,7 +263,7 @@ function memoryLog<T, S>(
     async publish(records) {
       if (closed) throw logClosedError(name);
       // Encoded before anything is queued: a record the codec rejects fails the whole publish.
-      const stored = records.map((r) => ({ key: r.key, value: store(r.value) }));
+      const stored = store(records);
       for (const s of subscriptions.values()) {
         for (const r of stored) s.queue.push(r);
         queueMicrotask(s.kick);
