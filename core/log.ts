@@ -165,30 +165,45 @@ interface MemorySubscription<S> {
  * production uses Pulsar. Records reach every subscription (one per named subscription), in publish order.
  */
 export function createMemoryLog<T>(name: string, options: MemoryLogOptions<T> = {}): RecordLog<T> {
-  const { codec } = options;
-  if (!codec) return memoryLog<T, T>(name, options, (records) => records, undefined);
-  const deadLetters = options.deadLetters;
+  const logger = options.logger ?? createLogger(`log:${name}`);
+  const { codec, deadLetters } = options;
+  if (!codec)
+    return memoryLog<T, T>(
+      name,
+      options,
+      logger,
+      (records) => records,
+      () => (r) => r.value,
+    );
   if (!deadLetters)
     throw new PipelineError("internal", `memory log ${name}: a codec needs a dead-letter target`, {
       hint: "pass deadLetters, where records the codec cannot decode go",
     });
-  const encode = (records: readonly KeyedRecord<T>[]) =>
-    records.map((r) => ({ key: r.key, value: codec.encode(r.value) }));
-  return memoryLog<T, Uint8Array>(name, options, encode, { codec, deadLetters });
+  return memoryLog<T, Uint8Array>(
+    name,
+    options,
+    logger,
+    (records) => records.map((r) => ({ key: r.key, value: codec.encode(r.value) })),
+    (subscription) => {
+      const undecodable = new UndecodableRecords(name, subscription, deadLetters, logger);
+      return (r) => undecodable.decode(codec, r.key, r.value);
+    },
+  );
 }
 
-/** The memory log storing each record as `S`: the value itself, or its codec's bytes. */
+/** The memory log queueing each record as `S`: the record itself, or its codec's bytes. */
 function memoryLog<T, S>(
   name: string,
   options: MemoryLogOptions<T>,
+  logger: Logger,
   /** What is queued for `records`: the records themselves, or their encoded copies. */
   store: (records: readonly KeyedRecord<T>[]) => readonly KeyedRecord<S>[],
-  decoding: { codec: Codec<T>; deadLetters: DeadLetterTarget } | undefined,
+  /** One subscription's way back from what is queued to the value (or a dead letter). */
+  decoderFor: (subscription: string) => (r: KeyedRecord<S>) => T | typeof deadLettered,
 ): RecordLog<T> {
   const maxBatch = options.maxBatch ?? 5_000;
   const highWaterMark = options.highWaterMark ?? 200_000;
   const retryDelayMs = options.retryDelayMs ?? 500;
-  const logger = options.logger ?? createLogger(`log:${name}`);
   const subscriptions = new Map<string, MemorySubscription<S>>();
   let waiters: Array<() => void> = [];
   let closed = false;
@@ -201,20 +216,19 @@ function memoryLog<T, S>(
   };
 
   /** The batch for `slice`, and which of its records were acked (a retry leaves those out). */
-  const toBatch = (slice: readonly KeyedRecord<S>[], undecodable: UndecodableRecords | undefined) => {
+  const toBatch = (
+    slice: readonly KeyedRecord<S>[],
+    decode: (r: KeyedRecord<S>) => T | typeof deadLettered,
+  ) => {
     const acked = new Array<boolean>(slice.length).fill(false);
     const batch: LogMessage<T>[] = [];
     for (let i = 0; i < slice.length; i++) {
       const r = slice[i]!;
-      let value: T;
-      if (decoding && undecodable) {
-        const decoded = undecodable.decode(decoding.codec, r.key, r.value as Uint8Array);
-        if (decoded === deadLettered) {
-          acked[i] = true;
-          continue;
-        }
-        value = decoded;
-      } else value = r.value as unknown as T;
+      const value = decode(r);
+      if (value === deadLettered) {
+        acked[i] = true;
+        continue;
+      }
       batch.push({
         key: r.key,
         value,
@@ -226,11 +240,15 @@ function memoryLog<T, S>(
     return { batch, acked };
   };
 
-  async function drain(s: MemorySubscription<S>, handler: BatchHandler<T>, undecodable?: UndecodableRecords) {
+  async function drain(
+    s: MemorySubscription<S>,
+    handler: BatchHandler<T>,
+    decode: (r: KeyedRecord<S>) => T | typeof deadLettered,
+  ) {
     s.running = true;
     while (!s.stopped && pending(s) > 0) {
       const slice = s.queue.slice(s.head, s.head + maxBatch);
-      const { batch, acked } = toBatch(slice, undecodable);
+      const { batch, acked } = toBatch(slice, decode);
       try {
         if (batch.length > 0) await handler(batch);
         s.head += slice.length;
@@ -283,11 +301,9 @@ function memoryLog<T, S>(
         idle: Promise.resolve(),
         kick: () => {},
       };
-      const undecodable = decoding
-        ? new UndecodableRecords(name, subscription, decoding.deadLetters, logger)
-        : undefined;
+      const decode = decoderFor(subscription);
       const kick = () => {
-        if (!s.running && !s.stopped && pending(s) > 0) s.idle = drain(s, handler, undecodable);
+        if (!s.running && !s.stopped && pending(s) > 0) s.idle = drain(s, handler, decode);
       };
       s.kick = kick;
       subscriptions.set(subscription, s);
