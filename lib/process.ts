@@ -73,7 +73,7 @@ export interface ServiceProcess {
   /**
    * Starts one component (`stop` absent: nothing to stop). When `start` throws, the components started
    * before it are stopped, newest first, and the error goes on to the caller (lib/config.ts's runCommand
-   * prints it and exits 1).
+   * prints it and exits 2 for a `config` error, such as a taken port, 1 for another).
    */
   start<T>(
     name: string,
