@@ -10,7 +10,7 @@ import { PulsarConsumer } from "./consumer.ts";
 import { createPulsarLog } from "./log.ts";
 import { pulsarLogHarness } from "./log-harness.ts";
 import { readingsCodec } from "./readings-codec.ts";
-import { pulsarForTests, uniqueTopic } from "./testing.ts";
+import { pulsarForTests, startRelay, uniqueTopic } from "./testing.ts";
 
 const pulsar = await pulsarForTests();
 const created: string[] = [];
@@ -248,4 +248,30 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     for (const m of held) m.ack();
     await sub.stop();
   }, 40_000);
+
+  test("a producer that fails for good: /ready names the failure and publish rejects with it", async () => {
+    const relay = startRelay(new URL(pulsar!.url));
+    const topic = uniqueTopic("log-producer-fails");
+    created.push(topic);
+    const log = await createPulsarLog<ReadingsRecord>({
+      name: "producer-fails",
+      topic,
+      url: relay.url,
+      partitions: 1,
+      codec: readingsCodec,
+      deadLetters: collectDeadLetters(),
+      producer: { backoff: { initialMs: 50, maxMs: 200 } },
+    });
+    logs.push(log as RecordLog<unknown>);
+    expect(log.connections?.().producer).toBe(true);
+    relay.cut(5_000, "producers");
+    await until("the producer to give up", () =>
+      /failed for good/.test(String(log.connections?.().producer)),
+    );
+    expect(log.ready()).toBe(false);
+    expect(log.connections?.().producer).toContain("403");
+    const record = { sensorId: 1, readings: [] };
+    await expect(log.publish([{ key: "1", value: record }])).rejects.toThrow("403");
+    relay.stop();
+  }, 30_000);
 });

@@ -293,10 +293,13 @@ class PulsarLog<T> implements RecordLog<T> {
   }
 
   connections(): Record<string, true | string> {
+    const failure = this.producers.find((p) => p.failure)?.failure;
     const states: Record<string, true | string> = {
       producer: this.closed
         ? `log ${this.name} is closed`
-        : this.producersOpen() || `producer of ${this.topic} is reconnecting`,
+        : failure
+          ? `producer of ${this.topic} failed for good (${failure.message}); restart once fixed`
+          : this.producersOpen() || `producer of ${this.topic} is reconnecting`,
     };
     for (const s of this.subscriptions) states[`consumer ${s.name}`] = s.status();
     return states;

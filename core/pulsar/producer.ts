@@ -216,6 +216,11 @@ export class PulsarProducer {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
+  /** Why the producer gave up reconnecting (auth refused, topic deleted); every send fails with it. */
+  get failure(): PipelineError | undefined {
+    return this.fatal;
+  }
+
   /**
    * Publishes one message and resolves with its message id (base64, as the WebSocket API gives it; a
    * packed record's id is the packed message's id + `#` + its index). Waits first while `maxInFlight`

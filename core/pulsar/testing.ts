@@ -91,27 +91,34 @@ export interface PulsarRelay {
   readonly url: string;
   /**
    * Ends every relayed connection, then for `ms` refuses new ones: all of them (`"all"`, the default: a
-   * broker that is unreachable), or only consumer upgrades, answered 403 (`"consumers"`: the consumer's
-   * reconnect fails for good, as when its role lost the permission, while producers reconnect).
+   * broker that is unreachable), or only consumer (producer) upgrades, answered 403 (`"consumers"`,
+   * `"producers"`: their reconnect fails for good, as when the role lost the permission, while the
+   * others reconnect).
    */
-  cut(ms: number, refuse?: "all" | "consumers"): void;
+  cut(ms: number, refuse?: "all" | "consumers" | "producers"): void;
   stop(): void;
 }
 
 /** A loopback TCP relay to the Pulsar at `target` whose connections can all be cut at once. */
 export function startRelay(target: URL): PulsarRelay {
   const sides = new Set<RelaySide>();
-  let refusing: "all" | "consumers" | undefined;
-  const consumerUpgrade = new TextEncoder().encode("GET /ws/v2/consumer/");
-  const isConsumerUpgrade = (chunk: Uint8Array) =>
-    chunk.byteLength >= consumerUpgrade.byteLength && consumerUpgrade.every((b, i) => chunk[i] === b);
+  let refusing: "all" | "consumers" | "producers" | undefined;
+  const upgrades = {
+    consumers: new TextEncoder().encode("GET /ws/v2/consumer/"),
+    producers: new TextEncoder().encode("GET /ws/v2/producer/"),
+  };
+  const isRefusedUpgrade = (chunk: Uint8Array) => {
+    if (refusing !== "consumers" && refusing !== "producers") return false;
+    const prefix = upgrades[refusing];
+    return chunk.byteLength >= prefix.byteLength && prefix.every((b, i) => chunk[i] === b);
+  };
   const handlers = {
     data: (s: Socket<RelaySide>, chunk: Uint8Array) => {
       const side = s.data;
       if (!side.started) {
         side.started = true;
         // The request line arrives in the first chunk: FramedSocket writes the whole upgrade request at once.
-        if (refusing === "consumers" && isConsumerUpgrade(chunk)) {
+        if (isRefusedUpgrade(chunk)) {
           s.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
           side.peer?.socket?.end();
           return;
