@@ -20,6 +20,8 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { PipelineError } from "../lib/errors.ts";
 import type { DeadLetter } from "../lib/records.ts";
+import { expectPipelineError } from "../test/errors.ts";
+import { until } from "../test/until.ts";
 import type { Codec, DeadLetterTarget, LogMessage, RecordLog, Subscription } from "./log.ts";
 
 /** What a log under test is given; a harness maps these onto its own options. */
@@ -87,15 +89,6 @@ export const contractCodec: Codec<string> = {
 export function collectDeadLetters(): DeadLetterTarget & { readonly letters: DeadLetter[] } {
   const letters: DeadLetter[] = [];
   return { letters, put: (letter) => void letters.push(letter) };
-}
-
-/** Resolves once `done()` holds, or fails naming what was awaited. */
-export async function until(what: string, done: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 const records = (key: string, values: readonly string[]) => values.map((value) => ({ key, value }));
@@ -236,9 +229,7 @@ export function recordLogContract(name: string, harness: RecordLogHarness): void
           m.ack();
         }
       });
-      const error = await log.publish(records("k", ["a", `${unencodablePrefix}x`, "b"])).catch((e) => e);
-      expect(error).toBeInstanceOf(PipelineError);
-      expect((error as PipelineError).code).toBe("validation");
+      await expectPipelineError(log.publish(records("k", ["a", `${unencodablePrefix}x`, "b"])), "validation");
       await log.publish(records("k", ["c"]));
       await until("c", () => seen.length >= 1);
       await Bun.sleep(200);
@@ -348,17 +339,8 @@ export function recordLogContract(name: string, harness: RecordLogHarness): void
       const first = await subscribe(log, "s", async (batch) => {
         for (const m of batch) m.ack();
       });
-      const refusal = (() => {
-        try {
-          log.subscribe("s", async () => {});
-        } catch (error) {
-          return error;
-        }
-        return undefined;
-      })();
-      expect(refusal).toBeInstanceOf(PipelineError);
-      expect((refusal as PipelineError).code).toBe("internal");
-      expect((refusal as PipelineError).message).toContain("subscription s");
+      const refusal = await expectPipelineError(() => log.subscribe("s", async () => {}), "internal");
+      expect(refusal.message).toContain("subscription s");
       await first.stop();
       const second = log.subscribe("s", async () => {});
       await second.stop();
@@ -375,11 +357,10 @@ export function recordLogContract(name: string, harness: RecordLogHarness): void
       await until("two records", () => handled >= 2);
       await log.close();
       expect(log.ready()).toBe(false);
-      const published = await log.publish(records("k", ["c"])).catch((e) => e);
-      expect(published).toBeInstanceOf(PipelineError);
-      expect((published as PipelineError).code).toBe("connection");
-      expect((published as PipelineError).message).toContain(`log ${log.name} is closed`);
-      expect(() => log.subscribe("t", async () => {})).toThrow(`log ${log.name} is closed`);
+      const published = await expectPipelineError(log.publish(records("k", ["c"])), "connection");
+      expect(published.message).toContain(`log ${log.name} is closed`);
+      const subscribed = await expectPipelineError(() => log.subscribe("t", async () => {}), "connection");
+      expect(subscribed.message).toBe(published.message);
       await log.close();
       await Bun.sleep(100);
       expect(handled).toBe(2);

@@ -6,43 +6,39 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { like } from "drizzle-orm";
-import { type Database, openDatabase } from "../lib/db/client.ts";
+import type { MqttClient } from "mqtt";
+import type { Database } from "../lib/db/client.ts";
 import { deadLetters } from "../lib/db/schema.ts";
-import { createRegistry } from "../lib/metrics.ts";
+import { runId } from "../test/fixtures.ts";
+import { startInProcessCore } from "../test/in-process-core.ts";
 import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
+import { until } from "../test/until.ts";
 import { PulsarProducer } from "./pulsar/producer.ts";
 import { pulsarForTests } from "./pulsar/testing.ts";
-import { type Core, startCore } from "./service.ts";
+import type { Core } from "./service.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const pulsar = await pulsarForTests();
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 describe.skipIf(skip || !pulsar)("undecodable records on the core's Pulsar topics", () => {
   // A namespace of its own per run: the readings and windows topics start empty.
-  const ns = `energy-test/undecodable-${Date.now().toString(36)}`;
+  const ns = `energy-test/undecodable-${runId()}`;
   let database: Database;
   let core: Core;
+  let publisher: MqttClient;
 
   beforeAll(async () => {
     await pulsar!.admin.ensureNamespace(ns);
-    database = await openDatabase({ embeddedDir: "memory://" });
-    core = await startCore({
-      mqttUrl: mosquittoUrl,
-      topicPrefix: `test-undecodable-${process.pid}-${Date.now()}`,
+    ({ database, core, publisher } = await startInProcessCore(`test-undecodable-${runId()}`, {
       shareGroup: undefined,
-      allowedLatenessMs: 2_000,
-      idleTimeoutMs: 1_500,
-      database,
-      registry: createRegistry(),
-      logger: silent,
       pulsarUrl: new URL(pulsar!.url),
       pulsarNamespace: ns,
       pulsarPartitions: 2,
-    });
+    }));
   }, 60_000);
 
   afterAll(async () => {
+    await publisher?.endAsync();
     await core?.stop();
     await database?.close();
   });
@@ -63,8 +59,7 @@ describe.skipIf(skip || !pulsar)("undecodable records on the core's Pulsar topic
         .from(deadLetters)
         .where(like(deadLetters.source, "log/%"))
         .orderBy(deadLetters.source);
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && (await stored()).length < 2) await Bun.sleep(200);
+    await until("two dead letters", async () => (await stored()).length >= 2, 20_000);
     const letters = await stored();
     expect(letters.map((l) => [l.source, l.reason])).toEqual([
       ["log/readings/windower", "undecodable"],

@@ -7,12 +7,11 @@
  * const pulsar = await pulsarForTests();
  * describe.skipIf(!pulsar)("Pulsar log", () => recordLogContract("Pulsar log", pulsarLogHarness(pulsar!)));
  */
+import { silent } from "../../test/fixtures.ts";
 import type { RecordLogHarness } from "../log-contract.ts";
 import { createPulsarLog } from "./log.ts";
 import { defaultPacking } from "./producer.ts";
 import { startRelay, type TestPulsar, uniqueTopic } from "./testing.ts";
-
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 
 export function pulsarLogHarness(pulsar: TestPulsar, options: { packing?: boolean } = {}): RecordLogHarness {
   const relay = startRelay(new URL(pulsar.url));
