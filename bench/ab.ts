@@ -15,11 +15,11 @@ import { startMosquitto } from "./ab/broker.ts";
 import { abCommand, resolvePlan } from "./ab/options.ts";
 import { writePlots } from "./ab/plots.ts";
 import { Children } from "./ab/procs.ts";
-import { ProcSampler } from "./ab/procstat.ts";
 import { type AbResults, evaluateTargets, renderReport, saturationOf } from "./ab/report.ts";
 import { type PointResult, type PointSpec, runPoint } from "./ab/run.ts";
 import { keptUp } from "./ab/saturation.ts";
 import { machineInfo } from "./lib/machine.ts";
+import { ProcSampler } from "./lib/procstat.ts";
 
 const progress = (line: string) =>
   process.stderr.write(`${new Date().toISOString().slice(11, 19)} ab: ${line}\n`);

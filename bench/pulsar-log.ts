@@ -10,7 +10,6 @@
  * @example
  * bun run bench pulsar-log --records 100000 --sensors 10000
  */
-import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -22,7 +21,8 @@ import { commandMain, opt, type Values } from "../lib/config.ts";
 import { PipelineError } from "../lib/errors.ts";
 import type { ReadingsRecord } from "../lib/records.ts";
 import { machineInfo } from "./lib/machine.ts";
-import { processCpuSeconds } from "./pulsar.ts";
+import { cpuMeter, readPidFile } from "./lib/procstat.ts";
+import { round } from "./lib/stats.ts";
 
 const spec = {
   name: "bun run bench pulsar-log",
@@ -69,15 +69,6 @@ interface VariantResult {
   cpuUsPerRecord: { client: number; broker?: number };
 }
 
-function brokerPid(file: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(file, "utf8").trim());
-    return processCpuSeconds(pid) === undefined ? undefined : pid;
-  } catch {
-    return undefined;
-  }
-}
-
 async function runVariant(o: Options, variant: string, pid: number | undefined): Promise<VariantResult> {
   const topic = `persistent://${o.namespace}/bench-log-${variant}-${Date.now().toString(36)}`;
   const undecodable: string[] = [];
@@ -107,8 +98,7 @@ async function runVariant(o: Options, variant: string, pid: number | undefined):
     if (received >= o.records) allIn();
   });
   await Bun.sleep(1_000); // the subscription is connected before the clock starts
-  const cpu0 = process.cpuUsage();
-  const broker0 = pid === undefined ? undefined : processCpuSeconds(pid);
+  const cpu = cpuMeter(pid, 1);
   const t0 = performance.now();
   const now = Date.now();
   // Publishes overlap as the bridge's do (it does not wait for one batch's acks before sending the next);
@@ -137,8 +127,7 @@ async function runVariant(o: Options, variant: string, pid: number | undefined):
   await done;
   clearTimeout(timer);
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const broker1 = pid === undefined ? undefined : processCpuSeconds(pid);
+  const cpuUsPerRecord = cpu.perMessage(o.records);
   await sub.stop();
   await log.close();
   const stats = (await (
@@ -157,19 +146,13 @@ async function runVariant(o: Options, variant: string, pid: number | undefined):
       "timeout",
       `${variant}: ${received} of ${o.records} records within ${o.timeout} s`,
     );
-  const round = (x: number) => Math.round(x * 10) / 10;
   return {
     variant,
     records: o.records,
-    seconds: round(seconds),
+    seconds: round(seconds, 1),
     recordsPerSecond: Math.round(o.records / seconds),
     pulsarMessages: stats.msgInCounter ?? -1,
-    cpuUsPerRecord: {
-      client: round((cpu.user + cpu.system) / o.records),
-      ...(broker0 !== undefined && broker1 !== undefined
-        ? { broker: round(((broker1 - broker0) * 1e6) / o.records) }
-        : {}),
-    },
+    cpuUsPerRecord,
   };
 }
 
@@ -178,7 +161,7 @@ export function main(argv: string[]): Promise<number> {
 }
 
 async function run(o: Options): Promise<number> {
-  const pid = brokerPid(o.brokerPidFile);
+  const pid = readPidFile(o.brokerPidFile);
   await new PulsarAdmin({ url: o.pulsarUrl.href }).ensureNamespace(o.namespace);
   const machine = machineInfo();
   const results: VariantResult[] = [];

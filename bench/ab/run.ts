@@ -13,10 +13,10 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { freePort } from "../lib/net.ts";
+import type { ProcSampler } from "../lib/procstat.ts";
 import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
 import { bucketQuantile, percentile } from "../lib/stats.ts";
 import type { Child, Children } from "./procs.ts";
-import type { ProcSampler } from "./procstat.ts";
 import { createBenchNamespace, deleteBenchNamespace, subscriptionBacklog } from "./pulsar.ts";
 import {
   createScratchDatabase,

@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import type { Child, Children } from "../ab/procs.ts";
-import { ProcSampler } from "../ab/procstat.ts";
 import { freePort } from "../lib/net.ts";
+import { ProcSampler } from "../lib/procstat.ts";
 import { parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
 import { repoRoot } from "./servers.ts";
 

@@ -76,3 +76,9 @@ export function bucketQuantile(buckets: readonly Bucket[], q: number): number {
   }
   return lower;
 }
+
+/** `x` rounded to `digits` decimals, for figures in JSON results and tables (no float noise). */
+export function round(x: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

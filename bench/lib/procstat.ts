@@ -1,9 +1,10 @@
 /**
  * CPU time and memory of a process from Linux /proc, sampled while a benchmark runs. /proc rather than
- * prom-client's process metrics so the broker (Mosquitto) is measured the same way as our processes, and a
- * process that stops answering HTTP is still measured.
+ * prom-client's process metrics so the brokers (Mosquitto, the Pulsar JVM) are measured the same way as our
+ * processes, and a process that stops answering HTTP is still measured.
  */
 import { readFileSync } from "node:fs";
+import { round } from "./stats.ts";
 
 /** Clock ticks per second of utime/stime in /proc/<pid>/stat: USER_HZ, 100 on every Linux we target. */
 export const clockTicksPerSecond = 100;
@@ -40,6 +41,46 @@ export function parseStatCpuSeconds(stat: string, ticksPerSecond = clockTicksPer
 export function parseStatusKb(status: string, field: "VmHWM" | "VmRSS"): number | undefined {
   const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(status);
   return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/** The process's user + system CPU seconds now; undefined when unreadable (not Linux, exited). */
+export function readCpuSeconds(pid: number): number | undefined {
+  try {
+    return parseStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid in a pid file when that process is alive and readable; undefined otherwise. */
+export function readPidFile(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 && readCpuSeconds(pid) !== undefined ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Starts a CPU meter for this process and, when its pid is known, a broker process: `perMessage` gives
+ * the CPU µs each used from the start per message, rounded to `digits` decimals.
+ */
+export function cpuMeter(brokerPid: number | undefined, digits = 2) {
+  const self = process.cpuUsage();
+  const broker = brokerPid === undefined ? undefined : readCpuSeconds(brokerPid);
+  return {
+    perMessage(messages: number): { client: number; broker?: number } {
+      const used = process.cpuUsage(self);
+      const brokerNow = brokerPid === undefined ? undefined : readCpuSeconds(brokerPid);
+      return {
+        client: round((used.user + used.system) / messages, digits),
+        ...(broker !== undefined && brokerNow !== undefined
+          ? { broker: round(((brokerNow - broker) * 1e6) / messages, digits) }
+          : {}),
+      };
+    },
+  };
 }
 
 /** The process's CPU seconds and RSS now; undefined once it has exited. */
