@@ -11,7 +11,7 @@ await runSubcommands(
     },
     pulsar: {
       summary: "our TypeScript Pulsar producer/consumer vs Pulsar's own pulsar-perf, same standalone",
-      load: () => import("./pulsar.ts"),
+      load: () => import("./pulsar/main.ts"),
     },
     "pulsar-log": {
       summary: "the core's readings log on Pulsar: packed per partition vs one message per record",

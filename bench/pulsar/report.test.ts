@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { type BenchRun, markdownTable, processCpuSeconds, ratios } from "./pulsar.ts";
+import type { BenchRun } from "./measure.ts";
+import { markdownTable, ratios } from "./report.ts";
 
 const run = (r: Partial<BenchRun> & Pick<BenchRun, "tool" | "kind" | "mode">): BenchRun => ({
   topic: "t",
@@ -8,12 +9,6 @@ const run = (r: Partial<BenchRun> & Pick<BenchRun, "tool" | "kind" | "mode">): B
 });
 
 describe("bench pulsar helpers", () => {
-  test("CPU seconds from a /proc stat line whose command name holds spaces and parentheses", () => {
-    const stat = "4242 (java (pulsar) x) S 1 2 3 0 -1 4194560 10 0 0 0 250 50 0 0 20 0 90 0 100 0 0";
-    expect(processCpuSeconds(0, stat)).toBe(3);
-    expect(processCpuSeconds(0, "garbage")).toBeUndefined();
-  });
-
   test("ratios pair each of our runs with pulsar-perf's of the same kind; packed is compared with batched", () => {
     const runs = [
       run({ tool: "ours", kind: "produce", mode: "unbatched", msgsPerSec: 5000 }),
