@@ -25,6 +25,7 @@ import {
   openPgliteResults,
   openPostgresResults,
   type ResultsDb,
+  type StoredCounts,
   storedCounts,
 } from "./results-db.ts";
 
@@ -239,38 +240,142 @@ const procFigures = (
   runPeakRssMb: mb(sampler.maxRssBytes(name, fromMs)),
 });
 
+/** A point's identity: its progress label, its directory of logs, its name on the shared servers. */
+interface Point {
+  spec: PointSpec;
+  label: string;
+  dir: string;
+  /** The point's own database and (with dashes) Pulsar namespace, so its counts are its own. */
+  name: string;
+  notes: string[];
+  say: (text: string) => void;
+}
+
+/** What a point has started so far, so its cleanup stops exactly that, whichever step failed. */
+interface Started {
+  scratch?: Awaited<ReturnType<typeof createScratchDatabase>>;
+  pulsarNamespace?: string;
+  core?: Child;
+  edge?: Child;
+  db?: ResultsDb;
+}
+
+type Sampled = ReturnType<ProcSampler["sample"]>;
+
 /** Runs one point and returns its figures; every process it started is stopped before it returns. */
 export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointResult> {
+  const point = describePoint(ctx, spec);
+  const started: Started = {};
+  try {
+    const pgliteDir = join(point.dir, "pglite");
+    await createPointStorage(ctx, point, started);
+    const corePort = freePort();
+    const edgePort = freePort();
+    const core = await startCore(ctx, point, started, corePort, pgliteDir);
+
+    const progress = new CoreProgress(corePort, offeredReadings(spec), point.say);
+    const load = await driveLoad(ctx, point, started, edgePort, progress);
+    point.say(`edge done (${load.readingsSent} readings sent); waiting for the core to store every window`);
+    const drained = await drainCore(ctx, point, progress, load.readingsSent);
+    const final = await stopCore(ctx, started, core, corePort, progress, drained.samples);
+    const stored = await readStored(ctx, point, started, pgliteDir, load);
+    const result = summarise(ctx, point, { load, complete: drained.complete, ...final, stored });
+    point.say(
+      `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s, lost ${result.counts.lost}, ` +
+        `emit p99 ${Math.round(result.latency.windowEndToEmittedMs.p99)} ms, core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
+        `core peak RSS ${result.processes.core.peakRssMb} MB`,
+    );
+    return result;
+  } finally {
+    await cleanUp(ctx, started);
+  }
+}
+
+function describePoint(ctx: RunContext, spec: PointSpec): Point {
   const label = `${spec.mode} S=${spec.sensors} R=${spec.rate}/s D=${spec.durationS}s`;
   const slug = `${spec.phase}-${spec.mode}-s${spec.sensors}-r${spec.rate}`;
   const dir = join(ctx.dir, slug);
   mkdirSync(dir, { recursive: true });
-  const notes: string[] = [];
-  const say = (text: string) => ctx.progress(`[${label}] ${text}`);
+  return {
+    spec,
+    label,
+    dir,
+    name: `bench_ab_${ctx.uniqueId}_${slug.replaceAll("-", "_").replaceAll(".", "_")}`.toLowerCase(),
+    notes: [],
+    say: (text: string) => ctx.progress(`[${label}] ${text}`),
+  };
+}
 
-  // Database and Pulsar namespace of this point alone, so its counts are its own.
-  const name = `bench_ab_${ctx.uniqueId}_${slug.replaceAll("-", "_").replaceAll(".", "_")}`.toLowerCase();
-  const scratch = ctx.databaseUrl ? await createScratchDatabase(ctx.databaseUrl, name) : undefined;
-  const pulsarNamespace = ctx.pulsarUrl ? `public/${name.replaceAll("_", "-")}` : undefined;
-  if (ctx.pulsarUrl && pulsarNamespace) await createBenchNamespace(ctx.pulsarUrl, pulsarNamespace);
+/** Starts the point's core and waits until it is ready; its CPU and memory are sampled from then on. */
+async function startCore(
+  ctx: RunContext,
+  point: Point,
+  started: Started,
+  port: number,
+  pgliteDir: string,
+): Promise<Child> {
+  point.say("starting core");
+  const core = ctx.children.spawn("core", coreArgs(ctx, started, port, pgliteDir), {
+    logFile: join(point.dir, "core.log"),
+    env: childEnv,
+  });
+  started.core = core;
+  await waitReady(port, core, 90_000);
+  ctx.sampler.watch("core", core.pid);
+  return core;
+}
 
-  const corePort = freePort();
-  const edgePort = freePort();
-  const pgliteDir = join(dir, "pglite");
-  const coreArgs = [
+/** The core's and the broker's counters at the end of the drain, its last /metrics, then a graceful stop. */
+async function stopCore(
+  ctx: RunContext,
+  started: Started,
+  core: Child,
+  port: number,
+  progress: CoreProgress,
+  lastPolled: Sample[] | undefined,
+): Promise<Pick<Measured, "samples" | "finalReachedMs" | "coreEnd" | "brokerEnd" | "pulsarBacklog">> {
+  const coreEnd = ctx.sampler.sample("core");
+  const brokerEnd = ctx.sampler.sample("broker");
+  const samples = (await scrape(port)) ?? lastPolled ?? [];
+  const pulsarBacklog =
+    ctx.pulsarUrl && started.pulsarNamespace
+      ? await subscriptionBacklog(ctx.pulsarUrl, started.pulsarNamespace)
+      : undefined;
+  await core.stop(30_000);
+  const finalReachedMs = progress.reachedAt(sumMetric(samples, "core_readings_total"));
+  return { samples, finalReachedMs, coreEnd, brokerEnd, pulsarBacklog };
+}
+
+const offeredReadings = (spec: PointSpec) => Math.ceil(spec.durationS * spec.rate) * spec.sensors;
+
+/** The point's scratch database on the PostgreSQL server and its Pulsar namespace, when the run uses them. */
+async function createPointStorage(ctx: RunContext, point: Point, started: Started): Promise<void> {
+  if (ctx.databaseUrl) started.scratch = await createScratchDatabase(ctx.databaseUrl, point.name);
+  if (ctx.pulsarUrl) {
+    const namespace = `public/${point.name.replaceAll("_", "-")}`;
+    await createBenchNamespace(ctx.pulsarUrl, namespace);
+    started.pulsarNamespace = namespace;
+  }
+}
+
+// The children must not inherit the bench's PULSAR_URL/DATABASE_URL: their flags say exactly what they use.
+const childEnv = { PULSAR_URL: undefined, DATABASE_URL: undefined, MQTT_URL: undefined, LOG_LEVEL: "info" };
+
+function coreArgs(ctx: RunContext, started: Started, port: number, pgliteDir: string): string[] {
+  return [
     process.execPath,
     "core/cli.ts",
     "--mqtt-url",
     ctx.mqttUrl,
     "--http-port",
-    String(corePort),
+    String(port),
     "--allowed-lateness",
     String(ctx.allowedLatenessS),
     "--idle-timeout",
     String(ctx.idleTimeoutS),
-    ...(scratch ? ["--database-url", scratch.url.href] : ["--data-dir", pgliteDir]),
-    ...(ctx.pulsarUrl && pulsarNamespace
-      ? ["--pulsar-url", ctx.pulsarUrl.href, "--pulsar-namespace", pulsarNamespace]
+    ...(started.scratch ? ["--database-url", started.scratch.url.href] : ["--data-dir", pgliteDir]),
+    ...(ctx.pulsarUrl && started.pulsarNamespace
+      ? ["--pulsar-url", ctx.pulsarUrl.href, "--pulsar-namespace", started.pulsarNamespace]
       : []),
     ...(ctx.forecastOption
       ? ctx.forecast
@@ -278,250 +383,339 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
         : ["--no-forecast"]
       : []),
   ];
-  // The core must not inherit the bench's PULSAR_URL/DATABASE_URL: its flags say exactly what it uses.
-  const childEnv = { PULSAR_URL: undefined, DATABASE_URL: undefined, MQTT_URL: undefined, LOG_LEVEL: "info" };
-  let core: Child | undefined;
-  let edge: Child | undefined;
-  let db: ResultsDb | undefined;
+}
+
+function edgeArgs(ctx: RunContext, spec: PointSpec, port: number, eventStartMs: number): string[] {
+  return [
+    process.execPath,
+    "edge/cli.ts",
+    "--mqtt-url",
+    ctx.mqttUrl,
+    "--http-port",
+    String(port),
+    "--source",
+    "generator",
+    "--sensors",
+    String(spec.sensors),
+    "--rate",
+    String(spec.rate),
+    "--speed",
+    "1",
+    "--duration",
+    String(spec.durationS),
+    "--start",
+    new Date(eventStartMs).toISOString(),
+    "--client-id-prefix",
+    `ab-edge-${ctx.uniqueId}`,
+    ...(spec.mode === "B" ? ["--batch"] : []),
+  ];
+}
+
+/**
+ * Readings the core has accepted, sampled over time from its /metrics: when it reached the final count is
+ * the end of the run as the pipeline saw it.
+ */
+class CoreProgress {
+  private readonly trace: { atMs: number; readings: number }[] = [];
+  private lastReport = Date.now();
+
+  constructor(
+    private readonly port: number,
+    private readonly offered: number,
+    private readonly say: (text: string) => void,
+  ) {}
+
+  /** Scrapes the core once (undefined when it did not answer), saying how far it is every 5 s. */
+  async poll(): Promise<Sample[] | undefined> {
+    const s = await scrape(this.port);
+    if (!s) return undefined;
+    this.trace.push({ atMs: Date.now(), readings: sumMetric(s, "core_readings_total") });
+    if (Date.now() - this.lastReport >= 5_000) {
+      this.lastReport = Date.now();
+      this.say(
+        `core accepted ${this.trace.at(-1)!.readings} of ${this.offered} readings, stored ${sumMetric(s, "core_windows_stored_total")} windows`,
+      );
+    }
+    return s;
+  }
+
+  /** When the core first had accepted `readings` (now if never seen). */
+  reachedAt(readings: number): number {
+    return this.trace.find((t) => t.readings >= readings)?.atMs ?? Date.now();
+  }
+}
+
+/** The edge's run as the bench saw it: its clocks, its own summary and the CPU counters at its start. */
+interface LoadPhase {
+  eventStartMs: number;
+  runStartMs: number;
+  started: { wallMs: number; eventMs: number };
+  /** Event clock minus wall clock of the edge: subtracted from window-end times. */
+  eventClockOffsetMs: number;
+  edgeEndMs: number;
+  edgeSummary: Record<string, number>;
+  readingsSent: number;
+  coreAtStart: Sampled;
+  brokerAtStart: Sampled;
+  edgeAtStart: Sampled;
+  edgeLast: Sampled;
+}
+
+/** Starts the edge and polls the core until the edge exits (stopping it after D + 90 s). */
+async function driveLoad(
+  ctx: RunContext,
+  point: Point,
+  started: Started,
+  edgePort: number,
+  progress: CoreProgress,
+): Promise<LoadPhase> {
+  const { spec, notes } = point;
+  const eventStartMs = eventStartFor(Date.now() + 500, ctx.leadS);
+  let agentStarted: { wallMs: number; eventMs: number } | undefined;
+  const runStartMs = Date.now();
+  const coreAtStart = ctx.sampler.sample("core");
+  const brokerAtStart = ctx.sampler.sample("broker");
+  let edgeAtStart: Sampled;
+  point.say("starting edge");
+  const edge = ctx.children.spawn("edge", edgeArgs(ctx, spec, edgePort, eventStartMs), {
+    logFile: join(point.dir, "edge.log"),
+    env: childEnv,
+    captureStdout: true,
+    onStderrLine: (line) => {
+      const s = agentStarted === undefined ? parseAgentStarted(line) : undefined;
+      if (s) {
+        agentStarted = s;
+        edgeAtStart = ctx.sampler.sample("edge");
+      }
+    },
+  });
+  started.edge = edge;
+  ctx.sampler.watch("edge", edge.pid);
+  edgeAtStart = ctx.sampler.sample("edge");
+
+  let edgeCode: number | undefined;
+  const edgeDone = edge.exited.then((code) => (edgeCode = code));
+  const edgeDeadline = Date.now() + (spec.durationS + 90) * 1000;
+  // Once a second while the edge runs: every scrape costs the core CPU (prom-client renders all metrics),
+  // which this benchmark counts against it. After the edge stops, 200 ms to time the drain's end.
+  while (edgeCode === undefined && Date.now() < edgeDeadline) {
+    await Promise.race([progress.poll(), edgeDone]);
+    // Near the end the last reading's arrival is what is being timed: poll finer then.
+    const elapsedS = agentStarted ? (Date.now() - agentStarted.wallMs) / 1000 : 0;
+    await Promise.race([Bun.sleep(elapsedS > spec.durationS - 3 ? 200 : 1_000), edgeDone]);
+  }
+  const edgeEndMs = Date.now();
+  if (edgeCode === undefined) {
+    notes.push("edge did not finish in D + 90 s and was stopped");
+    await edge.stop(5_000);
+  }
+  const edgeLast = ctx.sampler.last("edge");
+  const summaryLine = edge.stdout().trim().split("\n").at(-1) ?? "{}";
+  let edgeSummary: Record<string, number> = {};
   try {
-    say("starting core");
-    core = ctx.children.spawn("core", coreArgs, { logFile: join(dir, "core.log"), env: childEnv });
-    await waitReady(corePort, core, 90_000);
-    ctx.sampler.watch("core", core.pid);
+    edgeSummary = JSON.parse(summaryLine) as Record<string, number>;
+  } catch {
+    notes.push("edge printed no summary");
+  }
+  if (!agentStarted)
+    throw new PipelineError("internal", `the edge never logged "agent started" (see ${point.dir}/edge.log)`);
+  return {
+    eventStartMs,
+    runStartMs,
+    started: agentStarted,
+    eventClockOffsetMs: agentStarted.wallMs - agentStarted.eventMs,
+    edgeEndMs,
+    edgeSummary,
+    readingsSent: edgeSummary.readingsSent ?? 0,
+    coreAtStart,
+    brokerAtStart,
+    edgeAtStart,
+    edgeLast,
+  };
+}
 
-    const offeredPerSensor = Math.ceil(spec.durationS * spec.rate);
-    const offeredReadings = offeredPerSensor * spec.sensors;
-    const eventStartMs = eventStartFor(Date.now() + 500, ctx.leadS);
-    let started: { wallMs: number; eventMs: number } | undefined;
-    const runStartMs = Date.now();
-    const coreAtStart = ctx.sampler.sample("core");
-    const brokerAtStart = ctx.sampler.sample("broker");
-    let edgeAtStart: ReturnType<ProcSampler["sample"]>;
-    say("starting edge");
-    edge = ctx.children.spawn(
-      "edge",
-      [
-        process.execPath,
-        "edge/cli.ts",
-        "--mqtt-url",
-        ctx.mqttUrl,
-        "--http-port",
-        String(edgePort),
-        "--source",
-        "generator",
-        "--sensors",
-        String(spec.sensors),
-        "--rate",
-        String(spec.rate),
-        "--speed",
-        "1",
-        "--duration",
-        String(spec.durationS),
-        "--start",
-        new Date(eventStartMs).toISOString(),
-        "--client-id-prefix",
-        `ab-edge-${ctx.uniqueId}`,
-        ...(spec.mode === "B" ? ["--batch"] : []),
-      ],
-      {
-        logFile: join(dir, "edge.log"),
-        env: childEnv,
-        captureStdout: true,
-        onStderrLine: (line) => {
-          const s = started === undefined ? parseAgentStarted(line) : undefined;
-          if (s) {
-            started = s;
-            edgeAtStart = ctx.sampler.sample("edge");
-          }
-        },
-      },
-    );
-    ctx.sampler.watch("edge", edge.pid);
-    edgeAtStart = ctx.sampler.sample("edge");
-
-    // Readings the core has accepted, sampled over time: when it reached the final count is the end of
-    // the run as the pipeline saw it.
-    const trace: { atMs: number; readings: number }[] = [];
-    let lastProgress = Date.now();
-    const poll = async () => {
-      const s = await scrape(corePort);
-      if (!s) return undefined;
-      trace.push({ atMs: Date.now(), readings: sumMetric(s, "core_readings_total") });
-      if (Date.now() - lastProgress >= 5_000) {
-        lastProgress = Date.now();
-        say(
-          `core accepted ${trace.at(-1)!.readings} of ${offeredReadings} readings, stored ${sumMetric(s, "core_windows_stored_total")} windows`,
-        );
+/** Until the core has every reading and every window is closed and stored, bounded. */
+async function drainCore(
+  ctx: RunContext,
+  point: Point,
+  progress: CoreProgress,
+  readingsSent: number,
+): Promise<{ samples: Sample[] | undefined; complete: boolean }> {
+  const { spec } = point;
+  const drainDeadline = Date.now() + (ctx.idleTimeoutS + ctx.allowedLatenessS + 30 + spec.durationS) * 1000;
+  let samples: Sample[] | undefined;
+  let complete = false;
+  while (Date.now() < drainDeadline) {
+    samples = await progress.poll();
+    if (samples) {
+      const accepted = sumMetric(samples, "core_readings_total");
+      const open = sumMetric(samples, "core_open_windows");
+      const emitted = sumMetric(samples, "core_windows_emitted_total");
+      const stored = sumMetric(samples, "core_windows_stored_total");
+      const rejected = sumMetric(samples, "core_invalid_messages_total");
+      if (accepted + rejected >= readingsSent && open === 0 && emitted > 0 && emitted === stored) {
+        complete = accepted + rejected >= readingsSent;
+        break;
       }
-      return s;
-    };
-    let edgeCode: number | undefined;
-    const edgeDone = edge.exited.then((code) => (edgeCode = code));
-    const edgeDeadline = Date.now() + (spec.durationS + 90) * 1000;
-    // Once a second while the edge runs: every scrape costs the core CPU (prom-client renders all metrics),
-    // which this benchmark counts against it. After the edge stops, 200 ms to time the drain's end.
-    while (edgeCode === undefined && Date.now() < edgeDeadline) {
-      await Promise.race([poll(), edgeDone]);
-      // Near the end the last reading's arrival is what is being timed: poll finer then.
-      const elapsedS = started ? (Date.now() - started.wallMs) / 1000 : 0;
-      await Promise.race([Bun.sleep(elapsedS > spec.durationS - 3 ? 200 : 1_000), edgeDone]);
     }
-    const edgeEndMs = Date.now();
-    if (edgeCode === undefined) {
-      notes.push("edge did not finish in D + 90 s and was stopped");
-      await edge.stop(5_000);
-    }
-    const edgeLast = ctx.sampler.last("edge");
-    const summaryLine = edge.stdout().trim().split("\n").at(-1) ?? "{}";
-    let edgeSummary: Record<string, number> = {};
-    try {
-      edgeSummary = JSON.parse(summaryLine) as Record<string, number>;
-    } catch {
-      notes.push("edge printed no summary");
-    }
-    const readingsSent = edgeSummary.readingsSent ?? 0;
-    if (!started)
-      throw new PipelineError("internal", `the edge never logged "agent started" (see ${dir}/edge.log)`);
-    const k = started.wallMs - started.eventMs;
+    await Bun.sleep(200);
+  }
+  if (!complete) point.notes.push("the core had not stored every reading by the drain deadline");
+  return { samples, complete };
+}
 
-    // Drain: until the core has every reading and every window is closed and stored, bounded.
-    say(`edge done (${readingsSent} readings sent); waiting for the core to store every window`);
-    const drainDeadline = Date.now() + (ctx.idleTimeoutS + ctx.allowedLatenessS + 30 + spec.durationS) * 1000;
-    let samples: Sample[] | undefined;
-    let complete = false;
-    while (Date.now() < drainDeadline) {
-      samples = await poll();
-      if (samples) {
-        const accepted = sumMetric(samples, "core_readings_total");
-        const open = sumMetric(samples, "core_open_windows");
-        const emitted = sumMetric(samples, "core_windows_emitted_total");
-        const stored = sumMetric(samples, "core_windows_stored_total");
-        const rejected = sumMetric(samples, "core_invalid_messages_total");
-        if (accepted + rejected >= readingsSent && open === 0 && emitted > 0 && emitted === stored) {
-          complete = accepted + rejected >= readingsSent;
-          break;
-        }
-      }
-      await Bun.sleep(200);
-    }
-    if (!complete) notes.push("the core had not stored every reading by the drain deadline");
-    const coreEnd = ctx.sampler.sample("core");
-    const brokerEnd = ctx.sampler.sample("broker");
-    samples = (await scrape(corePort)) ?? samples ?? [];
-    const pulsarBacklog =
-      ctx.pulsarUrl && pulsarNamespace
-        ? await subscriptionBacklog(ctx.pulsarUrl, pulsarNamespace)
-        : undefined;
-    await core.stop(30_000);
+/** Exact figures from the point's database, once its core has stopped. */
+interface StoredFigures {
+  counts: StoredCounts;
+  /** Window end → emitted, ms, per watermark-closed window. */
+  emitMs: number[];
+  /** Window end → forecast stored, ms (empty without the forecaster). */
+  forecastMs: number[];
+}
 
-    // Figures from the core's metrics.
-    const accepted = sumMetric(samples, "core_readings_total");
-    const finalReached = trace.find((t) => t.readings >= accepted)?.atMs ?? Date.now();
-    // Reading i of a sensor is due at i/R s, so the last is due at D − 1/R; each reading stands for one
-    // 1/R slot, so a pipeline that delivers instantly spans exactly D and achieves exactly the offered rate.
-    const span = (finalReached - started.wallMs) / 1000 + 1 / spec.rate;
-    const messagesReceived = sumMetric(samples, "core_messages_received_total");
-    const bytesReceived = sumMetric(samples, "core_bytes_received_total");
-    const late = sumMetric(samples, "core_late_readings_total");
-    const invalid = sumMetric(samples, "core_invalid_messages_total");
-    const readingToWindow = bucketPercentiles(samples, "core_reading_to_window_seconds") ?? {
-      p50: Number.NaN,
-      p95: Number.NaN,
-      p99: Number.NaN,
-      source: "buckets" as const,
-      n: 0,
-    };
-    const endToEnd = bucketPercentiles(samples, "pipeline_end_to_end_seconds");
+async function readStored(
+  ctx: RunContext,
+  point: Point,
+  started: Started,
+  pgliteDir: string,
+  load: LoadPhase,
+): Promise<StoredFigures> {
+  const k = load.eventClockOffsetMs;
+  started.db = started.scratch
+    ? await openPostgresResults(started.scratch.url)
+    : await openPgliteResults(pgliteDir);
+  const db = started.db;
+  const counts = await storedCounts(db);
+  // Windows whose end lies before the last reading by more than the lateness closed by the watermark (A)
+  // or by a complete batch (B); later ones closed by the idle timeout after the run and are not timed.
+  const cutoffMs = load.eventStartMs + point.spec.durationS * 1000 - ctx.allowedLatenessS * 1000;
+  const emitMs = (await emitDelaysMs(db, cutoffMs)).map((ms) => ms - k);
+  const forecastMs = ctx.forecast ? (await forecastDelaysMs(db, cutoffMs)).map((ms) => ms - k) : [];
+  await db.close();
+  started.db = undefined;
+  // The logs stay for a post-mortem; the database (tens of MB per point) does not.
+  if (!started.scratch) rmSync(pgliteDir, { recursive: true, force: true });
+  return { counts, emitMs, forecastMs };
+}
 
-    // Exact figures from the database.
-    db = scratch ? await openPostgresResults(scratch.url) : await openPgliteResults(pgliteDir);
-    const stored = await storedCounts(db);
-    // Windows whose end lies before the last reading by more than the lateness closed by the watermark (A)
-    // or by a complete batch (B); later ones closed by the idle timeout after the run and are not timed.
-    const cutoffMs = eventStartMs + spec.durationS * 1000 - ctx.allowedLatenessS * 1000;
-    const emit = (await emitDelaysMs(db, cutoffMs)).map((ms) => ms - k);
-    const emitSummary = exactPercentiles(emit);
-    const forecastMs = ctx.forecast ? (await forecastDelaysMs(db, cutoffMs)).map((ms) => ms - k) : [];
-    await db.close();
-    db = undefined;
-    // The logs stay for a post-mortem; the database (tens of MB per point) does not.
-    if (!scratch) rmSync(pgliteDir, { recursive: true, force: true });
+/** Everything measured for a point, before it is turned into figures. */
+interface Measured {
+  load: LoadPhase;
+  /** The core's last /metrics. */
+  samples: Sample[];
+  complete: boolean;
+  /** When the core had accepted its final count of readings. */
+  finalReachedMs: number;
+  coreEnd: Sampled;
+  brokerEnd: Sampled;
+  pulsarBacklog: Record<string, number> | undefined;
+  stored: StoredFigures;
+}
 
-    const lost = Math.max(0, readingsSent - stored.readings - stored.duplicates - late - invalid);
-    const sendSeconds = (edgeEndMs - started.wallMs) / 1000;
-    const edgeCpu = (edgeLast?.cpuSeconds ?? 0) - (edgeAtStart?.cpuSeconds ?? 0);
-    const coreCpu = (coreEnd?.cpuSeconds ?? 0) - (coreAtStart?.cpuSeconds ?? 0);
-    const brokerCpu = (brokerEnd?.cpuSeconds ?? 0) - (brokerAtStart?.cpuSeconds ?? 0);
-    const forecastSummary = exactPercentiles(forecastMs);
-    const result: PointResult = {
-      spec,
-      label,
-      offered: { readings: offeredReadings, readingsPerSecond: spec.sensors * spec.rate },
-      edge: {
+/** The point's figures from what was measured: no I/O. */
+function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
+  const { spec } = point;
+  const { load, samples, stored } = m;
+  const { edgeSummary, readingsSent } = load;
+  const offered = offeredReadings(spec);
+  const accepted = sumMetric(samples, "core_readings_total");
+  // Reading i of a sensor is due at i/R s, so the last is due at D − 1/R; each reading stands for one
+  // 1/R slot, so a pipeline that delivers instantly spans exactly D and achieves exactly the offered rate.
+  const span = (m.finalReachedMs - load.started.wallMs) / 1000 + 1 / spec.rate;
+  const messagesReceived = sumMetric(samples, "core_messages_received_total");
+  const bytesReceived = sumMetric(samples, "core_bytes_received_total");
+  const late = sumMetric(samples, "core_late_readings_total");
+  const invalid = sumMetric(samples, "core_invalid_messages_total");
+  const readingToWindow = bucketPercentiles(samples, "core_reading_to_window_seconds") ?? {
+    p50: Number.NaN,
+    p95: Number.NaN,
+    p99: Number.NaN,
+    source: "buckets" as const,
+    n: 0,
+  };
+  const endToEnd = bucketPercentiles(samples, "pipeline_end_to_end_seconds");
+  const lost = Math.max(0, readingsSent - stored.counts.readings - stored.counts.duplicates - late - invalid);
+  const sendSeconds = (load.edgeEndMs - load.started.wallMs) / 1000;
+  const cpuUsed = (end: Sampled, start: Sampled) => (end?.cpuSeconds ?? 0) - (start?.cpuSeconds ?? 0);
+  return {
+    spec,
+    label: point.label,
+    offered: { readings: offered, readingsPerSecond: spec.sensors * spec.rate },
+    edge: {
+      readingsSent,
+      messagesSent: edgeSummary.messagesSent ?? 0,
+      bytesSent: edgeSummary.bytesSent ?? 0,
+      dropped: edgeSummary.droppedReadings ?? edgeSummary.dropped ?? 0,
+      errors: edgeSummary.errors ?? 0,
+      abandoned: edgeSummary.abandoned ?? 0,
+      sendSeconds,
+    },
+    achieved: {
+      readings: accepted,
+      readingsPerSecond: accepted / span,
+      ratio: accepted / span / (spec.sensors * spec.rate),
+      drainLagSeconds: Math.max(0, (m.finalReachedMs - load.edgeEndMs) / 1000),
+    },
+    mqtt: {
+      messagesReceived,
+      bytesReceived,
+      messagesPerSecond: messagesReceived / span,
+      bytesPerSecond: bytesReceived / span,
+      messagesPerReading: accepted > 0 ? messagesReceived / accepted : Number.NaN,
+      bytesPerReading: accepted > 0 ? bytesReceived / accepted : Number.NaN,
+    },
+    latency: {
+      windowEndToEmittedMs: exactPercentiles(stored.emitMs),
+      readingToWindowS: readingToWindow,
+      ...(stored.forecastMs.length > 0 ? { windowEndToForecastMs: exactPercentiles(stored.forecastMs) } : {}),
+      ...(endToEnd ? { endToEndS: endToEnd } : {}),
+    },
+    counts: {
+      sent: readingsSent,
+      storedReadings: stored.counts.readings,
+      windows: stored.counts.windows,
+      lost,
+      late,
+      invalid,
+      duplicates: stored.counts.duplicates,
+      deadLetters: stored.counts.deadLetters,
+      invalidByReason: metricByLabel(samples, "core_invalid_messages_total", "reason"),
+    },
+    processes: {
+      core: procFigures(ctx.sampler, "core", cpuUsed(m.coreEnd, load.coreAtStart), accepted, load.runStartMs),
+      edge: procFigures(
+        ctx.sampler,
+        "edge",
+        cpuUsed(load.edgeLast, load.edgeAtStart),
         readingsSent,
-        messagesSent: edgeSummary.messagesSent ?? 0,
-        bytesSent: edgeSummary.bytesSent ?? 0,
-        dropped: edgeSummary.droppedReadings ?? edgeSummary.dropped ?? 0,
-        errors: edgeSummary.errors ?? 0,
-        abandoned: edgeSummary.abandoned ?? 0,
-        sendSeconds,
-      },
-      achieved: {
-        readings: accepted,
-        readingsPerSecond: accepted / span,
-        ratio: accepted / span / (spec.sensors * spec.rate),
-        drainLagSeconds: Math.max(0, (finalReached - edgeEndMs) / 1000),
-      },
-      mqtt: {
-        messagesReceived,
-        bytesReceived,
-        messagesPerSecond: messagesReceived / span,
-        bytesPerSecond: bytesReceived / span,
-        messagesPerReading: accepted > 0 ? messagesReceived / accepted : Number.NaN,
-        bytesPerReading: accepted > 0 ? bytesReceived / accepted : Number.NaN,
-      },
-      latency: {
-        windowEndToEmittedMs: emitSummary,
-        readingToWindowS: readingToWindow,
-        ...(forecastMs.length > 0 ? { windowEndToForecastMs: forecastSummary } : {}),
-        ...(endToEnd ? { endToEndS: endToEnd } : {}),
-      },
-      counts: {
-        sent: readingsSent,
-        storedReadings: stored.readings,
-        windows: stored.windows,
-        lost,
-        late,
-        invalid,
-        duplicates: stored.duplicates,
-        deadLetters: stored.deadLetters,
-        invalidByReason: metricByLabel(samples, "core_invalid_messages_total", "reason"),
-      },
-      processes: {
-        core: procFigures(ctx.sampler, "core", coreCpu, accepted, runStartMs),
-        edge: procFigures(ctx.sampler, "edge", edgeCpu, readingsSent, runStartMs),
-        broker: procFigures(ctx.sampler, "broker", brokerCpu, accepted, runStartMs),
-      },
-      ...(pulsarBacklog ? { pulsarBacklog } : {}),
-      eventClockOffsetMs: k,
-      complete,
-      edgeLimited: readingsSent < 0.95 * offeredReadings || sendSeconds > spec.durationS * 1.1 + 5,
-      notes,
-    };
-    say(
-      `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s, lost ${lost}, ` +
-        `emit p99 ${Math.round(emitSummary.p99)} ms, core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
-        `core peak RSS ${result.processes.core.peakRssMb} MB`,
-    );
-    return result;
-  } finally {
-    await edge?.stop(5_000);
-    await core?.stop(10_000);
-    await db?.close().catch(() => {});
-    await scratch?.drop().catch((e) => ctx.progress(`cannot drop scratch database: ${errorMessage(e)}`));
-    if (ctx.pulsarUrl && pulsarNamespace) {
-      const problem = await deleteBenchNamespace(ctx.pulsarUrl, pulsarNamespace);
-      if (problem) ctx.progress(`Pulsar cleanup: ${problem}`);
-    }
+        load.runStartMs,
+      ),
+      broker: procFigures(
+        ctx.sampler,
+        "broker",
+        cpuUsed(m.brokerEnd, load.brokerAtStart),
+        accepted,
+        load.runStartMs,
+      ),
+    },
+    ...(m.pulsarBacklog ? { pulsarBacklog: m.pulsarBacklog } : {}),
+    eventClockOffsetMs: load.eventClockOffsetMs,
+    complete: m.complete,
+    edgeLimited: readingsSent < 0.95 * offered || sendSeconds > spec.durationS * 1.1 + 5,
+    notes: point.notes,
+  };
+}
+
+/** Stops and removes whatever the point started, in reverse order; problems are reported, not thrown. */
+async function cleanUp(ctx: RunContext, started: Started): Promise<void> {
+  await started.edge?.stop(5_000);
+  await started.core?.stop(10_000);
+  await started.db?.close().catch(() => {});
+  await started.scratch
+    ?.drop()
+    .catch((e) => ctx.progress(`cannot drop scratch database: ${errorMessage(e)}`));
+  if (ctx.pulsarUrl && started.pulsarNamespace) {
+    const problem = await deleteBenchNamespace(ctx.pulsarUrl, started.pulsarNamespace);
+    if (problem) ctx.progress(`Pulsar cleanup: ${problem}`);
   }
 }
