@@ -1,6 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import { PipelineError } from "./errors.ts";
-import { barChart, escapeXml, formatTick, gridOfCharts, lineChart, niceTicks } from "./svg-plot.ts";
+import {
+  barChart,
+  compactTick,
+  escapeXml,
+  formatTick,
+  gridOfCharts,
+  lineChart,
+  niceTicks,
+} from "./svg-plot.ts";
 
 /** Every tag closed in order (a small XML well-formedness check; Bun has no DOMParser). */
 function expectWellFormed(svg: string): void {
@@ -92,6 +100,80 @@ describe("lineChart", () => {
     ).toThrow(/x ≤ 0 on a logarithmic axis/);
   });
 
+  test("a log y axis puts decades at equal heights and breaks the line at y ≤ 0", () => {
+    const log = lineChart({
+      title: "t",
+      xLabel: "x",
+      yLabel: "y",
+      logY: true,
+      series: [
+        {
+          name: "s",
+          points: [
+            [0, 1],
+            [1, 10],
+            [2, 0],
+            [3, 100],
+          ],
+        },
+      ],
+    });
+    // Plot area y 34..314 with no padding on a log axis: 1 at the bottom, 100 at the top.
+    expect(polylines(log)).toEqual(["64,314 250.67,174", "624,34"]);
+    expect(log).toContain(">10</text>");
+    // The axis spans whole decades: a top value of 200 puts 1000 at the top.
+    const wide = lineChart({
+      title: "t",
+      xLabel: "x",
+      yLabel: "y",
+      logY: true,
+      tickLabel: compactTick,
+      series: [
+        {
+          name: "s",
+          points: [
+            [0, 1],
+            [1, 200],
+          ],
+        },
+      ],
+    });
+    expect(wide).toContain(">1k</text>");
+    expect(() =>
+      lineChart({
+        title: "t",
+        xLabel: "x",
+        yLabel: "y",
+        logY: true,
+        yMin: 0,
+        series: [{ name: "s", points: [[1, 1]] }],
+      }),
+    ).toThrow(/y ≤ 0 on a logarithmic axis/);
+  });
+
+  test("markers put a dot on every drawn point; a fixed yMin pads only the top", () => {
+    const dotted = lineChart({
+      title: "t",
+      xLabel: "x",
+      yLabel: "y",
+      yMin: 0,
+      markers: true,
+      series: [
+        {
+          name: "s",
+          points: [
+            [0, 50],
+            [1, Number.NaN],
+            [2, 100],
+          ],
+        },
+      ],
+    });
+    expect(dotted.match(/<circle /g)?.length).toBe(2);
+    // y range 0..105: 100 sits 5 % below the top of the plot area (y 34..314).
+    expect(polylines(dotted)).toEqual(["64,180.67", "624,47.33"]);
+  });
+
   test("refuses a chart with nothing to draw", () => {
     expect(() => lineChart({ title: "empty", xLabel: "x", yLabel: "y", series: [] })).toThrow(PipelineError);
   });
@@ -151,5 +233,6 @@ describe("ticks and text", () => {
     expect(formatTick(0.1 + 0.2)).toBe("0.3");
     expect(formatTick(2_500_000)).toBe("2.5e6");
     expect(escapeXml('a<b & "c">')).toBe("a&lt;b &amp; &quot;c&quot;&gt;");
+    expect([compactTick(15_000), compactTick(2_500_000), compactTick(0.25)]).toEqual(["15k", "2.5M", "0.25"]);
   });
 });

@@ -26,9 +26,15 @@ export interface LineChartOptions {
   height?: number;
   /** Logarithmic x axis (all x must be > 0). */
   logX?: boolean;
-  /** Fixed y range; by default the data's range with 5 % padding. */
+  /** Logarithmic y axis: a point with y ≤ 0 has no place on it and breaks its line like a non-finite y. */
+  logY?: boolean;
+  /** Fixed y range; an end left unset follows the data with 5 % padding (none on a log axis). */
   yMin?: number;
   yMax?: number;
+  /** A dot on every point, for sparse series (a one-point series is otherwise invisible). */
+  markers?: boolean;
+  /** Tick labels of both axes; `formatTick` by default, `compactTick` for counts and rates. */
+  tickLabel?: (v: number) => string;
   /**
    * `inside` (default): top right of the plot area, which can cover curves there; `below`: under the x
    * axis label, wrapped into rows, the chart growing by their height (it never covers data).
@@ -83,6 +89,14 @@ export function formatTick(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
+/** Tick label with a k or M suffix (15k, 2.5M), for counts and rates that span decades. */
+export function compactTick(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
+  if (a >= 1e3) return `${Number((v / 1e3).toPrecision(3))}k`;
+  return formatTick(v);
+}
+
 /** "Nice" tick values (1, 2, 5 × 10^k steps) covering [lo, hi], about `count` of them. */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(Number.isFinite(lo) && Number.isFinite(hi))) return [];
@@ -96,6 +110,11 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
     ticks.push(Math.abs(v) < step * 1e-9 ? 0 : Number(v.toPrecision(12)));
   }
   return ticks;
+}
+
+/** The powers of ten enclosing [lo, hi] (lo > 0): a log axis spans whole decades. */
+function decades(lo: number, hi: number): [number, number] {
+  return [10 ** Math.floor(Math.log10(lo)), 10 ** Math.ceil(Math.log10(hi))];
 }
 
 /** Powers of ten within [lo, hi] (lo > 0), for a log axis. */
@@ -148,8 +167,10 @@ function legend(
  * await Bun.write("plot.svg", svg);
  */
 export function lineChart(options: LineChartOptions): string {
-  const { title, xLabel, yLabel, series, width = 640, height = 360, logX = false } = options;
-  const all = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const { title, xLabel, yLabel, series, width = 640, height = 360, logX = false, logY = false } = options;
+  const placeable = ([x, y]: readonly [number, number]) =>
+    Number.isFinite(x) && Number.isFinite(y) && (!logY || y > 0);
+  const all = series.flatMap((s) => s.points.filter(placeable));
   if (all.length === 0) {
     throw new PipelineError("validation", `line chart "${title}" has no finite points to plot`);
   }
@@ -162,16 +183,21 @@ export function lineChart(options: LineChartOptions): string {
     xLo = logX ? xLo / 2 : xLo - 1;
     xHi = logX ? xHi * 2 : xHi + 1;
   }
+  if (logX) [xLo, xHi] = decades(xLo, xHi);
   let yLo = options.yMin ?? Math.min(...all.map(([, y]) => y));
   let yHi = options.yMax ?? Math.max(...all.map(([, y]) => y));
-  if (yLo === yHi) {
-    yLo -= Math.abs(yLo) * 0.1 || 1;
-    yHi += Math.abs(yHi) * 0.1 || 1;
-  } else if (options.yMin === undefined && options.yMax === undefined) {
-    const pad = (yHi - yLo) * 0.05;
-    yLo -= pad;
-    yHi += pad;
+  if (logY && yLo <= 0) {
+    throw new PipelineError("validation", `line chart "${title}" has y ≤ 0 on a logarithmic axis`);
   }
+  if (yLo === yHi) {
+    yLo = logY ? yLo / 2 : yLo - (Math.abs(yLo) * 0.1 || 1);
+    yHi = logY ? yHi * 2 : yHi + (Math.abs(yHi) * 0.1 || 1);
+  } else if (!logY) {
+    const pad = (yHi - yLo) * 0.05;
+    if (options.yMin === undefined) yLo -= pad;
+    if (options.yMax === undefined) yHi += pad;
+  }
+  if (logY) [yLo, yHi] = decades(yLo, yHi);
   const left = margin.left;
   const right = width - margin.right;
   const top = margin.top;
@@ -180,22 +206,26 @@ export function lineChart(options: LineChartOptions): string {
     logX
       ? left + ((Math.log10(x) - Math.log10(xLo)) / (Math.log10(xHi) - Math.log10(xLo))) * (right - left)
       : left + ((x - xLo) / (xHi - xLo)) * (right - left);
-  const ty = (y: number) => bottom - ((y - yLo) / (yHi - yLo)) * (bottom - top);
+  const ty = (y: number) =>
+    logY
+      ? bottom - ((Math.log10(y) - Math.log10(yLo)) / (Math.log10(yHi) - Math.log10(yLo))) * (bottom - top)
+      : bottom - ((y - yLo) / (yHi - yLo)) * (bottom - top);
 
+  const label = options.tickLabel ?? formatTick;
   const body: string[] = [];
   const xTicks = logX ? logTicks(xLo, xHi) : niceTicks(xLo, xHi, 6);
   for (const v of xTicks) {
     const x = fmt(tx(v));
     body.push(
       `<line x1="${x}" y1="${fmt(top)}" x2="${x}" y2="${fmt(bottom)}" stroke="#e5e5e5"/>`,
-      `<text x="${x}" y="${fmt(bottom + 14)}" text-anchor="middle">${formatTick(v)}</text>`,
+      `<text x="${x}" y="${fmt(bottom + 14)}" text-anchor="middle">${label(v)}</text>`,
     );
   }
-  for (const v of niceTicks(yLo, yHi, 5)) {
+  for (const v of logY ? logTicks(yLo, yHi) : niceTicks(yLo, yHi, 5)) {
     const y = fmt(ty(v));
     body.push(
       `<line x1="${fmt(left)}" y1="${y}" x2="${fmt(right)}" y2="${y}" stroke="#e5e5e5"/>`,
-      `<text x="${fmt(left - 4)}" y="${fmt(ty(v) + 4)}" text-anchor="end">${formatTick(v)}</text>`,
+      `<text x="${fmt(left - 4)}" y="${fmt(ty(v) + 4)}" text-anchor="end">${label(v)}</text>`,
     );
   }
   body.push(
@@ -205,20 +235,26 @@ export function lineChart(options: LineChartOptions): string {
   );
   const colors = series.map((s, i) => s.color ?? palette[i % palette.length]!);
   series.forEach((s, i) => {
-    // A non-finite y starts a new segment, so gaps stay visible instead of being bridged.
+    // A point that cannot be placed starts a new segment, so gaps stay visible instead of being bridged.
     const segments: string[][] = [[]];
-    for (const [x, y] of s.points) {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+    for (const point of s.points) {
+      if (!placeable(point)) {
         if (segments.at(-1)!.length > 0) segments.push([]);
         continue;
       }
-      segments.at(-1)!.push(`${fmt(tx(x))},${fmt(ty(y))}`);
+      segments.at(-1)!.push(`${fmt(tx(point[0]))},${fmt(ty(point[1]))}`);
     }
     const dash = s.dashed ? ' stroke-dasharray="5 3"' : "";
     for (const seg of segments.filter((g) => g.length > 0)) {
       body.push(
         `<polyline fill="none" stroke="${colors[i]}" stroke-width="1.5"${dash} points="${seg.join(" ")}"><title>${escapeXml(s.name)}</title></polyline>`,
       );
+      if (options.markers) {
+        for (const xy of seg) {
+          const [cx, cy] = xy.split(",");
+          body.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${colors[i]}"/>`);
+        }
+      }
     }
   });
   if (options.legend === "below") {

@@ -1,7 +1,7 @@
 /** The report's pictures: one SVG per question a reader asks of the A-vs-B run. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { lineChart, type Series } from "../lib/plot.ts";
+import { compactTick, type LineChartOptions, type LineSeries, lineChart } from "../../lib/svg-plot.ts";
 import type { AbResults } from "./report.ts";
 import type { Mode, PointResult } from "./run.ts";
 
@@ -20,9 +20,9 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
     ...new Set(r.points.filter((p) => p.spec.phase === "sweep").map((p) => p.spec.sensors)),
   ].sort((a, b) => a - b);
   const span = (v: number) => [[sensors[0] ?? 1, v] as const, [sensors.at(-1) ?? 1, v] as const];
-  const charts: Record<string, string> = {};
+  const charts: Record<string, string | undefined> = {};
 
-  const throughput: Series[] = [
+  const throughput: LineSeries[] = [
     {
       name: "offered",
       points: xy(sweepOf(r, modes[0] ?? "A"), (p) => p.offered.readingsPerSecond),
@@ -37,7 +37,7 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
       return b ? [{ name: `raw broker ${m}`, points: span(b.readingsPerSecond), dashed: true }] : [];
     }),
   ];
-  charts.throughput = lineChart({
+  charts.throughput = chart({
     title: `Readings/s through the pipeline (R = ${r.plan.rate}/s per sensor)`,
     xLabel: "sensors",
     yLabel: "readings/s",
@@ -47,7 +47,7 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
   });
 
   const limit = r.settings.allowedLatenessS * 1000 + 100;
-  charts.latency = lineChart({
+  charts.latency = chart({
     title: r.settings.forecast
       ? "Window end → window emitted / forecast stored (exact)"
       : "Window end → window emitted (exact)",
@@ -69,7 +69,7 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
     ],
   });
 
-  charts.cpu = lineChart({
+  charts.cpu = chart({
     title: "CPU seconds per million readings",
     xLabel: "sensors",
     yLabel: "CPU s / M readings",
@@ -85,7 +85,7 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
     ]),
   });
 
-  charts.rss = lineChart({
+  charts.rss = chart({
     title: "RSS during the load (highest sample)",
     xLabel: "sensors",
     yLabel: "MB",
@@ -105,7 +105,7 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
   });
   if (ramps.length > 0) {
     const all = ramps.flatMap(({ s }) => s.steps.map((x) => x.offered));
-    charts.saturation = lineChart({
+    charts.saturation = chart({
       title: `Saturation ramp at ${ramps[0]!.s.sensors} sensors`,
       xLabel: "offered readings/s",
       yLabel: "achieved readings/s",
@@ -128,9 +128,31 @@ export function writePlots(r: AbResults, dir: string, stem: string): string[] {
     });
   }
 
-  return Object.entries(charts).map(([name, svg]) => {
+  return Object.entries(charts).flatMap(([name, svg]) => {
+    if (svg === undefined) return [];
     const path = join(dir, `${stem}-${name}.svg`);
     writeFileSync(path, svg);
-    return path;
+    return [path];
+  });
+}
+
+/**
+ * One of the report's charts: a dot on each of the few sweep points, the legend under the plot, ticks
+ * as 10k and 1M, a linear y axis from zero. Points a log axis cannot place are left out; a chart left with nothing to draw (every
+ * point of a failed run) is no chart rather than an error that would lose the rest of the report.
+ */
+function chart(o: LineChartOptions): string | undefined {
+  const placeable = ([x, y]: readonly [number, number]) =>
+    Number.isFinite(x) && Number.isFinite(y) && (!o.logX || x > 0) && (!o.logY || y > 0);
+  const series = o.series.map((s) => ({ ...s, points: s.points.filter(([x]) => !o.logX || x > 0) }));
+  const ys = series.flatMap((s) => s.points.filter(placeable).map(([, y]) => y));
+  if (ys.length === 0) return undefined;
+  return lineChart({
+    ...o,
+    series,
+    legend: "below",
+    markers: true,
+    tickLabel: compactTick,
+    ...(o.logY ? {} : { yMin: Math.min(0, ...ys) }),
   });
 }
