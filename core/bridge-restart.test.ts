@@ -13,6 +13,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { startTestBridge } from "../test/bridge.ts";
 import { collectingReadingsLog } from "../test/collecting-log.ts";
+import { freePort } from "../test/net.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
 import { until } from "../test/until.ts";
 import type { Bridge } from "./bridge.ts";
@@ -20,13 +21,6 @@ import type { Bridge } from "./bridge.ts";
 const mosquitto = Bun.which("mosquitto") ?? Bun.which("mosquitto", { PATH: "/usr/sbin:/usr/local/sbin" });
 if (!mosquitto && !isCI)
   announceSkip("broker restart tests", "mosquitto not installed (apt-get install mosquitto)");
-
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
 
 /** A Mosquitto with persistence in its own directory, stoppable (SIGTERM writes the persistence file). */
 class Broker {

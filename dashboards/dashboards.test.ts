@@ -26,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
 import postgres from "postgres";
 import { catalogueRegistry } from "../lib/metrics.ts";
+import { freePort } from "../test/net.ts";
 import { announceSkip, isCI, postgresUrl, reachable } from "../test/servers.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -247,14 +248,6 @@ async function stop(child: ChildOutput | undefined) {
   child.proc.kill("SIGTERM");
   const exited = await Promise.race([child.proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)]);
   if (!exited) child.proc.kill("SIGKILL");
-}
-
-/** A free loopback port (the kernel picks it; the short race with other processes is acceptable here). */
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
 }
 
 /** Removes this run's Pulsar namespace and its topics from the shared standalone (best effort). */

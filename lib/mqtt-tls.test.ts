@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { expectPipelineError } from "../test/errors.ts";
+import { freePort } from "../test/net.ts";
 import { announceSkip, isCI } from "../test/servers.ts";
 import { readMqttTls } from "./mqtt-tls.ts";
 import { parsePrometheus, sumMetric } from "./prom-text.ts";
@@ -145,13 +146,6 @@ function makePki(dir: string) {
   leaf("broker", "ca", "IP:127.0.0.1,DNS:localhost");
   leaf("client", "ca", "DNS:edge");
   return (name: string) => join(dir, name);
-}
-
-function freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
 }
 
 async function output(proc: Bun.Subprocess<"ignore", "pipe", "pipe">) {

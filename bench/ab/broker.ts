@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PipelineError } from "../../lib/errors.ts";
-import { freePort, waitForPort } from "../lib/net.ts";
+import { freePort, waitForPort } from "../../test/net.ts";
 import type { Child, Children } from "./procs.ts";
 
 export const mosquittoBinary = "/usr/sbin/mosquitto";

@@ -12,7 +12,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
-import { freePort } from "../lib/net.ts";
+import { freePort } from "../../test/net.ts";
 import type { ProcSampler } from "../lib/procstat.ts";
 import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
 import { bucketQuantile, percentile } from "../lib/stats.ts";

@@ -9,8 +9,8 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "no
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { PipelineError } from "../../lib/errors.ts";
+import { freePort, waitForPort } from "../../test/net.ts";
 import type { Child, Children } from "../ab/procs.ts";
-import { freePort, waitForPort } from "../lib/net.ts";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;
 

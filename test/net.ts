@@ -1,5 +1,5 @@
-/** Loopback helpers for benchmarks that start their own servers. */
-import { PipelineError } from "../../lib/errors.ts";
+/** Loopback helpers for tests and benchmarks that start their own servers. */
+import { PipelineError } from "../lib/errors.ts";
 
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago (the kernel picks it; we close it again). Another
