@@ -237,6 +237,19 @@ async function tableExists(sql: postgres.Sql, table: string): Promise<boolean> {
   return row?.ok ?? false;
 }
 
+/** The in-order fleet a scenario runs beside its fault, publishing from now on. */
+async function startFleet(h: Harness, sensors: SensorSpec[]): Promise<Fleet> {
+  const fleet = new Fleet({
+    mqttUrl: h.mosquitto.url,
+    topicPrefix: h.prefix,
+    sensors,
+    clientId: `chaos-fleet-${h.name}`,
+  });
+  await fleet.ready();
+  fleet.start();
+  return fleet;
+}
+
 interface FinishOptions {
   fleetSent: ReadonlySet<string>;
   fleetSize: number;
@@ -248,13 +261,11 @@ interface FinishOptions {
   lateLettersOnly?: boolean;
 }
 
-async function finish(
-  h: Harness,
-  ctx: RunContext,
-  o: FinishOptions,
-): Promise<
-  Pick<ScenarioResult, "accounting" | "coreCounters" | "shutdownS" | "peakCoreRssMb"> & { notes: string[] }
-> {
+type Finished = Pick<ScenarioResult, "accounting" | "coreCounters" | "shutdownS" | "peakCoreRssMb"> & {
+  notes: string[];
+};
+
+async function finish(h: Harness, ctx: RunContext, o: FinishOptions): Promise<Finished> {
   const notes: string[] = [];
   ctx.log(`[${h.name}] fleet stopped; draining ${o.drainS}s before a graceful core stop`);
   await Bun.sleep(o.drainS * 1000);
@@ -285,15 +296,53 @@ async function finish(
   return { accounting, coreCounters: counters, shutdownS, peakCoreRssMb: mb(h.core.peakRssBytes()), notes };
 }
 
+const noneOf = (what: string, n: number): Target => ({ name: `${what} = 0`, ok: n === 0, value: String(n) });
+const noRestartNeeded = (restartsNeeded: number): Target => ({
+  name: "no restart needed",
+  ok: restartsNeeded === 0,
+  value: String(restartsNeeded),
+});
+const gracefulStop = (shutdownS: number | null): Target => ({
+  name: "graceful stop ≤ 10 s",
+  ok: shutdownS !== null && shutdownS <= 10,
+  value: String(shutdownS),
+});
+
 function inOrderTargets(a: Accounting, restartsNeeded: number, shutdownS: number | null): Target[] {
   return [
-    { name: "lost = 0", ok: a.lost === 0, value: String(a.lost) },
-    { name: "late = 0", ok: a.late === 0, value: String(a.late) },
-    { name: "duplicates = 0", ok: a.duplicates === 0, value: String(a.duplicates) },
-    { name: "no restart needed", ok: restartsNeeded === 0, value: String(restartsNeeded) },
+    noneOf("lost", a.lost),
+    noneOf("late", a.late),
+    noneOf("duplicates", a.duplicates),
+    noRestartNeeded(restartsNeeded),
     { name: "exact accounting", ok: a.exact, value: a.exact ? "yes" : `phantom ${a.phantom}` },
-    { name: "graceful stop ≤ 10 s", ok: shutdownS !== null && shutdownS <= 10, value: String(shutdownS) },
+    gracefulStop(shutdownS),
   ];
+}
+
+/** A scenario's result: what it says of itself, then the figures every scenario reports the same way. */
+function resultOf(
+  h: Harness,
+  done: Finished,
+  r: Pick<
+    ScenarioResult,
+    "description" | "sensors" | "durationS" | "fault" | "recoveryS" | "plannedRestarts" | "extra" | "targets"
+  >,
+): ScenarioResult {
+  return {
+    scenario: h.name,
+    description: r.description,
+    sensors: r.sensors,
+    durationS: r.durationS,
+    fault: r.fault,
+    ...done,
+    recoveryS: r.recoveryS,
+    restartsNeeded: h.core.restartsNeeded,
+    plannedRestarts: r.plannedRestarts,
+    coreGaveUp: h.core.gaveUp,
+    extra: r.extra,
+    targets: r.targets,
+    ok: r.targets.every((t) => t.ok),
+  };
 }
 
 interface FleetScenarioSpec {
@@ -346,14 +395,7 @@ function fleetScenario(spec: FleetScenarioSpec): Scenario {
       if (typeof options === "string") return failedResult(spec, options);
       const h = await openHarness(ctx, spec.name, options);
       const sensors = spec.sensors ? spec.sensors(ctx.sensors) : fleetOf(ctx.sensors);
-      const fleet = new Fleet({
-        mqttUrl: h.mosquitto.url,
-        topicPrefix: h.prefix,
-        sensors,
-        clientId: `chaos-fleet-${spec.name}`,
-      });
-      await fleet.ready();
-      fleet.start();
+      const fleet = await startFleet(h, sensors);
       let fault = "none";
       let recovery: { stop: () => number | null } | undefined;
       const progress = () => `sent=${fleet.sent.size} pending=${fleet.pending} ${coreLine(h.core)}`;
@@ -383,21 +425,16 @@ function fleetScenario(spec: FleetScenarioSpec): Scenario {
       const targets = inOrderTargets(done.accounting, h.core.restartsNeeded, done.shutdownS);
       if (recovery) targets.push({ name: "recovered", ok: recoveryS !== null, value: String(recoveryS) });
       if (spec.extraTargets) targets.push(...spec.extraTargets(extra));
-      return {
-        scenario: spec.name,
+      return resultOf(h, done, {
         description: spec.description,
         sensors: sensors.length,
         durationS,
         fault,
-        ...done,
         recoveryS,
-        restartsNeeded: h.core.restartsNeeded,
         plannedRestarts: h.core.plannedRestarts,
-        coreGaveUp: h.core.gaveUp,
         extra: { ...extra, fleetMessages: fleet.messages, fleetPublishErrors: fleet.errors },
         targets,
-        ok: targets.every((t) => t.ok),
-      };
+      });
     },
   };
 }
@@ -666,21 +703,16 @@ const edgeSigkill: Scenario = {
     tap.end(true);
     const done = await finish(h, ctx, { fleetSent: sent, fleetSize: ctx.sensors, drainS: 15 });
     const targets = inOrderTargets(done.accounting, h.core.restartsNeeded, done.shutdownS);
-    return {
-      scenario: name,
+    return resultOf(h, done, {
       description: edgeSigkill.description,
       sensors: ctx.sensors,
       durationS,
       fault: "edge SIGKILL at 30 s, restart after 5 s",
-      ...done,
       recoveryS,
-      restartsNeeded: h.core.restartsNeeded,
       plannedRestarts: 0,
-      coreGaveUp: h.core.gaveUp,
       extra: {},
       targets,
-      ok: targets.every((t) => t.ok),
-    };
+    });
   },
 };
 
@@ -739,14 +771,7 @@ const hostile: Scenario = {
     const kinds: readonly HostileKind[] = ctx.quick ? poisonKinds : hostileKinds;
     const h = await openHarness(ctx, name);
     const sensors = fleetOf(ctx.sensors);
-    const fleet = new Fleet({
-      mqttUrl: h.mosquitto.url,
-      topicPrefix: h.prefix,
-      sensors,
-      clientId: `chaos-fleet-${name}`,
-    });
-    await fleet.ready();
-    fleet.start();
+    const fleet = await startFleet(h, sensors);
     await until(h, ctx, 10, () => "");
     const maxMessageBytes = 262_144;
     const messages = hostileMessages(count, kinds, {
@@ -778,33 +803,25 @@ const hostile: Scenario = {
     const byKind: Record<string, number> = {};
     for (const m of messages) byKind[m.kind] = (byKind[m.kind] ?? 0) + 1;
     const targets: Target[] = [
-      { name: "fleet lost = 0", ok: a.lost === 0, value: String(a.lost) },
-      { name: "fleet late = 0", ok: a.late === 0, value: String(a.late) },
-      { name: "fleet duplicates = 0", ok: a.duplicates === 0, value: String(a.duplicates) },
-      { name: "no restart needed", ok: h.core.restartsNeeded === 0, value: String(h.core.restartsNeeded) },
+      noneOf("fleet lost", a.lost),
+      noneOf("fleet late", a.late),
+      noneOf("fleet duplicates", a.duplicates),
+      noRestartNeeded(h.core.restartsNeeded),
       {
         name: "every hostile message dead-lettered",
         ok: hostileLetters >= hostileResult.acked,
         value: `${hostileLetters}/${hostileResult.acked}`,
       },
       { name: "no hostile reading stored", ok: hostileStored === 0, value: String(hostileStored) },
-      {
-        name: "graceful stop ≤ 10 s",
-        ok: done.shutdownS !== null && done.shutdownS <= 10,
-        value: String(done.shutdownS),
-      },
+      gracefulStop(done.shutdownS),
     ];
-    return {
-      scenario: name,
+    return resultOf(h, done, {
       description: hostile.description,
       sensors: sensors.length,
       durationS,
       fault: `${hostileResult.acked} hostile messages (${kinds.length} kinds)`,
-      ...done,
       recoveryS: null,
-      restartsNeeded: h.core.restartsNeeded,
       plannedRestarts: 0,
-      coreGaveUp: h.core.gaveUp,
       extra: {
         hostileSent: hostileResult.acked,
         hostilePublishErrors: hostileResult.errors,
@@ -813,8 +830,7 @@ const hostile: Scenario = {
         byKind,
       },
       targets,
-      ok: targets.every((t) => t.ok),
-    };
+    });
   },
 };
 
@@ -828,14 +844,7 @@ const distinctIds: Scenario = {
     const publishS = ctx.durationS ?? (ctx.quick ? 40 : 200);
     const h = await openHarness(ctx, name);
     const sensors = fleetOf(ctx.sensors);
-    const fleet = new Fleet({
-      mqttUrl: h.mosquitto.url,
-      topicPrefix: h.prefix,
-      sensors,
-      clientId: `chaos-fleet-${name}`,
-    });
-    await fleet.ready();
-    fleet.start();
+    const fleet = await startFleet(h, sensors);
     const base = 1_000_001;
     const nowS = Math.floor(Date.now() / 1000);
     const messages = Array.from({ length: ids }, (_, i) => {
@@ -875,31 +884,23 @@ const distinctIds: Scenario = {
     >`SELECT reason, count(*) AS n FROM dead_letters GROUP BY reason`.catch(() => []);
     const a = done.accounting;
     const targets: Target[] = [
-      { name: "fleet lost = 0", ok: a.lost === 0, value: String(a.lost) },
-      { name: "fleet late = 0", ok: a.late === 0, value: String(a.late) },
-      { name: "no restart needed", ok: h.core.restartsNeeded === 0, value: String(h.core.restartsNeeded) },
+      noneOf("fleet lost", a.lost),
+      noneOf("fleet late", a.late),
+      noRestartNeeded(h.core.restartsNeeded),
       {
         name: `peak core RSS ≤ ${ctx.rssLimitMb} MB`,
         ok: done.peakCoreRssMb <= ctx.rssLimitMb,
         value: String(done.peakCoreRssMb),
       },
-      {
-        name: "graceful stop ≤ 10 s",
-        ok: done.shutdownS !== null && done.shutdownS <= 10,
-        value: String(done.shutdownS),
-      },
+      gracefulStop(done.shutdownS),
     ];
-    return {
-      scenario: name,
+    return resultOf(h, done, {
       description: distinctIds.description,
       sensors: sensors.length,
       durationS: publishS,
       fault: `${result.acked} distinct ids in ${Math.round((publishEnd - publishStart) / 1000)} s`,
-      ...done,
       recoveryS: null,
-      restartsNeeded: h.core.restartsNeeded,
       plannedRestarts: 0,
-      coreGaveUp: h.core.gaveUp,
       extra: {
         distinctIdsSent: result.acked,
         distinctIdReadingsStored: Number(stored[0]?.n ?? 0),
@@ -907,8 +908,7 @@ const distinctIds: Scenario = {
         deadLettersByReason: Object.fromEntries(letters.map((l) => [l.reason, Number(l.n)])),
       },
       targets,
-      ok: targets.every((t) => t.ok),
-    };
+    });
   },
 };
 
