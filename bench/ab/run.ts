@@ -15,7 +15,7 @@ import { errorMessage, PipelineError } from "../../lib/errors.ts";
 import { freePort } from "../../test/net.ts";
 import type { ProcSampler } from "../lib/procstat.ts";
 import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
-import { bucketQuantile, percentile } from "../lib/stats.ts";
+import { bucketQuantile, percentile, summarize } from "../lib/stats.ts";
 import type { Child, Children } from "./procs.ts";
 import { createBenchNamespace, deleteBenchNamespace, subscriptionBacklog } from "./pulsar.ts";
 import {
@@ -211,19 +211,16 @@ function bucketPercentiles(samples: Sample[], name: string): Percentiles | undef
 export function exactPercentiles(
   values: readonly number[],
 ): Percentiles & { min: number; max: number; mean: number } {
-  const sorted = Float64Array.from(values).sort();
-  let sum = 0;
-  for (const v of sorted) sum += v;
-  const n = sorted.length;
+  const s = summarize(values);
   return {
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
+    p50: s.p50,
+    p95: percentile(Float64Array.from(values).sort(), 95),
+    p99: s.p99,
     source: "exact",
-    n,
-    min: n ? sorted[0]! : Number.NaN,
-    max: n ? sorted[n - 1]! : Number.NaN,
-    mean: n ? sum / n : Number.NaN,
+    n: s.count,
+    min: s.min,
+    max: s.max,
+    mean: s.mean,
   };
 }
 
