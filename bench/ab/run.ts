@@ -12,9 +12,9 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../../lib/prom-text.ts";
 import { freePort } from "../../test/net.ts";
 import type { ProcSampler } from "../lib/procstat.ts";
-import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
 import { bucketQuantile, percentile, summarize } from "../lib/stats.ts";
 import type { Child, Children } from "./procs.ts";
 import { createBenchNamespace, deleteBenchNamespace, subscriptionBacklog } from "./pulsar.ts";

@@ -5,10 +5,10 @@
  * every second and kept per process, so a killed core's counters still count up to its last scrape.
  */
 import { join } from "node:path";
+import { parsePrometheus, type Sample, sumMetric } from "../../lib/prom-text.ts";
 import { freePort } from "../../test/net.ts";
 import type { Child, Children } from "../ab/procs.ts";
 import { ProcSampler } from "../lib/procstat.ts";
-import { parsePrometheus, type Sample, sumMetric } from "../lib/prom.ts";
 import { repoRoot } from "./servers.ts";
 
 export interface CoreProcessOptions {
