@@ -8,8 +8,8 @@
  */
 import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { type Option, parseCommand, usage } from "../lib/config.ts";
-import { errorMessage, PipelineError } from "../lib/errors.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { type Option, parseCommand, usage } from "@energy/platform/config.ts";
 import { runBaseline } from "./ab/baseline.ts";
 import { startMosquitto } from "./ab/broker.ts";
 import { abCommand, resolvePlan } from "./ab/options.ts";
@@ -26,7 +26,7 @@ const progress = (line: string) =>
 
 /** Whether this checkout's core has the in-process forecaster option (added by another change). */
 async function coreHasForecast(): Promise<boolean> {
-  const proc = Bun.spawn([process.execPath, "core/cli.ts", "--help"], { stdout: "pipe", stderr: "ignore" });
+  const proc = Bun.spawn([process.execPath, "apps/core.ts", "--help"], { stdout: "pipe", stderr: "ignore" });
   const text = await new Response(proc.stdout).text();
   await proc.exited;
   return /--forecast\b/.test(text);
@@ -83,7 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       const train = Bun.spawn(
         [
           process.execPath,
-          "ml/cli.ts",
+          "apps/ml.ts",
           "train",
           "--devices",
           "shared",

@@ -1,5 +1,5 @@
 /** `bun run bench <name>`: benchmarks that write JSON (and plots) under bench/results/. */
-import { runSubcommands } from "../lib/subcommands.ts";
+import { runSubcommands } from "@energy/platform/subcommands.ts";
 
 await runSubcommands(
   "bun run bench",

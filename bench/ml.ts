@@ -17,12 +17,12 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commandMain, opt, type Values } from "../lib/config.ts";
-import { PipelineError } from "../lib/errors.ts";
-import { OnnxForecaster } from "../ml/inference.ts";
-import { encodeOnnxModel } from "../ml/onnx.ts";
-import { readSeedCsv } from "../ml/seed.ts";
-import { defaultTrainOptions, type ForecastHead, train } from "../ml/train.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { OnnxForecaster } from "@energy/ml/inference.ts";
+import { encodeOnnxModel } from "@energy/ml/onnx.ts";
+import { readSeedCsv } from "@energy/ml/seed.ts";
+import { defaultTrainOptions, type ForecastHead, train } from "@energy/ml/train.ts";
+import { commandMain, opt, type Values } from "@energy/platform/config.ts";
 import { machineInfo } from "./lib/machine.ts";
 import { type Summary, summarize } from "./lib/stats.ts";
 
@@ -185,7 +185,7 @@ async function run(o: Options): Promise<number> {
     try {
       log("bun run ml train (all seed devices and shared)…");
       const t0 = performance.now();
-      const proc = Bun.spawn(["bun", join(repoRoot, "ml/cli.ts"), "train", "--model-dir", dir], {
+      const proc = Bun.spawn(["bun", join(repoRoot, "apps/ml.ts"), "train", "--model-dir", dir], {
         stdout: "pipe",
         stderr: "ignore",
       });

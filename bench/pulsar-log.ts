@@ -1,5 +1,5 @@
 /**
- * `bun run bench pulsar-log`: the core's readings log on Pulsar (core/pulsar/log.ts with the readings
+ * `bun run bench pulsar-log`: the core's readings log on Pulsar (packages/logs/pulsar-log.ts with the readings
  * codec), as the bridge and the windower use it, packed (the default) vs one Pulsar message per record.
  * One record = one streaming reading (architecture A) of one of `--sensors` keys; publishes go out in
  * batches of `--batch` records, `--concurrency` at once (the bridge publishes what arrived in 20 ms
@@ -13,13 +13,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { PulsarAdmin } from "../core/pulsar/admin.ts";
-import { createPulsarLog } from "../core/pulsar/log.ts";
-import { defaultPacking } from "../core/pulsar/producer.ts";
-import { readingsCodec } from "../core/pulsar/readings-codec.ts";
-import { commandMain, opt, type Values } from "../lib/config.ts";
-import { PipelineError } from "../lib/errors.ts";
-import type { ReadingsRecord } from "../lib/records.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import type { ReadingsRecord } from "@energy/contracts/records.ts";
+import { createPulsarLog } from "@energy/logs/pulsar-log.ts";
+import { readingsCodec } from "@energy/logs/readings-codec.ts";
+import { commandMain, opt, type Values } from "@energy/platform/config.ts";
+import { PulsarAdmin } from "@energy/pulsar/admin.ts";
+import { defaultPacking } from "@energy/pulsar/producer.ts";
 import { machineInfo } from "./lib/machine.ts";
 import { cpuMeter, readPidFile } from "./lib/procstat.ts";
 import { round } from "./lib/stats.ts";

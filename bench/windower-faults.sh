@@ -23,9 +23,9 @@ mosquitto -c $DIR/mq.conf > $DIR/mq.log 2>&1 & MQ=$!
 sleep 1
 cd $REPO
 MQTT_URL=mqtt://127.0.0.1:$PORT MQTT_CLIENT_ID=core-fault-$LABEL DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB \
-  CORE_FORECAST=false CORE_HTTP_PORT=$HPORT TOPIC_PREFIX=f bun core/cli.ts > $DIR/core.log 2>&1 & CORE=$!
+  CORE_FORECAST=false CORE_HTTP_PORT=$HPORT TOPIC_PREFIX=f bun apps/core.ts > $DIR/core.log 2>&1 & CORE=$!
 sleep 6
-bun edge/cli.ts --mqtt-url mqtt://127.0.0.1:$PORT --source generator --sensors $SENSORS --rate $RATE --start now --duration $DURATION --speed 1 \
+bun apps/edge.ts --mqtt-url mqtt://127.0.0.1:$PORT --source generator --sensors $SENSORS --rate $RATE --start now --duration $DURATION --speed 1 \
   --topic-prefix f --http-port 0 > $DIR/edge.log 2>&1 & EDGE=$!
 sleep 30
 if [ $FAULT = slow15 ] || [ $FAULT = slow60 ]; then :

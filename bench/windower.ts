@@ -15,7 +15,7 @@ import { heapStats } from "bun:jsc";
 const args = process.argv.slice(2);
 const moduleFlag = args.indexOf("--module");
 const modulePath = moduleFlag >= 0 ? args.splice(moduleFlag, 2)[1]! : "../core/window.ts";
-const { TumblingWindower } = (await import(modulePath)) as typeof import("../core/window.ts");
+const { TumblingWindower } = (await import(modulePath)) as typeof import("@energy/core/window.ts");
 const [mode = "steady", a, b] = args;
 const t0 = Date.UTC(2026, 0, 1);
 const mb = (n: number) => Math.round(n / 1e5) / 10;

@@ -1,15 +1,15 @@
 /**
  * The alert rules of the compose stack (compose/prometheus/rules/): `promtool check rules` and the unit tests
- * in rules/tests/ (`promtool test rules`), every metric they read is in our catalogue (lib/metrics.ts), every
+ * in rules/tests/ (`promtool test rules`), every metric they read is in our catalogue (packages/platform/metrics.ts), every
  * alert has a test where it fires, and Prometheus loads them. promtool comes with Debian's `prometheus`
  * package (.ci/run installs it): CI fails without it, a local run skips the promtool part with one line.
  */
 import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { catalogueRegistry } from "@energy/platform/metrics.ts";
+import { announceSkip, isCI } from "@energy/testing/servers.ts";
 import { parse } from "yaml";
-import { catalogueRegistry } from "../lib/metrics.ts";
-import { announceSkip, isCI } from "../test/servers.ts";
 
 const rulesDir = join(import.meta.dir, "prometheus/rules");
 const testsDir = join(rulesDir, "tests");

@@ -1,7 +1,7 @@
 /**
  * compose/ checked without a Docker engine (none runs on our machines): the compose file, Prometheus and
  * Grafana provisioning and Mosquitto's config are parsed and held against what the code reads. Env names
- * come from the option declarations themselves (core/options.ts, edge/cli.ts, ml/…/options.ts and the
+ * come from the option declarations themselves (core/options.ts, apps/edge.ts, ml/…/options.ts and the
  * forecaster's `--help`), so a renamed option fails here instead of silently falling back to a default in
  * a container. `docker compose config` runs too where the compose plugin is installed.
  */
@@ -9,11 +9,11 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, posix, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { edgeCommand } from "@energy/apps/edge.ts";
+import { coreOptions } from "@energy/core/options.ts";
+import { coreForecastOptions, forecasterRunOptions } from "@energy/ml/forecaster/options.ts";
+import { type Option, processOptions } from "@energy/platform/config.ts";
 import { parse } from "yaml";
-import { coreOptions } from "../core/options.ts";
-import { edgeCommand } from "../edge/cli.ts";
-import { type Option, processOptions } from "../lib/config.ts";
-import { coreForecastOptions, forecasterRunOptions } from "../ml/forecaster/options.ts";
 
 const composeDir = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(composeDir, "..");
@@ -57,8 +57,8 @@ const envNames = (options: Record<string, Option<unknown>>): Set<string> =>
   );
 
 /**
- * Env vars every process reads: the process settings of lib/config.ts (LOG_LEVEL, LOG_FORMAT) and those read
- * outside any declaration, found by scanning lib/ for `process.env.NAME` (HTTP_HOST in lib/http.ts).
+ * Env vars every process reads: the process settings of packages/platform/config.ts (LOG_LEVEL, LOG_FORMAT) and those read
+ * outside any declaration, found by scanning lib/ for `process.env.NAME` (HTTP_HOST in packages/platform/http.ts).
  */
 const ambientEnv = new Set([
   ...envNames(processOptions),
@@ -75,21 +75,21 @@ function envNamesFromHelp(cli: string): Set<string> {
   return new Set([...text.matchAll(/\[env ([A-Z0-9_]+)/g)].map((m) => m[1]!));
 }
 
-const forecasterCli = "ml/forecaster/cli.ts";
+const forecasterCli = "apps/forecaster.ts";
 
 /** Our services: the CLI each runs and the env names that CLI reads. */
 const ours: Record<
   string,
   { cli: string; env: () => Set<string>; options: Record<string, Option<unknown>> }
 > = {
-  // core/cli.ts declares the core's options plus the in-process forecaster's.
+  // apps/core.ts declares the core's options plus the in-process forecaster's.
   core: {
-    cli: "core/cli.ts",
+    cli: "apps/core.ts",
     env: () => envNames({ ...coreOptions, ...coreForecastOptions }),
     options: { ...coreOptions, ...coreForecastOptions },
   },
-  "edge-a": { cli: "edge/cli.ts", env: () => envNames(edgeCommand.options), options: edgeCommand.options },
-  "edge-b": { cli: "edge/cli.ts", env: () => envNames(edgeCommand.options), options: edgeCommand.options },
+  "edge-a": { cli: "apps/edge.ts", env: () => envNames(edgeCommand.options), options: edgeCommand.options },
+  "edge-b": { cli: "apps/edge.ts", env: () => envNames(edgeCommand.options), options: edgeCommand.options },
   forecaster: {
     cli: forecasterCli,
     env: () =>
@@ -191,6 +191,18 @@ describe("docker-compose.yml", () => {
         throw new Error(`${name} runs ${spec.cli}, which does not exist`);
     }
     expect(images.size).toBe(1);
+  });
+
+  test("the image's install step sees every workspace manifest, so --frozen-lockfile links each package", () => {
+    const dockerfile = readFileSync(join(repo, "Dockerfile"), "utf8");
+    const { workspaces } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as {
+      workspaces: string[];
+    };
+    const dirs = workspaces.flatMap((w) =>
+      w.endsWith("/*") ? readdirSync(join(repo, w.slice(0, -2))).map((d) => `${w.slice(0, -2)}/${d}`) : [w],
+    );
+    expect(dirs.length).toBeGreaterThan(5);
+    for (const dir of dirs) expect(dockerfile).toContain(`COPY ${dir}/package.json ${dir}/`);
   });
 
   test("env names of our services are ones the code reads, and the connections are all set", () => {

@@ -7,15 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, createServer, type Socket } from "node:net";
+import type { ReadingsRecord } from "@energy/contracts/records.ts";
+import type { KeyedRecord, RecordLog } from "@energy/logs/log.ts";
+import { coreMetrics } from "@energy/platform/metrics.ts";
+import { type EmbeddedBroker, startEmbeddedBroker } from "@energy/platform/mqtt-broker.ts";
+import { mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import mqtt, { MqttClient } from "mqtt";
 import { Registry } from "prom-client";
-import { coreMetrics } from "../lib/metrics.ts";
-import { type EmbeddedBroker, startEmbeddedBroker } from "../lib/mqtt-broker.ts";
-import type { ReadingsRecord } from "../lib/records.ts";
-import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import { assertManualPuback, startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
-import type { KeyedRecord, RecordLog } from "./log.ts";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 const skipMosquitto = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
@@ -124,12 +124,17 @@ async function startProxy(target: URL) {
 }
 
 test("mqtt is pinned to one exact version in package.json, and that version is the one installed", async () => {
-  const pkg = (await Bun.file(new URL("../package.json", import.meta.url)).json()) as {
+  const pkg = (await Bun.file(new URL("./package.json", import.meta.url)).json()) as {
     dependencies: Record<string, string>;
   };
   const installed = (await import("mqtt/package.json")) as { version: string };
   expect(pkg.dependencies.mqtt).toMatch(/^\d+\.\d+\.\d+$/);
   expect(installed.version).toBe(pkg.dependencies.mqtt!);
+  // The other packages that talk MQTT name the same version, so one install serves them all.
+  for (const dir of ["../edge", "../bench", "../packages/testing"]) {
+    const other = (await Bun.file(new URL(`${dir}/package.json`, import.meta.url)).json()) as typeof pkg;
+    expect(other.dependencies.mqtt).toBe(pkg.dependencies.mqtt!);
+  }
 });
 
 describe("the guard on mqtt.js's private _sendPacket", () => {

@@ -10,13 +10,13 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { collectingReadingsLog } from "@energy/testing/collecting-log.ts";
+import { freePort } from "@energy/testing/net.ts";
+import { announceSkip, isCI } from "@energy/testing/servers.ts";
+import { until } from "@energy/testing/until.ts";
 import mqtt from "mqtt";
-import { startTestBridge } from "../test/bridge.ts";
-import { collectingReadingsLog } from "../test/collecting-log.ts";
-import { freePort } from "../test/net.ts";
-import { announceSkip, isCI } from "../test/servers.ts";
-import { until } from "../test/until.ts";
 import type { Bridge } from "./bridge.ts";
+import { startTestBridge } from "./testing/bridge.ts";
 
 const mosquitto = Bun.which("mosquitto") ?? Bun.which("mosquitto", { PATH: "/usr/sbin:/usr/local/sbin" });
 if (!mosquitto && !isCI)

@@ -1,23 +1,23 @@
 /**
  * The bridge's ack ordering against the real Mosquitto: a QoS 1 message is acknowledged to the broker only
  * once the readings log has accepted its readings, so a core that dies with messages in its buffer leaves
- * them in its persistent session for the next core (core/crash.test.ts runs the whole crash).
+ * them in its persistent session for the next core (apps/crash.test.ts runs the whole crash).
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
+import type { ReadingsRecord } from "@energy/contracts/records.ts";
+import type { KeyedRecord, RecordLog } from "@energy/logs/log.ts";
+import { coreMetrics } from "@energy/platform/metrics.ts";
+import { collectingReadingsLog } from "@energy/testing/collecting-log.ts";
+import { runId } from "@energy/testing/fixtures.ts";
+import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
+import { until } from "@energy/testing/until.ts";
 import { Aedes } from "aedes";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Registry } from "prom-client";
-import { coreMetrics } from "../lib/metrics.ts";
-import type { ReadingsRecord } from "../lib/records.ts";
-import { startTestBridge } from "../test/bridge.ts";
-import { collectingReadingsLog } from "../test/collecting-log.ts";
-import { runId } from "../test/fixtures.ts";
-import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
-import { until } from "../test/until.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
-import type { KeyedRecord, RecordLog } from "./log.ts";
 import { parseSensorMessage } from "./messages.ts";
+import { startTestBridge } from "./testing/bridge.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 

@@ -17,14 +17,15 @@
  * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` wait;
  * then the bridge stops reading from the broker, which keeps the rest.
  */
+
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import type { ReadingsRecord } from "@energy/contracts/records.ts";
+import type { RecordLog } from "@energy/logs/log.ts";
+import { type Logger, rateLimitedLogger } from "@energy/platform/log.ts";
+import type { CoreMetrics } from "@energy/platform/metrics.ts";
+import type { MqttTls } from "@energy/platform/mqtt-tls.ts";
 import mqtt, { type IPublishPacket, MqttClient } from "mqtt";
-import { errorMessage, PipelineError } from "../lib/errors.ts";
-import { type Logger, rateLimitedLogger } from "../lib/log.ts";
-import type { CoreMetrics } from "../lib/metrics.ts";
-import type { MqttTls } from "../lib/mqtt-tls.ts";
-import type { ReadingsRecord } from "../lib/records.ts";
 import type { DeadLetterSink } from "./dead-letters.ts";
-import type { RecordLog } from "./log.ts";
 import {
   defaultLimits,
   parseSensorMessage,
@@ -40,7 +41,7 @@ export interface BridgeOptions {
   shareGroup: string | undefined;
   username?: string | undefined;
   password?: string | undefined;
-  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  /** CA / client certificate for mqtts:// (packages/platform/mqtt-tls.ts). */
   tls?: MqttTls | undefined;
   /**
    * A fixed client id gives a persistent session (messages in flight or published while the core is down

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { deadLetters } from "@energy/contracts/db/schema.ts";
+import type { DeadLetter } from "@energy/contracts/records.ts";
+import { type Database, type Db, openDatabase } from "@energy/platform/db/client.ts";
+import { silent } from "@energy/testing/fixtures.ts";
+import { postgresUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import { eq } from "drizzle-orm";
-import { type Database, type Db, openDatabase } from "../lib/db/client.ts";
-import { deadLetters } from "../lib/db/schema.ts";
-import type { DeadLetter } from "../lib/records.ts";
-import { silent } from "../test/fixtures.ts";
-import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { createDbDeadLetterSink } from "./dead-letters.ts";
 
 const letter = (source: string, patch: Partial<DeadLetter> = {}): DeadLetter => ({

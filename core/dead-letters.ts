@@ -1,14 +1,15 @@
 /**
  * The dead-letter sink: every rejected message or late reading is kept with its raw bytes and reason.
  * Buffered so a flood of bad messages costs one INSERT per flush, not one per message. A letter PostgreSQL
- * refuses (lib/db/isolate.ts) is counted and logged with its reason and dropped — the others are stored —
+ * refuses (packages/platform/db/isolate.ts) is counted and logged with its reason and dropped — the others are stored —
  * so one bad letter cannot stop dead-letter storage for good.
  */
-import type { Db } from "../lib/db/client.ts";
-import { describeDbError } from "../lib/db/isolate.ts";
-import { saveDeadLetters } from "../lib/db/store.ts";
-import type { Logger } from "../lib/log.ts";
-import type { DeadLetter } from "../lib/records.ts";
+
+import type { DeadLetter } from "@energy/contracts/records.ts";
+import type { Db } from "@energy/platform/db/client.ts";
+import { describeDbError } from "@energy/platform/db/isolate.ts";
+import { saveDeadLetters } from "@energy/platform/db/store.ts";
+import type { Logger } from "@energy/platform/log.ts";
 import { createWriteHealth, type WriteHealth } from "./write-health.ts";
 
 export interface DeadLetterSink {

@@ -4,12 +4,12 @@
  * old data, which is what the demo runs.
  */
 import { expect, test } from "bun:test";
+import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
+import type { BatchHandler, KeyedRecord, RecordLog } from "@energy/logs/log.ts";
+import { coreMetrics } from "@energy/platform/metrics.ts";
+import { silent } from "@energy/testing/fixtures.ts";
 import { Registry } from "prom-client";
-import { coreMetrics } from "../lib/metrics.ts";
-import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
-import { silent } from "../test/fixtures.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
-import type { BatchHandler, KeyedRecord, RecordLog } from "./log.ts";
 import { startWindowerStage } from "./windower.ts";
 
 /** A log that hands records straight to the one subscriber and keeps what is published. */

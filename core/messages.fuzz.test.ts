@@ -7,9 +7,9 @@
  * generous timeouts are for a loaded machine, where the wall time is several times that.
  */
 import { describe, expect, test } from "bun:test";
+import type { RejectReason } from "@energy/contracts/records.ts";
+import { invalidReasons } from "@energy/platform/metrics.ts";
 import fc from "fast-check";
-import { invalidReasons } from "../lib/metrics.ts";
-import type { RejectReason } from "../lib/records.ts";
 import {
   defaultLimits,
   maxSensorId,

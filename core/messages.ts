@@ -6,7 +6,13 @@
  * finite value inside the plausible range. A bad batch entry rejects only that entry, so good readings in
  * the same batch still go through.
  */
-import type { BatchMessage, DeadLetter, MessageKind, Reading, RejectReason } from "../lib/records.ts";
+import type {
+  BatchMessage,
+  DeadLetter,
+  MessageKind,
+  Reading,
+  RejectReason,
+} from "@energy/contracts/records.ts";
 
 export interface ValidationLimits {
   /** Largest accepted message, bytes (MQTT allows 256 MB; a sensor never needs that). */
@@ -80,8 +86,8 @@ function topicLevels(topic: string): { kind: MessageKind; idLevel: string } | un
 }
 
 /**
- * An MQTT sensor topic (lib/records.ts's `sensorTopic`) → its parts, or undefined when it is not one of
- * ours. Pulsar topic names are core/pulsar/topic.ts's `parseTopic`.
+ * An MQTT sensor topic (packages/contracts/records.ts's `sensorTopic`) → its parts, or undefined when it is not one of
+ * ours. Pulsar topic names are packages/pulsar/topic.ts's `parseTopic`.
  */
 export function parseSensorTopic(topic: string): { sensorId: number; kind: MessageKind } | undefined {
   const levels = topicLevels(topic);

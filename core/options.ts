@@ -1,13 +1,14 @@
 /** The core's configuration: one declaration gives flags, env vars, defaults and `--help`. */
-import { opt } from "../lib/config.ts";
+import { opt } from "@energy/platform/config.ts";
 import {
+  databaseOptions,
   httpHostOption,
   httpPortOption,
   mqttAuthOptions,
   mqttTlsOptions,
   mqttUrlOption,
   topicPrefixOption,
-} from "../lib/options.ts";
+} from "@energy/platform/options.ts";
 
 export const coreOptions = {
   mqttUrl: mqttUrlOption("MQTT broker to subscribe to"),
@@ -33,10 +34,7 @@ export const coreOptions = {
       default: "core",
     },
   ),
-  databaseUrl: opt.url("PostgreSQL server; unset = embedded PGlite in --data-dir", {
-    env: "DATABASE_URL",
-    protocols: ["postgres:", "postgresql:"],
-  }),
+  databaseUrl: databaseOptions.databaseUrl,
   pulsarUrl: opt.url("Pulsar web service (admin + WebSocket API); unset = in-process logs", {
     env: "PULSAR_URL",
     protocols: ["http:", "https:"],
@@ -58,10 +56,7 @@ export const coreOptions = {
     ),
     default: "true",
   },
-  dataDir: opt.string("directory of the embedded PGlite database", {
-    env: "DATA_DIR",
-    default: "./data/pglite",
-  }),
+  dataDir: databaseOptions.dataDir,
   allowedLateness: opt.number("allowed lateness, seconds: watermark = newest event time − this", {
     env: "ALLOWED_LATENESS_S",
     default: "5",

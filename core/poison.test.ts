@@ -4,13 +4,13 @@
  * dead-lettered (bounded), and the valid readings that follow are stored in their windows.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { deadLetters, windows } from "@energy/contracts/db/schema.ts";
+import type { Database } from "@energy/platform/db/client.ts";
+import { mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import { like } from "drizzle-orm";
 import type { MqttClient } from "mqtt";
-import type { Database } from "../lib/db/client.ts";
-import { deadLetters, windows } from "../lib/db/schema.ts";
-import { startInProcessCore } from "../test/in-process-core.ts";
-import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
 import type { Core } from "./service.ts";
+import { startInProcessCore } from "./testing/in-process-core.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 

@@ -1,5 +1,5 @@
 /**
- * The core as a process (`bun core/cli.ts`) against real servers, for the faults that only show there:
+ * The core as a process (`bun apps/core.ts`) against real servers, for the faults that only show there:
  * a poison message redelivered by a persistent MQTT session must not crash-loop the core, a writer that
  * cannot reach PostgreSQL must show on /ready and /metrics, and SIGTERM must end the process within
  * SHUTDOWN_TIMEOUT_S even then. PostgreSQL is reached through a TCP proxy of the test's own, which can
@@ -7,13 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createConnection, createServer, type Socket } from "node:net";
+import { parsePrometheus, sampleValue } from "@energy/platform/prom-text.ts";
+import { runId } from "@energy/testing/fixtures.ts";
+import { endMqttSession, mosquittoUrl, postgresUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
+import { until } from "@energy/testing/until.ts";
 import mqtt, { type MqttClient } from "mqtt";
 import postgres from "postgres";
-import { parsePrometheus, sampleValue } from "../lib/prom-text.ts";
-import { type CoreProcess, startCoreProcess } from "../test/core-process.ts";
-import { runId } from "../test/fixtures.ts";
-import { endMqttSession, mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
-import { until } from "../test/until.ts";
+import { type CoreProcess, startCoreProcess } from "./testing/core-process.ts";
 
 const skip =
   (await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883)) ||

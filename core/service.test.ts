@@ -3,14 +3,14 @@
  * and dead letters out in PostgreSQL (embedded PGlite here; lib/db tests cover the server).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { deadLetters, windows } from "@energy/contracts/db/schema.ts";
+import type { Database } from "@energy/platform/db/client.ts";
+import { pulsarForTests } from "@energy/testing/pulsar.ts";
+import { mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import { eq } from "drizzle-orm";
 import type { MqttClient } from "mqtt";
-import type { Database } from "../lib/db/client.ts";
-import { deadLetters, windows } from "../lib/db/schema.ts";
-import { startInProcessCore } from "../test/in-process-core.ts";
-import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
-import { pulsarForTests } from "./pulsar/testing.ts";
 import type { Core, CoreOptions } from "./service.ts";
+import { startInProcessCore } from "./testing/in-process-core.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const pulsar = await pulsarForTests();

@@ -3,18 +3,19 @@
  * with dead letters and metrics. The logs are in-process here (embedded default); the Pulsar log plugs in
  * through the same `RecordLog` interface.
  */
+
+import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
+import { createMemoryLog, type DeadLetterTarget, type RecordLog } from "@energy/logs/log.ts";
+import { openReadingsTopic, openWindowsTopic } from "@energy/logs/topics.ts";
+import type { Database } from "@energy/platform/db/client.ts";
+import type { ReadinessCheck } from "@energy/platform/http.ts";
+import { createLogger, type Logger } from "@energy/platform/log.ts";
+import { type CoreMetrics, coreMetrics, pulsarMetrics } from "@energy/platform/metrics.ts";
+import type { MqttTls } from "@energy/platform/mqtt-tls.ts";
 import type { Registry } from "prom-client";
-import type { Database } from "../lib/db/client.ts";
-import type { ReadinessCheck } from "../lib/http.ts";
-import { createLogger, type Logger } from "../lib/log.ts";
-import { type CoreMetrics, coreMetrics, pulsarMetrics } from "../lib/metrics.ts";
-import type { MqttTls } from "../lib/mqtt-tls.ts";
-import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
-import { createMemoryLog, type DeadLetterTarget, type RecordLog } from "./log.ts";
 import { defaultLimits, type ValidationLimits } from "./messages.ts";
-import { openReadingsTopic, openWindowsTopic } from "./pulsar/topics.ts";
 import { startWindowStore, type WindowStore } from "./window-store.ts";
 import { startWindowerStage, type WindowerStage } from "./windower.ts";
 
@@ -22,7 +23,7 @@ export interface CoreOptions {
   mqttUrl: URL;
   mqttUsername?: string | undefined;
   mqttPassword?: string | undefined;
-  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  /** CA / client certificate for mqtts:// (packages/platform/mqtt-tls.ts). */
   mqttTls?: MqttTls | undefined;
   mqttProtocol?: 4 | 5;
   /** Fixed MQTT client id = persistent session, so a crash loses no message (core/bridge.ts). */
@@ -43,7 +44,7 @@ export interface CoreOptions {
   /** Topic namespace and partitions of the `readings` and `windows` topics. */
   pulsarNamespace?: string;
   pulsarPartitions?: number;
-  /** Pack the readings topic's records per partition (core/pulsar/log.ts), default true. */
+  /** Pack the readings topic's records per partition (packages/logs/pulsar-log.ts), default true. */
   pulsarReadingsPacking?: boolean;
   /** How often the Pulsar subscriptions' backlog is sampled for /metrics, ms (default 5 s). */
   pulsarBacklogSampleMs?: number;

@@ -14,12 +14,12 @@
  * (docs/scale-out.md). Event time runs at 2× wall time so two minutes of windows take one.
  */
 import { describe, expect, test } from "bun:test";
-import type { Reading } from "../lib/records.ts";
-import { type CoreProcess, coreProcessBed, metric } from "../test/core-process.ts";
-import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "../test/servers.ts";
-import { until } from "../test/until.ts";
-import { pulsarForTests } from "./pulsar/testing.ts";
-import { parseTopic } from "./pulsar/topic.ts";
+import type { Reading } from "@energy/contracts/records.ts";
+import { parseTopic } from "@energy/pulsar/topic.ts";
+import { pulsarForTests } from "@energy/testing/pulsar.ts";
+import { mosquittoUrl, postgresUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
+import { until } from "@energy/testing/until.ts";
+import { type CoreProcess, coreProcessBed, metric } from "./testing/core-process.ts";
 
 const skipMqtt = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const skipPostgres = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);

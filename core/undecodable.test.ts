@@ -1,21 +1,21 @@
 /**
  * Records on the core's Pulsar topics that their codec cannot decode (a foreign producer, an older core):
  * both logs' subscriptions dead-letter them in the core's `dead_letters` table as `undecodable`, count them in
- * `core_invalid_messages_total`, and stay connected (the contract, core/log-contract.ts, checks that the
+ * `core_invalid_messages_total`, and stay connected (the contract, packages/testing/log-contract.ts, checks that the
  * records around them are delivered).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { deadLetters } from "@energy/contracts/db/schema.ts";
+import type { Database } from "@energy/platform/db/client.ts";
+import { PulsarProducer } from "@energy/pulsar/producer.ts";
+import { runId } from "@energy/testing/fixtures.ts";
+import { pulsarForTests } from "@energy/testing/pulsar.ts";
+import { mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
+import { until } from "@energy/testing/until.ts";
 import { like } from "drizzle-orm";
 import type { MqttClient } from "mqtt";
-import type { Database } from "../lib/db/client.ts";
-import { deadLetters } from "../lib/db/schema.ts";
-import { runId } from "../test/fixtures.ts";
-import { startInProcessCore } from "../test/in-process-core.ts";
-import { mosquittoUrl, skipUnlessReachable } from "../test/servers.ts";
-import { until } from "../test/until.ts";
-import { PulsarProducer } from "./pulsar/producer.ts";
-import { pulsarForTests } from "./pulsar/testing.ts";
 import type { Core } from "./service.ts";
+import { startInProcessCore } from "./testing/in-process-core.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
 const pulsar = await pulsarForTests();

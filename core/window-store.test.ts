@@ -5,16 +5,16 @@
  * was retried for ever, blocking every later window.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { windows } from "@energy/contracts/db/schema.ts";
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import { createMemoryLog } from "@energy/logs/log.ts";
+import { type Database, openDatabase } from "@energy/platform/db/client.ts";
+import { coreMetrics } from "@energy/platform/metrics.ts";
+import { sampleWindow, silent } from "@energy/testing/fixtures.ts";
+import { postgresUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import { inArray } from "drizzle-orm";
 import { Registry } from "prom-client";
-import { type Database, openDatabase } from "../lib/db/client.ts";
-import { windows } from "../lib/db/schema.ts";
-import { coreMetrics } from "../lib/metrics.ts";
-import type { WindowRecord } from "../lib/records.ts";
-import { sampleWindow, silent } from "../test/fixtures.ts";
-import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
-import { createMemoryLog } from "./log.ts";
 import { startWindowStore } from "./window-store.ts";
 
 const skip = await skipUnlessReachable("PostgreSQL", postgresUrl, 5432);

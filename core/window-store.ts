@@ -1,19 +1,20 @@
 /**
  * The window store writer: consumes the windows log and upserts each window into PostgreSQL (embedded
  * PGlite or a real server). A failed write (connection lost, server down) throws, so the log redelivers the
- * batch instead of dropping it. A window PostgreSQL refuses for its data (lib/db/isolate.ts) is isolated,
+ * batch instead of dropping it. A window PostgreSQL refuses for its data (packages/platform/db/isolate.ts) is isolated,
  * dead-lettered with PostgreSQL's reason and counted; the rest of its batch is stored, so one bad row can
  * never block every later window.
  */
-import type { Db } from "../lib/db/client.ts";
-import { describeDbError } from "../lib/db/isolate.ts";
-import { saveWindows } from "../lib/db/store.ts";
-import { PipelineError } from "../lib/errors.ts";
-import type { Logger } from "../lib/log.ts";
-import type { CoreMetrics } from "../lib/metrics.ts";
-import type { WindowRecord } from "../lib/records.ts";
+
+import { PipelineError } from "@energy/contracts/errors.ts";
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import type { RecordLog, Subscription } from "@energy/logs/log.ts";
+import type { Db } from "@energy/platform/db/client.ts";
+import { describeDbError } from "@energy/platform/db/isolate.ts";
+import { saveWindows } from "@energy/platform/db/store.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { CoreMetrics } from "@energy/platform/metrics.ts";
 import type { DeadLetterSink } from "./dead-letters.ts";
-import type { RecordLog, Subscription } from "./log.ts";
 import { createWriteHealth, type WriteHealth } from "./write-health.ts";
 
 export interface WindowStoreOptions {

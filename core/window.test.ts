@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { PipelineError } from "../lib/errors.ts";
-import { mulberry32, shuffle } from "../lib/random.ts";
-import type { Reading, WindowRecord } from "../lib/records.ts";
-import { expectPipelineError } from "../test/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import type { Reading, WindowRecord } from "@energy/contracts/records.ts";
+import { mulberry32, shuffle } from "@energy/platform/random.ts";
+import { expectPipelineError } from "@energy/testing/errors.ts";
 import { createWindower, TumblingWindower, type WindowerOptions } from "./window.ts";
 
 const t0 = Date.UTC(2025, 11, 8, 0, 0, 0); // minute-aligned

@@ -26,16 +26,16 @@
  *   the same clock, so a global stall evicts nothing and every sensor keeps its state across it) is
  *   forgotten: its held windows become final (emitted if changed) and released. A later reading of it
  *   starts from scratch: it cannot be recognised as late, and a window rebuilt from it holds fewer readings
- *   than the stored one, which the store keeps (lib/db/store.ts). At most `maxSensors` sensors are
+ *   than the stored one, which the store keeps (packages/platform/db/store.ts). At most `maxSensors` sensors are
  *   tracked: a reading of a new sensor beyond that is `"too_many_sensors"` (rejected, not kept).
  * - Aggregates are computed at each emission over the distinct readings sorted by event time, so the same
  *   set of readings gives bit-identical windows (floating-point sums included) whatever the arrival order:
  *   a window's final emission is the same in any order that makes none of its readings late.
  * - A window only exists once a reading was accepted for it: a minute with no reading emits nothing.
  */
-import { PipelineError } from "../lib/errors.ts";
-import type { Reading, WindowRecord } from "../lib/records.ts";
-import { slotMs as defaultSlotMs, windowMs as defaultWindowMs } from "../lib/records.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import type { Reading, WindowRecord } from "@energy/contracts/records.ts";
+import { slotMs as defaultSlotMs, windowMs as defaultWindowMs } from "@energy/contracts/records.ts";
 
 /** Windowing options; every field is optional and defaults to {@link defaultWindowerOptions}. */
 export interface WindowerOptions {

@@ -4,17 +4,17 @@
  * after the close never reaches Pulsar and the record comes back on restart).
  */
 import { afterAll, describe, expect, test } from "bun:test";
+import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
+import { windowCodec } from "@energy/contracts/window-schema.ts";
+import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "@energy/logs/log.ts";
+import { createPulsarLog } from "@energy/logs/pulsar-log.ts";
+import { readingsCodec } from "@energy/logs/readings-codec.ts";
+import { coreMetrics } from "@energy/platform/metrics.ts";
+import { silent } from "@energy/testing/fixtures.ts";
+import { pulsarForTests, uniqueTopic } from "@energy/testing/pulsar.ts";
+import { until } from "@energy/testing/until.ts";
 import { Registry } from "prom-client";
-import { coreMetrics } from "../lib/metrics.ts";
-import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
-import { silent } from "../test/fixtures.ts";
-import { until } from "../test/until.ts";
-import { windowCodec } from "./avro/window-schema.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
-import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "./log.ts";
-import { createPulsarLog } from "./pulsar/log.ts";
-import { readingsCodec } from "./pulsar/readings-codec.ts";
-import { pulsarForTests, uniqueTopic } from "./pulsar/testing.ts";
 import { startWindowerStage } from "./windower.ts";
 
 const pulsar = await pulsarForTests();

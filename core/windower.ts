@@ -6,13 +6,14 @@
  * A window may be emitted before it is final (full, or its sensor idle) and again when it changes; the
  * window store upserts by sensor + window start, so the last emission wins and no row is duplicated.
  */
-import { retry } from "../lib/backoff.ts";
-import { errorMessage } from "../lib/errors.ts";
-import type { Logger } from "../lib/log.ts";
-import type { CoreMetrics } from "../lib/metrics.ts";
-import type { ReadingsRecord, WindowRecord } from "../lib/records.ts";
+
+import { errorMessage } from "@energy/contracts/errors.ts";
+import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
+import type { LogMessage, RecordLog, Subscription } from "@energy/logs/log.ts";
+import { retry } from "@energy/platform/backoff.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { CoreMetrics } from "@energy/platform/metrics.ts";
 import type { DeadLetterSink } from "./dead-letters.ts";
-import type { LogMessage, RecordLog, Subscription } from "./log.ts";
 import { type Drained, TumblingWindower, type WindowerOptions } from "./window.ts";
 
 export interface WindowerStageOptions {

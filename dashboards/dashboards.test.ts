@@ -23,11 +23,11 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { catalogueRegistry } from "@energy/platform/metrics.ts";
+import { freePort } from "@energy/testing/net.ts";
+import { announceSkip, isCI, postgresUrl, reachable } from "@energy/testing/servers.ts";
 import mqtt from "mqtt";
 import postgres from "postgres";
-import { catalogueRegistry } from "../lib/metrics.ts";
-import { freePort } from "../test/net.ts";
-import { announceSkip, isCI, postgresUrl, reachable } from "../test/servers.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "..");
@@ -437,7 +437,7 @@ run("dashboards against a real Prometheus and the demo's database", () => {
 
     // The demo replays 40 minutes of seed data at 30× (80 s), longer than this test's queries take.
     demo = spawn(
-      ["bun", "scripts/demo.ts", "--http-port", "0", "--speed", "30", "--disorder", "--csv-dir", demoCsv],
+      ["bun", "apps/demo.ts", "--http-port", "0", "--speed", "30", "--disorder", "--csv-dir", demoCsv],
       env,
     );
     const [, brokerUrl] = await demo.waitFor(
@@ -466,7 +466,7 @@ run("dashboards against a real Prometheus and the demo's database", () => {
       core = spawn(
         [
           "bun",
-          "core/cli.ts",
+          "apps/core.ts",
           "--no-forecast",
           "--mqtt-url",
           brokerUrl!,
@@ -504,7 +504,7 @@ run("dashboards against a real Prometheus and the demo's database", () => {
     edgeB = spawn(
       [
         "bun",
-        "edge/cli.ts",
+        "apps/edge.ts",
         "--batch",
         "--csv-dir",
         edgeCsv,

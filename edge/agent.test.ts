@@ -4,10 +4,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { BatchMessage, StreamingMessage } from "@energy/contracts/records.ts";
+import { createLogger } from "@energy/platform/log.ts";
+import { announceSkip } from "@energy/testing/servers.ts";
 import mqtt, { type MqttClient } from "mqtt";
-import { createLogger } from "../lib/log.ts";
-import type { BatchMessage, StreamingMessage } from "../lib/records.ts";
-import { announceSkip } from "../test/servers.ts";
 import { type AgentOptions, startAgent } from "./agent.ts";
 import { defaultGeneratorStartMs } from "./sources/generator.ts";
 import { buildSensorStreams, type SourceOptions } from "./sources/index.ts";
@@ -240,7 +240,7 @@ describe.skipIf(!reachable)("agent against Mosquitto", () => {
       const proc = Bun.spawn(
         [
           "bun",
-          join(import.meta.dir, "cli.ts"),
+          join(import.meta.dir, "../apps/edge.ts"),
           "--batch",
           "--speed",
           "0",

@@ -7,10 +7,15 @@
  * (speed 60 replays an hour per minute); speed 0 advances it as fast as the broker acknowledges, holding the
  * producer back while the queue is half full instead of dropping.
  */
-import { PipelineError } from "../lib/errors.ts";
-import { createLogger, type Logger } from "../lib/log.ts";
-import type { MqttTls } from "../lib/mqtt-tls.ts";
-import { type BatchMessage, defaultTopicPrefix, type StreamingMessage, sensorTopic } from "../lib/records.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import {
+  type BatchMessage,
+  defaultTopicPrefix,
+  type StreamingMessage,
+  sensorTopic,
+} from "@energy/contracts/records.ts";
+import { createLogger, type Logger } from "@energy/platform/log.ts";
+import type { MqttTls } from "@energy/platform/mqtt-tls.ts";
 import { type BatcherOptions, SensorBatcher } from "./batcher.ts";
 import { MqttPublisher, type PublisherStats, type QoS } from "./publisher.ts";
 import type { SensorStream } from "./sources/stream.ts";
@@ -29,7 +34,7 @@ export interface AgentOptions {
   qos?: QoS;
   username?: string | undefined;
   password?: string | undefined;
-  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  /** CA / client certificate for mqtts:// (packages/platform/mqtt-tls.ts). */
   tls?: MqttTls | undefined;
   clientIdPrefix?: string;
   /** MQTT connections in the pool; sensor id modulo this picks one. Default 4. */

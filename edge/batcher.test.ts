@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { BatchMessage, Reading } from "../lib/records.ts";
+import type { BatchMessage, Reading } from "@energy/contracts/records.ts";
 import { SensorBatcher } from "./batcher.ts";
 
 const t0 = Date.UTC(2025, 11, 8); // a minute boundary

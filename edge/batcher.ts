@@ -4,7 +4,7 @@
  * in), when a bound on readings or bytes would be exceeded, or on shutdown. No timers and no I/O, so it is
  * tested with plain values and the agent drives thousands of them from one tick.
  */
-import type { BatchMessage, Reading } from "../lib/records.ts";
+import type { BatchMessage, Reading } from "@energy/contracts/records.ts";
 
 export interface BatcherOptions {
   /** Interval width; intervals are aligned to multiples of it since the epoch (minute boundaries for 60 s). */

@@ -2,8 +2,9 @@
  * Exposes an agent's counters as the catalogue's edge metrics. The agent keeps plain numbers on its hot
  * path (10,000 sensors); they are copied into prom-client at scrape time rather than incremented per publish.
  */
+
+import { edgeMetrics } from "@energy/platform/metrics.ts";
 import type { Registry } from "prom-client";
-import { edgeMetrics } from "../lib/metrics.ts";
 import type { AgentHandle } from "./agent.ts";
 
 export function bindAgentMetrics(agent: AgentHandle, registry: Registry): void {

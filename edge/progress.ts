@@ -3,7 +3,7 @@
  * structured log line otherwise (a CI log or `docker logs` would otherwise fill with carriage returns).
  * Written to stderr so stdout keeps only the final JSON summary.
  */
-import type { Logger } from "../lib/log.ts";
+import type { Logger } from "@energy/platform/log.ts";
 import type { AgentStats } from "./agent.ts";
 
 export interface ProgressOptions {

@@ -4,10 +4,10 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { createServer, type Server } from "node:net";
+import { createLogger } from "@energy/platform/log.ts";
+import { expectPipelineError } from "@energy/testing/errors.ts";
+import { until } from "@energy/testing/until.ts";
 import { Aedes } from "aedes";
-import { createLogger } from "../lib/log.ts";
-import { expectPipelineError } from "../test/errors.ts";
-import { until } from "../test/until.ts";
 import { startAgent } from "./agent.ts";
 import { MqttPublisher, type PublisherOptions } from "./publisher.ts";
 import { buildSensorStreams } from "./sources/index.ts";

@@ -6,11 +6,12 @@
  * operator must see the loss), in-flight publishes per connection are capped (QoS 1 acks pace the sender), and
  * reconnects back off exponentially with jitter so 10,000 emulated sensors do not hammer a restarting broker.
  */
+
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { Backoff } from "@energy/platform/backoff.ts";
+import { type Logger, rateLimitedLogger } from "@energy/platform/log.ts";
+import type { MqttTls } from "@energy/platform/mqtt-tls.ts";
 import mqtt, { type MqttClient } from "mqtt";
-import { Backoff } from "../lib/backoff.ts";
-import { errorMessage, PipelineError } from "../lib/errors.ts";
-import { type Logger, rateLimitedLogger } from "../lib/log.ts";
-import type { MqttTls } from "../lib/mqtt-tls.ts";
 
 export type QoS = 0 | 1 | 2;
 
@@ -19,7 +20,7 @@ export interface PublisherOptions {
   qos: QoS;
   username?: string | undefined;
   password?: string | undefined;
-  /** CA / client certificate for mqtts:// (lib/mqtt-tls.ts). */
+  /** CA / client certificate for mqtts:// (packages/platform/mqtt-tls.ts). */
   tls?: MqttTls | undefined;
   clientIdPrefix: string;
   connections: number;

@@ -3,7 +3,7 @@
  * (bias correction folded into the step size, ε outside the square root), so hyper-parameters carry over
  * from the study's `Adam()`.
  */
-import { PipelineError } from "../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 
 export interface AdamOptions {
   learningRate: number;

@@ -19,7 +19,7 @@
  * Pure: data in, numbers and text out. No timings in the outputs, so a re-run with the same options writes
  * the same bytes.
  */
-import { gridOfCharts, type LineSeries, lineChart } from "../lib/svg-plot.ts";
+import { gridOfCharts, type LineSeries, lineChart } from "@energy/platform/svg-plot.ts";
 import { detectPeriod } from "./dedupe.ts";
 import {
   bandAt,

@@ -2,8 +2,9 @@
  * Serving exported forecasters with onnxruntime-node: load (validating the graph's input and output
  * shapes), warm up, and predict for many sensors in one batched run.
  */
+
+import { PipelineError } from "@energy/contracts/errors.ts";
 import * as ort from "onnxruntime-node";
-import { PipelineError } from "../lib/errors.ts";
 import { onnxInputName, onnxOutputName } from "./onnx.ts";
 
 export interface LoadOptions {

@@ -20,8 +20,8 @@
  * dropped: training runs in a Worker, a scheduled retrain of one scope takes ~5 s of CPU against a period
  * of minutes, and the policy serves persistence wherever the LSTM does not beat it.
  */
-import { PipelineError } from "../lib/errors.ts";
-import { sfc32 } from "../lib/random.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { sfc32 } from "@energy/platform/random.ts";
 
 export interface LstmConfig {
   /** Features per time step (1 for a power series). */

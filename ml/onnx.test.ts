@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { PipelineError } from "../lib/errors.ts";
-import { sfc32 } from "../lib/random.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { sfc32 } from "@energy/platform/random.ts";
 import { OnnxForecaster } from "./inference.ts";
 import { createLstmModel, forward, type LstmModel } from "./lstm.ts";
 import { encodeOnnxModel } from "./onnx.ts";

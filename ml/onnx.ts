@@ -13,7 +13,7 @@
  * output in watts; no scaler file can be paired with the wrong model); it is also written into the
  * metadata as JSON. Without it, input and output are in scaled units (what the equality test uses).
  */
-import { PipelineError } from "../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import type { LstmModel } from "./lstm.ts";
 import { paramViews } from "./lstm.ts";
 import { ProtoWriter } from "./protobuf.ts";

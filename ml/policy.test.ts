@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { sfc32 } from "../lib/random.ts";
+import { sfc32 } from "@energy/platform/random.ts";
 import { detectPeriod } from "./dedupe.ts";
 import {
   bandAt,

@@ -8,7 +8,7 @@
  * Origins are minute-aligned because that is what the forecaster serves: one forecast per closed window,
  * from its 60 one-second slots, for the next 60 seconds.
  */
-import { PipelineError } from "../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 
 /** What produces a served forecast: a trained network, or one of the two baselines. */
 export type ServedKind = "lstm" | "persistence" | "mean";

@@ -5,8 +5,8 @@
  * baseline — with its prediction interval. `ml train`, `ml retrain`, scheduled retraining and the bootstrap
  * all promote through `promoteByPolicy`.
  */
-import { errorMessage, PipelineError } from "../lib/errors.ts";
-import { slotsPerWindow } from "../lib/records.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { slotsPerWindow } from "@energy/contracts/records.ts";
 import type { OnnxForecaster } from "./inference.ts";
 import {
   conformalInterval,

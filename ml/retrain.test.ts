@@ -12,12 +12,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { actuals, models } from "@energy/contracts/db/schema.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { type Database, openDatabase } from "@energy/platform/db/client.ts";
+import { sfc32 } from "@energy/platform/random.ts";
+import { postgresUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import { and, eq } from "drizzle-orm";
-import { type Database, openDatabase } from "../lib/db/client.ts";
-import { actuals, models } from "../lib/db/schema.ts";
-import { PipelineError } from "../lib/errors.ts";
-import { sfc32 } from "../lib/random.ts";
-import { postgresUrl, skipUnlessReachable } from "../test/servers.ts";
 import { persistenceVersion } from "./policy.ts";
 import {
   loadTrainingSeries,

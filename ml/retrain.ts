@@ -14,12 +14,13 @@
  * `retrainScope` chains the three for one process, `retrainFromConfig` also opens and closes the database
  * and store from plain options (for `bun run ml retrain`, or a worker talking to a PostgreSQL server).
  */
+
+import { actuals } from "@energy/contracts/db/schema.ts";
+import { type ErrorCode, errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import type { Db } from "@energy/platform/db/client.ts";
+import { openDatabase } from "@energy/platform/db/client.ts";
+import { saveModel } from "@energy/platform/db/models.ts";
 import { desc, eq, max } from "drizzle-orm";
-import type { Db } from "../lib/db/client.ts";
-import { openDatabase } from "../lib/db/client.ts";
-import { saveModel } from "../lib/db/models.ts";
-import { actuals } from "../lib/db/schema.ts";
-import { type ErrorCode, errorMessage, PipelineError } from "../lib/errors.ts";
 import { minuteOrigins } from "./policy.ts";
 import { promoteByPolicy, type SeriesPart } from "./promote.ts";
 import { artifactFromTraining } from "./store/artifact.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { PipelineError } from "../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import { MinMaxScaler } from "./scaler.ts";
 
 describe("MinMaxScaler", () => {

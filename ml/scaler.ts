@@ -2,7 +2,7 @@
  * Min–max scaling to [0, 1], the study's preprocessing (sklearn `MinMaxScaler`), one scaler per model so a
  * device never shares another's range (one of the study's weaknesses).
  */
-import { PipelineError } from "../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 
 /** JSON form, stored beside the model (and folded into the ONNX graph by `encodeOnnxModel`). */
 export interface MinMaxScalerJson {

@@ -4,7 +4,7 @@
  */
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { errorMessage, PipelineError } from "../lib/errors.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
 
 export interface SeedSeries {
   sensorId: number;

@@ -5,7 +5,7 @@
  * plus appliances switching on and off (steps), some reaching their level over a ramp, short spikes and
  * measurement noise. Nothing here is real data; results on it are labelled "synthetic" wherever shown.
  */
-import { sfc32 } from "../lib/random.ts";
+import { sfc32 } from "@energy/platform/random.ts";
 
 export interface SyntheticOptions {
   /** Seconds (values) to generate. */

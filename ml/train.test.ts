@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { PipelineError } from "../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import { buildWindows, forecast, train, trainBest } from "./train.ts";
 
 // A noisy-free periodic signal in watts; small sizes keep each training run well under a second.

@@ -3,8 +3,8 @@
  * mini-batch Adam on the MSE, and the choice between the study's recursive one-step model and a direct
  * multi-horizon head by their 60-second-ahead validation error.
  */
-import { PipelineError } from "../lib/errors.ts";
-import { sfc32, shuffle } from "../lib/random.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { sfc32, shuffle } from "@energy/platform/random.ts";
 import { Adam } from "./adam.ts";
 import {
   createLstmModel,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { histogramOf, parsePrometheus, sumMetric } from "../../lib/prom-text.ts";
+import { histogramOf, parsePrometheus, sumMetric } from "@energy/platform/prom-text.ts";
 import { bucketQuantile } from "../lib/stats.ts";
 import { mosquittoConfig } from "./broker.ts";
 import { eventStartFor, exactPercentiles, parseAgentStarted } from "./run.ts";

@@ -5,8 +5,9 @@
  * publisher sends precomputed payloads over a few QoS 1 connections with a bounded in-flight window, like
  * the edge's pool. Each prints one JSON line on stdout when done.
  */
+
+import type { MessageKind } from "@energy/contracts/records.ts";
 import mqtt, { type MqttClient } from "mqtt";
-import type { MessageKind } from "../../lib/records.ts";
 import { baselinePayloads } from "./payloads.ts";
 
 export interface WorkerConfig {

@@ -3,8 +3,8 @@
  * payloads and no pipeline, so every pipeline figure can be read as a share of what the broker allows.
  */
 import { join } from "node:path";
-import { PipelineError } from "../../lib/errors.ts";
-import type { MessageKind } from "../../lib/records.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import type { MessageKind } from "@energy/contracts/records.ts";
 import type { PubResult, SubResult, WorkerConfig } from "./baseline-worker.ts";
 import type { Children } from "./procs.ts";
 

@@ -5,8 +5,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PipelineError } from "../../lib/errors.ts";
-import { freePort, waitForPort } from "../../test/net.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { freePort, waitForPort } from "@energy/testing/net.ts";
 import type { Child, Children } from "./procs.ts";
 
 export const mosquittoBinary = "/usr/sbin/mosquitto";

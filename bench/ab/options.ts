@@ -1,6 +1,7 @@
 /** `bun run bench ab` options; presets that depend on --quick stay unset here and are resolved in `resolvePlan`. */
-import { type CommandSpec, type Option, opt, type Values } from "../../lib/config.ts";
-import { PipelineError } from "../../lib/errors.ts";
+
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { type CommandSpec, type Option, opt, type Values } from "@energy/platform/config.ts";
 
 const positiveInt = (raw: string, label: string): number => {
   const n = Number(raw.replaceAll("_", ""));

@@ -8,7 +8,7 @@ import {
   type MessageKind,
   type StreamingMessage,
   sensorTopic,
-} from "../../lib/records.ts";
+} from "@energy/contracts/records.ts";
 
 export interface Payload {
   topic: string;

@@ -1,7 +1,7 @@
 /** The report's pictures: one SVG per question a reader asks of the A-vs-B run. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compactTick, type LineChartOptions, type LineSeries, lineChart } from "../../lib/svg-plot.ts";
+import { compactTick, type LineChartOptions, type LineSeries, lineChart } from "@energy/platform/svg-plot.ts";
 import type { AbResults } from "./report.ts";
 import type { Mode, PointResult } from "./run.ts";
 

@@ -4,8 +4,8 @@
  * success, on error and on Ctrl-C alike.
  */
 import { createWriteStream, type WriteStream } from "node:fs";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import type { Subprocess } from "bun";
-import { PipelineError } from "../../lib/errors.ts";
 
 export interface ChildOptions {
   env?: Record<string, string | undefined>;

@@ -4,8 +4,8 @@
  * the end, and removal of what we created.
  */
 
-import { PulsarAdmin } from "../../core/pulsar/admin.ts";
-import { errorMessage } from "../../lib/errors.ts";
+import { errorMessage } from "@energy/contracts/errors.ts";
+import { PulsarAdmin } from "@energy/pulsar/admin.ts";
 
 /** The core's two logs and their subscriptions (core/service.ts, core/windower.ts, core/window-store.ts). */
 const topicsAndSubscriptions = { readings: "windower", windows: "window-store" } as const;

@@ -4,8 +4,8 @@
  * Raw SQL on purpose: the bench reads aggregates and exact per-window times, not rows for the product.
  */
 import { PGlite } from "@electric-sql/pglite";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import postgres from "postgres";
-import { PipelineError } from "../../lib/errors.ts";
 
 export interface ResultsDb {
   query<T>(text: string): Promise<T[]>;

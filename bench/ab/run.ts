@@ -11,9 +11,15 @@
  */
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
-import { histogramOf, metricByLabel, parsePrometheus, type Sample, sumMetric } from "../../lib/prom-text.ts";
-import { freePort } from "../../test/net.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import {
+  histogramOf,
+  metricByLabel,
+  parsePrometheus,
+  type Sample,
+  sumMetric,
+} from "@energy/platform/prom-text.ts";
+import { freePort } from "@energy/testing/net.ts";
 import type { ProcSampler } from "../lib/procstat.ts";
 import { bucketQuantile, percentile, summarize } from "../lib/stats.ts";
 import type { Child, Children } from "./procs.ts";
@@ -361,7 +367,7 @@ const childEnv = { PULSAR_URL: undefined, DATABASE_URL: undefined, MQTT_URL: und
 function coreArgs(ctx: RunContext, started: Started, port: number, pgliteDir: string): string[] {
   return [
     process.execPath,
-    "core/cli.ts",
+    "apps/core.ts",
     "--mqtt-url",
     ctx.mqttUrl,
     "--http-port",
@@ -385,7 +391,7 @@ function coreArgs(ctx: RunContext, started: Started, port: number, pgliteDir: st
 function edgeArgs(ctx: RunContext, spec: PointSpec, port: number, eventStartMs: number): string[] {
   return [
     process.execPath,
-    "edge/cli.ts",
+    "apps/edge.ts",
     "--mqtt-url",
     ctx.mqttUrl,
     "--http-port",

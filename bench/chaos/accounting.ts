@@ -5,7 +5,7 @@
  * sensor-second: the fleet sends at most one reading per sensor per second, and a window's `imputed` flags
  * say which of its 60 seconds held a real reading.
  */
-import { slotMs, slotsPerWindow } from "../../lib/records.ts";
+import { slotMs, slotsPerWindow } from "@energy/contracts/records.ts";
 
 /** One reading's identity: sensor and event second. */
 export const readingKey = (sensorId: number, eventMs: number): string =>

@@ -1,12 +1,12 @@
 /**
- * The real `bun core/cli.ts` as a child process under a supervisor: planned faults (SIGKILL, SIGSTOP) are
+ * The real `bun apps/core.ts` as a child process under a supervisor: planned faults (SIGKILL, SIGSTOP) are
  * announced first; any other exit is a crash, and the supervisor restarts the core (counted: the
  * "restarts needed" column) up to a budget, as an operator or an orchestrator would. Metrics are scraped
  * every second and kept per process, so a killed core's counters still count up to its last scrape.
  */
 import { join } from "node:path";
-import { parsePrometheus, type Sample, sumMetric } from "../../lib/prom-text.ts";
-import { freePort } from "../../test/net.ts";
+import { parsePrometheus, type Sample, sumMetric } from "@energy/platform/prom-text.ts";
+import { freePort } from "@energy/testing/net.ts";
 import type { Child, Children } from "../ab/procs.ts";
 import { ProcSampler } from "../lib/procstat.ts";
 import { repoRoot } from "./servers.ts";
@@ -52,7 +52,7 @@ export class CoreSupervisor {
     this.scrapes.push([]);
     const child = this.o.children.spawn(
       `core-${this.o.name}`,
-      ["bun", join(repoRoot, "core/cli.ts"), ...this.o.args],
+      ["bun", join(repoRoot, "apps/core.ts"), ...this.o.args],
       {
         env: { ...this.o.env, CORE_HTTP_PORT: String(this.port) },
         logFile: join(this.o.logDir, `core-${this.o.name}.log`),

@@ -9,7 +9,7 @@
  * with a valid reading. The poison kinds that move a sensor's state (1e13, the 1e300 batch) target fleet
  * ids on purpose: that is where they do harm.
  */
-import { mulberry32 } from "../../lib/random.ts";
+import { mulberry32 } from "@energy/platform/random.ts";
 
 export const hostileIdBase = 900_000;
 

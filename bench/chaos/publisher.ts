@@ -4,8 +4,9 @@
  * scenarios that fault the pipeline publish from here: event time = wall time, in order, one reading per
  * sensor per interval, QoS 1, and a reading counts as sent once the broker acknowledged it.
  */
+
+import { type BatchMessage, type StreamingMessage, sensorTopic } from "@energy/contracts/records.ts";
 import mqtt, { type MqttClient } from "mqtt";
-import { type BatchMessage, type StreamingMessage, sensorTopic } from "../../lib/records.ts";
 import { readingKey } from "./accounting.ts";
 
 export interface SensorSpec {

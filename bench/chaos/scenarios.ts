@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isBaselineVersion } from "@energy/ml/policy.ts";
+import { freePort } from "@energy/testing/net.ts";
 import mqtt from "mqtt";
 import postgres from "postgres";
-import { isBaselineVersion } from "../../ml/policy.ts";
-import { freePort } from "../../test/net.ts";
 import type { Children } from "../ab/procs.ts";
 import { type Accounting, account, type DeadLetterRow, readingKey, type StoredWindow } from "./accounting.ts";
 import { CoreSupervisor } from "./core-process.ts";
@@ -639,7 +639,7 @@ async function servableModels(
   return { promoted, baselines, incomplete };
 }
 
-/** The real edge (`bun edge/cli.ts --source generator`), SIGKILLed and restarted; a tap subscriber counts what it sent. */
+/** The real edge (`bun apps/edge.ts --source generator`), SIGKILLed and restarted; a tap subscriber counts what it sent. */
 const edgeSigkill: Scenario = {
   name: "edge-sigkill-restart",
   description:
@@ -670,7 +670,7 @@ const edgeSigkill: Scenario = {
         `edge-${n}`,
         [
           "bun",
-          join(repoRoot, "edge/cli.ts"),
+          join(repoRoot, "apps/edge.ts"),
           "--source",
           "generator",
           "--sensors",

@@ -8,8 +8,8 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { PipelineError } from "../../lib/errors.ts";
-import { freePort, waitForPort } from "../../test/net.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { freePort, waitForPort } from "@energy/testing/net.ts";
 import type { Child, Children } from "../ab/procs.ts";
 
 export const repoRoot = new URL("../../", import.meta.url).pathname;

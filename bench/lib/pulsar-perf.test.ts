@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { PipelineError } from "../../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import { parsePerfConsume, parsePerfProduce, perfLineTime } from "./pulsar-perf.ts";
 
 // Lines as pulsar-perf 4.0.8 printed them here (a 50,000-message batched produce, then a consume).

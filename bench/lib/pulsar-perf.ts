@@ -13,7 +13,7 @@
  * const run = await runPulsarPerf({ home, javaHome, args: ["produce", "-m", "1000", topic], timeoutMs: 60_000 });
  * const figures = parsePerfProduce(run.output, 1000);
  */
-import { PipelineError } from "../../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import { ratePerSecond } from "./stats.ts";
 
 export interface PerfFigures {

@@ -1,5 +1,5 @@
-/** The Pulsar admin calls the bench needs beyond core/pulsar/admin.ts: retention and the broker's version. */
-import { PipelineError } from "../../lib/errors.ts";
+/** The Pulsar admin calls the bench needs beyond packages/pulsar/admin.ts: retention and the broker's version. */
+import { PipelineError } from "@energy/contracts/errors.ts";
 
 /**
  * Keeps bench topics readable by the consume tests although no subscription exists while they are

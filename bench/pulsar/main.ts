@@ -25,9 +25,9 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { PulsarAdmin } from "../../core/pulsar/admin.ts";
-import { commandMain } from "../../lib/config.ts";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { commandMain } from "@energy/platform/config.ts";
+import { PulsarAdmin } from "@energy/pulsar/admin.ts";
 import { type MachineInfo, machineInfo } from "../lib/machine.ts";
 import { readPidFile } from "../lib/procstat.ts";
 import { brokerVersion, setRetention } from "./admin.ts";

@@ -1,8 +1,8 @@
 /** `bun run bench pulsar` options and producer modes. */
 import os from "node:os";
 import path from "node:path";
-import { opt, type Values } from "../../lib/config.ts";
-import { PipelineError } from "../../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { opt, type Values } from "@energy/platform/config.ts";
 
 export const allModes = ["unbatched", "batched", "packed"] as const;
 export type Mode = (typeof allModes)[number];

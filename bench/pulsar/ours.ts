@@ -1,7 +1,8 @@
 /** Our TypeScript producer and consumer, measured the way pulsar-perf measures its own (bench/pulsar/perf.ts). */
-import { PulsarConsumer } from "../../core/pulsar/consumer.ts";
-import { type PackingOptions, PulsarProducer } from "../../core/pulsar/producer.ts";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
+
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { PulsarConsumer } from "@energy/pulsar/consumer.ts";
+import { type PackingOptions, PulsarProducer } from "@energy/pulsar/producer.ts";
 import { cpuMeter } from "../lib/procstat.ts";
 import { ratePerSecond, round, summarize } from "../lib/stats.ts";
 import { type BenchRun, batchSettings, type MeasureContext } from "./measure.ts";

@@ -1,5 +1,5 @@
 /** Pulsar's own `pulsar-perf` (Java client, binary protocol), run as a child process per test. */
-import { errorMessage } from "../../lib/errors.ts";
+import { errorMessage } from "@energy/contracts/errors.ts";
 import { cpuMeter, readCpuSeconds } from "../lib/procstat.ts";
 import { type PerfFigures, parsePerfConsume, parsePerfProduce, runPulsarPerf } from "../lib/pulsar-perf.ts";
 import { round } from "../lib/stats.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { expectPipelineError } from "../../test/errors.ts";
+import { expectPipelineError } from "@energy/testing/errors.ts";
 import { parseSensorCsv, parseSensorTimestamp, readSensorCsv, readSensorCsvDir } from "./csv.ts";
 
 const seed = join(import.meta.dir, "../../data/seed");

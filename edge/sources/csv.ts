@@ -6,8 +6,8 @@
  */
 import { readdir } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { PipelineError } from "../../lib/errors.ts";
-import type { Reading } from "../../lib/records.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import type { Reading } from "@energy/contracts/records.ts";
 
 const timestampColumns = ["sensor_timestamp"];
 const idColumns = ["sensor_id"];

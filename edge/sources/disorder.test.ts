@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Reading } from "../../lib/records.ts";
+import type { Reading } from "@energy/contracts/records.ts";
 import { DisorderedStream } from "./disorder.ts";
 import { defaultGeneratorStartMs, SyntheticSensor } from "./generator.ts";
 import type { Emission } from "./stream.ts";

@@ -10,8 +10,8 @@
  * the study's mean ≈50 s and max ≈180–256 s.
  */
 
-import { deriveSeed, mulberry32, type Random, randomInt, shuffle } from "../../lib/random.ts";
-import type { Reading } from "../../lib/records.ts";
+import type { Reading } from "@energy/contracts/records.ts";
+import { deriveSeed, mulberry32, type Random, randomInt, shuffle } from "@energy/platform/random.ts";
 import type { Emission } from "./stream.ts";
 
 const minuteMs = 60_000;

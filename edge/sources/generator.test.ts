@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Reading } from "../../lib/records.ts";
+import type { Reading } from "@energy/contracts/records.ts";
 import { defaultGeneratorStartMs, SyntheticSensor, sensorProfile } from "./generator.ts";
 
 const hour = 3_600_000;

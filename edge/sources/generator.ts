@@ -6,8 +6,8 @@
  * replaying days cost no memory beyond that.
  */
 
-import { deriveSeed, gaussian, mulberry32, type Random, randomInt } from "../../lib/random.ts";
-import type { Reading } from "../../lib/records.ts";
+import type { Reading } from "@energy/contracts/records.ts";
+import { deriveSeed, gaussian, mulberry32, type Random, randomInt } from "@energy/platform/random.ts";
 
 export interface GeneratorOptions {
   seed: number;

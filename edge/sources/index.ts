@@ -2,7 +2,7 @@
  * Turns the agent's source options into one SensorStream per sensor: CSV replay or the synthetic generator,
  * optionally passed through the study's disordering.
  */
-import type { Reading } from "../../lib/records.ts";
+import type { Reading } from "@energy/contracts/records.ts";
 import { readSensorCsvDir } from "./csv.ts";
 import { DisorderedStream } from "./disorder.ts";
 import { defaultGeneratorStartMs, SyntheticSensor, sensorIds } from "./generator.ts";

@@ -3,7 +3,7 @@
  * which the sensor sends it (`dueMs`), which equals its event time for in-order sources and is later for the
  * disordered workload, so one scheduler can drive both without per-sensor timers.
  */
-import type { Reading } from "../../lib/records.ts";
+import type { Reading } from "@energy/contracts/records.ts";
 
 export interface Emission {
   readonly reading: Reading;

@@ -7,7 +7,7 @@
 import { mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commandMain, opt, type Values } from "../../lib/config.ts";
+import { commandMain, opt, type Values } from "@energy/platform/config.ts";
 import {
   type Dataset,
   describeSeeds,

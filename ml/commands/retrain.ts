@@ -7,9 +7,10 @@
  * With the embedded PGlite database, stop the forecaster first (or let it retrain on its own schedule): a
  * PGlite directory can only be open in one process.
  */
-import { coreOptions } from "../../core/options.ts";
-import { type CommandSpec, commandMain, opt, type Values } from "../../lib/config.ts";
-import { PipelineError } from "../../lib/errors.ts";
+
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { type CommandSpec, commandMain, opt, type Values } from "@energy/platform/config.ts";
+import { databaseOptions } from "@energy/platform/options.ts";
 import {
   defaultRetrainOptions,
   defaultRetrainRows,
@@ -43,8 +44,7 @@ export const retrainOptions = {
     ["best", "recursive", "direct"] as const,
     { default: defaultRetrainOptions.head },
   ),
-  databaseUrl: coreOptions.databaseUrl,
-  dataDir: coreOptions.dataDir,
+  ...databaseOptions,
   ...modelStoreOptions,
 };
 

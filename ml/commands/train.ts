@@ -10,8 +10,8 @@
  * there is.
  */
 import { fileURLToPath } from "node:url";
-import { type CommandSpec, commandMain, opt, type Values } from "../../lib/config.ts";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { type CommandSpec, commandMain, opt, type Values } from "@energy/platform/config.ts";
 import { dedupe } from "../dedupe.ts";
 import { trainingProgress } from "../progress.ts";
 import { promoteByPolicy, type SeriesPart } from "../promote.ts";

@@ -3,7 +3,7 @@
  * loaded (fresh clone, bootstrap training still running) and when a model's inference fails, under its own
  * version label so such rows are never mistaken for a model's.
  */
-import type { WindowRecord } from "../../lib/records.ts";
+import type { WindowRecord } from "@energy/contracts/records.ts";
 
 /** `model_version` of forecasts made by the persistence baseline. */
 export const baselineVersion = "baseline-persistence";

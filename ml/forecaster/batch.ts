@@ -4,10 +4,10 @@
  * minute in the same tick cost one call per model, not 1,000. Sensors without a model, and a group whose
  * run fails, get the persistence baseline under its own version label.
  */
-import { errorMessage } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { ForecasterMetrics } from "../../lib/metrics.ts";
-import { slotsPerWindow, type WindowRecord } from "../../lib/records.ts";
+import { errorMessage } from "@energy/contracts/errors.ts";
+import { slotsPerWindow, type WindowRecord } from "@energy/contracts/records.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { ForecasterMetrics } from "@energy/platform/metrics.ts";
 import { type Interval, meanVersion, persistenceVersion, type ServedKind } from "../policy.ts";
 import { baselineVersion, persistenceForecast } from "./baseline.ts";
 import type { ModelKind, ModelSet, ServingModel } from "./models.ts";

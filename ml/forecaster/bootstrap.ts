@@ -4,9 +4,9 @@
  * the same held-out origins (ml/promote.ts): the winner serves. Ingestion never waits for this: until the
  * decision the persistence baseline forecasts, under its own version label.
  */
-import { errorMessage } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { ForecasterMetrics } from "../../lib/metrics.ts";
+import { errorMessage } from "@energy/contracts/errors.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { ForecasterMetrics } from "@energy/platform/metrics.ts";
 import { promoteByPolicy } from "../promote.ts";
 import { initialVersion, versionForRange } from "../store/model-store.ts";
 import type { ManifestEntry, ModelArtifact, ModelScope } from "../store/types.ts";

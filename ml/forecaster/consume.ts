@@ -3,13 +3,14 @@
  * upsert the actuals and the forecasts, then acknowledge. Nothing is acked before its rows are stored, so a
  * crash or a failed write means redelivery, and the upserts make the redelivery idempotent.
  */
-import type { BatchHandler } from "../../core/log.ts";
-import type { Db } from "../../lib/db/client.ts";
-import { saveActuals, saveForecasts } from "../../lib/db/forecasts.ts";
-import { errorMessage } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { ForecasterMetrics } from "../../lib/metrics.ts";
-import type { WindowRecord } from "../../lib/records.ts";
+
+import { errorMessage } from "@energy/contracts/errors.ts";
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import type { BatchHandler } from "@energy/logs/log.ts";
+import type { Db } from "@energy/platform/db/client.ts";
+import { saveActuals, saveForecasts } from "@energy/platform/db/forecasts.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { ForecasterMetrics } from "@energy/platform/metrics.ts";
 import { forecastWindows, type WindowForecast } from "./batch.ts";
 import type { ModelSet } from "./models.ts";
 import { actualRows, forecastRows } from "./rows.ts";

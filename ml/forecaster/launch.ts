@@ -3,11 +3,12 @@
  * (in-process, `--forecast`) and the demo, so the three cannot drift apart: opens the model store, maps the
  * options, starts the service, and closes the store again on stop.
  */
+
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import type { RecordLog } from "@energy/logs/log.ts";
+import type { Database } from "@energy/platform/db/client.ts";
+import type { Logger } from "@energy/platform/log.ts";
 import type { Registry } from "prom-client";
-import type { RecordLog } from "../../core/log.ts";
-import type { Database } from "../../lib/db/client.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { WindowRecord } from "../../lib/records.ts";
 import { ModelStore } from "../store/model-store.ts";
 import { modelStoreConfig } from "../store/options.ts";
 import type { ForecasterRunValues } from "./options.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createRegistry } from "../../lib/metrics.ts";
-import type { WindowRecord } from "../../lib/records.ts";
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import { createRegistry } from "@energy/platform/metrics.ts";
 import { trainingProgress } from "../progress.ts";
 import type { WindowForecast } from "./batch.ts";
 import { LiveError } from "./live-error.ts";

@@ -5,8 +5,9 @@
  * kept; a model whose rolling MAE stays above persistence's for `demoteAfterMs` (event time) is demoted:
  * persistence serves the scope, and the decision is recorded in the manifest like any other.
  */
+
+import type { WindowRecord } from "@energy/contracts/records.ts";
 import { Gauge, type Registry } from "prom-client";
-import type { WindowRecord } from "../../lib/records.ts";
 import type { ModelScope } from "../store/types.ts";
 import { lastMeasuredValue } from "./baseline.ts";
 import type { WindowForecast } from "./batch.ts";

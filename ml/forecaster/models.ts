@@ -4,10 +4,10 @@
  * that fails to load (missing, truncated, wrong shape, failing its warm-up run) is logged and counted once,
  * and the model serving before it keeps serving.
  */
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { ForecasterMetrics } from "../../lib/metrics.ts";
-import { slotsPerWindow } from "../../lib/records.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { slotsPerWindow } from "@energy/contracts/records.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { ForecasterMetrics } from "@energy/platform/metrics.ts";
 import type { OnnxForecaster } from "../inference.ts";
 import { type Interval, isBaselineVersion, kindOfVersion, type ServedKind } from "../policy.ts";
 import { openForecaster } from "../store/artifact.ts";

@@ -2,7 +2,7 @@
  * The forecaster's own options, declared once for `bun run forecaster`, `bun run core --forecast` and the
  * demo (store options come from ml/store/options.ts).
  */
-import { opt, type Values } from "../../lib/config.ts";
+import { opt, type Values } from "@energy/platform/config.ts";
 import { modelStoreOptions } from "../store/options.ts";
 
 /**

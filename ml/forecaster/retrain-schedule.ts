@@ -5,10 +5,11 @@
  * owner); training, scoring and the promotion decision run in a Worker, so ingestion never waits for them.
  * Outcomes are counted in forecaster_retrains_total{outcome}; a promotion reloads the models at once.
  */
-import type { Db } from "../../lib/db/client.ts";
-import { errorMessage } from "../../lib/errors.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { ForecasterMetrics } from "../../lib/metrics.ts";
+
+import { errorMessage } from "@energy/contracts/errors.ts";
+import type { Db } from "@energy/platform/db/client.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import type { ForecasterMetrics } from "@energy/platform/metrics.ts";
 import { loadTrainingSeries, type RetrainOptions, type RetrainOutcome, recordModelRow } from "../retrain.ts";
 import type { ModelStoreOptions } from "../store/model-store.ts";
 import type { ModelScope } from "../store/types.ts";

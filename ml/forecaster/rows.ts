@@ -2,8 +2,9 @@
  * Rows the forecaster writes, derived from a window (pure): the 60 per-second actuals with their `imputed`
  * flags, and the 60 per-second forecast values of the following minute.
  */
-import type { ActualInsert, ForecastInsert } from "../../lib/db/forecasts.ts";
-import { slotMs, type WindowRecord } from "../../lib/records.ts";
+
+import { slotMs, type WindowRecord } from "@energy/contracts/records.ts";
+import type { ActualInsert, ForecastInsert } from "@energy/platform/db/forecasts.ts";
 import { bandAt, type Interval, originScale, type ServedKind } from "../policy.ts";
 
 /** One row per slot: `ts` = window start + i s; imputed slots (the minute's mean) keep their flag. */

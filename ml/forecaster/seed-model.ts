@@ -5,8 +5,8 @@
  * synthetic set (ml/synthetic.ts) — the held-out tails of all of them are what the serving policy scores it
  * on, against persistence and the minute mean (ml/promote.ts, on the forecaster's thread).
  */
-import { PipelineError } from "../../lib/errors.ts";
-import { slotsPerWindow } from "../../lib/records.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { slotsPerWindow } from "@energy/contracts/records.ts";
 import { dedupe } from "../dedupe.ts";
 import type { SeriesPart } from "../promote.ts";
 import { readSeedCsv } from "../seed.ts";

@@ -8,13 +8,14 @@
  * const forecaster = await startForecaster({ windowsLog: core.windowsLog, database, store, registry });
  * serveOps({ service: "forecaster", registry, checks: forecaster.checks, port: 9103 });
  */
+
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import type { RecordLog, Subscription } from "@energy/logs/log.ts";
+import type { Database } from "@energy/platform/db/client.ts";
+import { createLogger, type Logger } from "@energy/platform/log.ts";
+import { type ForecasterMetrics, forecasterMetrics } from "@energy/platform/metrics.ts";
 import type { Registry } from "prom-client";
-import type { RecordLog, Subscription } from "../../core/log.ts";
-import type { Database } from "../../lib/db/client.ts";
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
-import { createLogger, type Logger } from "../../lib/log.ts";
-import { type ForecasterMetrics, forecasterMetrics } from "../../lib/metrics.ts";
-import type { WindowRecord } from "../../lib/records.ts";
 import { persistenceVersion } from "../policy.ts";
 import type { ModelScope } from "../store/types.ts";
 import {

@@ -1,13 +1,14 @@
 /**
  * The standalone forecaster's input: the core's windows topic on Pulsar, opened through the same declaration
- * the core uses (core/pulsar/topics.ts) so both agree on topic, partitions and schema.
+ * the core uses (packages/logs/topics.ts) so both agree on topic, partitions and schema.
  */
+
+import type { WindowRecord } from "@energy/contracts/records.ts";
+import type { DeadLetterTarget, RecordLog } from "@energy/logs/log.ts";
+import { openWindowsTopic } from "@energy/logs/topics.ts";
+import type { Logger } from "@energy/platform/log.ts";
+import { pulsarMetrics } from "@energy/platform/metrics.ts";
 import type { Registry } from "prom-client";
-import type { DeadLetterTarget, RecordLog } from "../../core/log.ts";
-import { openWindowsTopic } from "../../core/pulsar/topics.ts";
-import type { Logger } from "../../lib/log.ts";
-import { pulsarMetrics } from "../../lib/metrics.ts";
-import type { WindowRecord } from "../../lib/records.ts";
 
 export interface PulsarWindowsOptions {
   pulsarUrl: URL;

@@ -6,7 +6,7 @@
  * The worker module answers with `postMessage({ ok: true, value })` or `{ ok: false, error }` (see
  * `serveWorkerTask`).
  */
-import { errorMessage, PipelineError } from "../../lib/errors.ts";
+import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
 
 export type WorkerReply<R> = { ok: true; value: R } | { ok: false; error: string };
 

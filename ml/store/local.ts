@@ -6,7 +6,7 @@
 import type { Dirent } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { PipelineError } from "../../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import { type BlobStore, isValidKey } from "./blob.ts";
 
 export const defaultModelDir = "data/models";

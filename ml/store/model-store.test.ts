@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { sfc32 } from "@energy/platform/random.ts";
 import S3rver from "s3rver";
-import { PipelineError } from "../../lib/errors.ts";
-import { sfc32 } from "../../lib/random.ts";
 import { forecast, type TrainResult, train } from "../train.ts";
 import { artifactFromTraining, openForecaster } from "./artifact.ts";
 import type { BlobStore } from "./blob.ts";

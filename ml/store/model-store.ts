@@ -19,8 +19,9 @@
  * manifest is read-modified-written without a conditional put, because s3rver and some S3-compatible servers
  * do not implement If-Match on PUT.
  */
-import { retry } from "../../lib/backoff.ts";
-import { PipelineError } from "../../lib/errors.ts";
+
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { retry } from "@energy/platform/backoff.ts";
 import { checkInterval, isBaselineVersion } from "../policy.ts";
 import { MinMaxScaler, type MinMaxScalerJson } from "../scaler.ts";
 import type { BlobStore } from "./blob.ts";

@@ -2,7 +2,7 @@
  * The model store's options, declared once for every command that opens it (`ml train`, `ml retrain`, the
  * forecaster). Real S3 is used the moment S3_ENDPOINT is set; otherwise the local directory MODEL_DIR.
  */
-import { opt, type Values } from "../../lib/config.ts";
+import { opt, type Values } from "@energy/platform/config.ts";
 import { defaultModelDir } from "./local.ts";
 import type { ModelStoreOptions } from "./model-store.ts";
 

@@ -12,7 +12,7 @@ import {
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
-import { PipelineError } from "../../lib/errors.ts";
+import { PipelineError } from "@energy/contracts/errors.ts";
 import { type BlobStore, isValidKey } from "./blob.ts";
 
 export interface S3Options {

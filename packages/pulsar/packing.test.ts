@@ -1,0 +1,125 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { pulsarForTests, uniqueTopic } from "@energy/testing/pulsar.ts";
+import { PulsarConsumer, type PulsarMessage } from "./consumer.ts";
+import { decodePacked, encodePacked, type PackedRecord } from "./packing.ts";
+import { PulsarProducer } from "./producer.ts";
+
+describe("packed message format", () => {
+  test("round trip keeps payload bytes, event times and properties per record", () => {
+    const records: PackedRecord[] = [
+      { payload: new Uint8Array([0, 1, 255]), eventTime: 1_700_000_000_123, properties: { unit: "W" } },
+      { payload: new Uint8Array([]) },
+      { payload: new TextEncoder().encode('é"}'), properties: { "a b": "c\nd" } },
+    ];
+    const decoded = decodePacked(encodePacked(records));
+    expect(decoded).toHaveLength(3);
+    expect([...decoded[0]!.payload]).toEqual([0, 1, 255]);
+    expect(decoded[0]!.eventTime).toBe(1_700_000_000_123);
+    expect(decoded[0]!.properties).toEqual({ unit: "W" });
+    expect(decoded[1]!.payload.byteLength).toBe(0);
+    expect(decoded[1]!.eventTime).toBeUndefined();
+    expect(decoded[1]!.properties).toBeUndefined();
+    expect(new TextDecoder().decode(decoded[2]!.payload)).toBe('é"}');
+    expect(decoded[2]!.properties).toEqual({ "a b": "c\nd" });
+  });
+
+  test("truncated or padded bytes are a validation error, not garbage records", () => {
+    const bytes = encodePacked([{ payload: new Uint8Array(10), eventTime: 5 }]);
+    for (const bad of [bytes.subarray(0, 3), bytes.subarray(0, bytes.length - 1)]) {
+      expect(() => decodePacked(bad)).toThrow(PipelineError);
+    }
+    const padded = new Uint8Array(bytes.length + 1);
+    padded.set(bytes);
+    expect(() => decodePacked(padded)).toThrow(/1 bytes after its 1 records/);
+  });
+});
+
+const pulsar = await pulsarForTests();
+const created: string[] = [];
+const text = (m: PulsarMessage) => new TextDecoder().decode(m.payload);
+
+describe.skipIf(!pulsar)("packing producer and unpacking consumer against a real Pulsar", () => {
+  const url = pulsar?.url;
+  afterAll(async () => {
+    for (const topic of created) await pulsar!.admin.deleteTopic(topic).catch(() => {});
+  });
+
+  test("records come out one by one with their ids, keys, properties and event times; acks ack the pack", async () => {
+    const topic = uniqueTopic("packed");
+    created.push(topic);
+    const consumer = await PulsarConsumer.subscribe({
+      url,
+      topic,
+      subscription: "p",
+      initialPosition: "Earliest",
+    });
+    const producer = await PulsarProducer.create({
+      url,
+      topic,
+      packing: { maxMessages: 4, maxBytes: 64 * 1024, maxDelayMs: 5 },
+    });
+    const sends = Array.from({ length: 10 }, (_, i) =>
+      producer.send(`m${i}`, { key: `k${i % 2}`, properties: { i: String(i) }, eventTime: 1_000 + i }),
+    );
+    const ids = await Promise.all(sends);
+    const received: PulsarMessage[] = [];
+    while (received.length < 10) received.push(await consumer.receive(10_000));
+    expect(received.map(text).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`).sort());
+    for (const m of received) {
+      const i = Number(text(m).slice(1));
+      expect(m.id).toBe(ids[i]!);
+      expect(m.key).toBe(`k${i % 2}`);
+      expect(m.properties).toEqual({ i: String(i) });
+      expect(m.eventTime).toBe(1_000 + i);
+    }
+    // per key, records keep send order across packs
+    for (const key of ["k0", "k1"]) {
+      const order = received.filter((m) => m.key === key).map((m) => Number(text(m).slice(1)));
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+    }
+    for (const m of received) consumer.ack(m);
+    await Bun.sleep(300); // acks are fire-and-forget
+    await consumer.close();
+    await producer.close();
+    const again = await PulsarConsumer.subscribe({ url, topic, subscription: "p" });
+    await expect(again.receive(1_000)).rejects.toThrow(/did not complete/);
+    await again.close();
+  });
+
+  test("a negative ack brings the pack back; this consumer hands out only its records not acked", async () => {
+    const topic = uniqueTopic("packed-nack");
+    created.push(topic);
+    const consumer = await PulsarConsumer.subscribe({
+      url,
+      topic,
+      subscription: "n",
+      subscriptionType: "Shared", // the broker counts redeliveries on Shared subscriptions
+      initialPosition: "Earliest",
+      negativeAckRedeliveryDelayMs: 200,
+    });
+    const producer = await PulsarProducer.create({
+      url,
+      topic,
+      packing: { maxMessages: 4, maxBytes: 64 * 1024, maxDelayMs: 50 },
+    });
+    await Promise.all(["a", "b", "c", "d"].map((s) => producer.send(s)));
+    const first = [
+      await consumer.receive(5_000),
+      await consumer.receive(5_000),
+      await consumer.receive(5_000),
+      await consumer.receive(5_000),
+    ];
+    consumer.ack(first[0]!);
+    consumer.negativeAck(first[1]!); // the broker redelivers the whole pack
+    consumer.ack(first[2]!); // acked after the nack: remembered too
+    // "d" neither acked nor nacked: it comes back with "b"
+    const again = [await consumer.receive(5_000), await consumer.receive(5_000)];
+    expect(again.map(text)).toEqual(["b", "d"]);
+    expect(again.every((m) => m.redeliveryCount >= 1)).toBe(true);
+    await expect(consumer.receive(500)).rejects.toThrow(/did not complete/);
+    for (const m of again) consumer.ack(m);
+    await producer.close();
+    await consumer.close();
+  });
+});
