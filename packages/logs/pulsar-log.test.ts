@@ -9,7 +9,7 @@ import { pulsarLogHarness } from "@energy/testing/pulsar-log-harness.ts";
 import { until } from "@energy/testing/until.ts";
 import avro from "avsc";
 import type { LogMessage, RecordLog } from "./log.ts";
-import { createPulsarLog } from "./pulsar-log.ts";
+import { createPulsarLog, type PulsarLogOptions } from "./pulsar-log.ts";
 import { readingsCodec } from "./readings-codec.ts";
 
 const pulsar = await pulsarForTests();
@@ -34,6 +34,27 @@ async function windowsLog(topic: string, extra: { retryDelayMs?: number } = {}) 
     ...extra,
   });
   logs.push(log as RecordLog<unknown>);
+  return log;
+}
+
+/** A readings log on `topic` (JSON records); `track` = false leaves closing it to the test. */
+async function readingsLog(
+  name: string,
+  topic: string,
+  extra: Partial<PulsarLogOptions<ReadingsRecord>> = {},
+  track = true,
+) {
+  if (track) created.push(topic);
+  const log = await createPulsarLog<ReadingsRecord>({
+    name,
+    topic,
+    url: pulsar!.url,
+    partitions: 2,
+    codec: readingsCodec,
+    deadLetters: collectDeadLetters(),
+    ...extra,
+  });
+  if (track) logs.push(log as RecordLog<unknown>);
   return log;
 }
 
@@ -161,16 +182,7 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
 
   test("readings records travel as JSON; ready() follows the connections; close() rejects later publishes", async () => {
     const topic = uniqueTopic("log-readings");
-    created.push(topic);
-    const log = await createPulsarLog<ReadingsRecord>({
-      name: "readings-test",
-      topic,
-      url: pulsar!.url,
-      partitions: 2,
-      codec: readingsCodec,
-      deadLetters: collectDeadLetters(),
-    });
-    logs.push(log as RecordLog<unknown>);
+    const log = await readingsLog("readings-test", topic);
     expect(log.ready()).toBe(true); // producer only
     const records: ReadingsRecord[] = [
       {
@@ -204,29 +216,11 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
     expect(log.ready()).toBe(false);
     await expect(log.publish([{ key: "4", value: records[0]! }])).rejects.toThrow("closed");
     // the topic existed already: creating the log again is idempotent
-    const again = await createPulsarLog<ReadingsRecord>({
-      name: "readings-test",
-      topic,
-      url: pulsar!.url,
-      partitions: 2,
-      codec: readingsCodec,
-      deadLetters: collectDeadLetters(),
-    });
+    const again = await readingsLog("readings-test", topic, {}, false);
     await again.close();
   }, 30_000);
   test("delivery goes on past 1000 un-acked records (the windower holds a window's worth un-acked)", async () => {
-    const topic = uniqueTopic("log-unacked");
-    created.push(topic);
-    const log = await createPulsarLog<ReadingsRecord>({
-      name: "unacked-test",
-      topic,
-      url: pulsar!.url,
-      partitions: 2,
-      codec: readingsCodec,
-      deadLetters: collectDeadLetters(),
-      maxInFlight: 500,
-    });
-    logs.push(log as RecordLog<unknown>);
+    const log = await readingsLog("unacked-test", uniqueTopic("log-unacked"), { maxInFlight: 500 });
     const n = 2_500;
     const records = Array.from({ length: n }, (_, i) => ({
       key: String(i % 50),
@@ -251,18 +245,11 @@ describe.skipIf(!pulsar)("RecordLog on a real Pulsar", () => {
 
   test("a producer that fails for good: /ready names the failure and publish rejects with it", async () => {
     const relay = startRelay(new URL(pulsar!.url));
-    const topic = uniqueTopic("log-producer-fails");
-    created.push(topic);
-    const log = await createPulsarLog<ReadingsRecord>({
-      name: "producer-fails",
-      topic,
+    const log = await readingsLog("producer-fails", uniqueTopic("log-producer-fails"), {
       url: relay.url,
       partitions: 1,
-      codec: readingsCodec,
-      deadLetters: collectDeadLetters(),
       producer: { backoff: { initialMs: 50, maxMs: 200 } },
     });
-    logs.push(log as RecordLog<unknown>);
     expect(log.connections?.().producer).toBe(true);
     relay.cut(5_000, "producers");
     await until("the producer to give up", () =>
