@@ -7,51 +7,19 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, createServer, type Socket } from "node:net";
-import type { ReadingsRecord } from "@energy/contracts/records.ts";
-import type { KeyedRecord, RecordLog } from "@energy/logs/log.ts";
 import { coreMetrics } from "@energy/platform/metrics.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "@energy/platform/mqtt-broker.ts";
+import { gatedReadingsLog } from "@energy/testing/collecting-log.ts";
+import { runId, silent } from "@energy/testing/fixtures.ts";
 import { mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
+import { until } from "@energy/testing/until.ts";
 import mqtt, { MqttClient } from "mqtt";
 import { Registry } from "prom-client";
 import { assertManualPuback, startBridge } from "./bridge.ts";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
+import { secondReading, startTestBridge } from "./testing/bridge.ts";
 
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
 const skipMosquitto = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
-
-async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
-
-/** A readings log whose publishes wait until `open()`; `acceptedAt` is when it first accepted. */
-function gatedLog() {
-  let open: () => void = () => {};
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const published: KeyedRecord<ReadingsRecord>[] = [];
-  const state = { acceptedAt: Number.POSITIVE_INFINITY };
-  const log: RecordLog<ReadingsRecord> = {
-    name: "readings",
-    durable: true,
-    async publish(records) {
-      await gate;
-      published.push(...records);
-      state.acceptedAt = Math.min(state.acceptedAt, performance.now());
-    },
-    subscribe: () => {
-      throw new Error("not used");
-    },
-    ready: () => true,
-    close: async () => {},
-  };
-  return { log, published, open, state };
-}
 
 /**
  * Splits a byte stream into MQTT control packets (fixed header: type in the high nibble, then the remaining
@@ -155,7 +123,7 @@ describe("the guard on mqtt.js's private _sendPacket", () => {
         mqttUrl: new URL("mqtt://127.0.0.1:1"),
         topicPrefix: "sensors",
         shareGroup: undefined,
-        readingsLog: gatedLog().log,
+        readingsLog: gatedReadingsLog().log,
         deadLetters: createMemoryDeadLetterSink(),
         metrics: coreMetrics(new Registry()),
         logger: silent,
@@ -186,13 +154,13 @@ const brokers = [
 for (const broker of brokers) {
   describe.skipIf(broker.skip)(`deferred PUBACK on ${broker.name}`, () => {
     test("a QoS 1 message is not acknowledged while the readings log holds it (the broker hands it back after a reconnect), and is once the log accepted it", async () => {
-      const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+      const run = runId();
       const brokerUrl = broker.protocol === 5 ? mosquittoUrl : embedded!.url;
       const prefix = `test-ack-${run}`;
       const clientId = `core-ack-${run}`;
       const proxy = await startProxy(brokerUrl);
-      const { log, published, open, state } = gatedLog();
-      const bridge = await startBridge({
+      const { log, published, open, state } = gatedReadingsLog();
+      const bridge = await startTestBridge({
         mqttUrl: proxy.url,
         protocolVersion: broker.protocol,
         topicPrefix: prefix,
@@ -200,30 +168,21 @@ for (const broker of brokers) {
         clientId,
         sessionExpirySeconds: 60,
         readingsLog: log,
-        deadLetters: createMemoryDeadLetterSink(),
-        metrics: coreMetrics(new Registry()),
-        logger: silent,
       });
       const edge = await mqtt.connectAsync(brokerUrl.href, {
         clientId: `edge-ack-${run}`,
         protocolVersion: broker.protocol,
       });
-      const reading = (s: number) =>
-        JSON.stringify({
-          sensor_id: 1,
-          sensor_energy_value: 500 + s,
-          sensor_timestamp: 1_765_152_000 + s,
-          message_creation_time: Date.now(),
-        });
       const seconds = () => published.flatMap((r) => r.value.readings.map((x) => x.value - 500));
       try {
         // The subscription is in flight right after connect: the first message is sent until one arrives.
         for (let tries = 0; bridge.pendingAcks() === 0; tries++) {
           if (tries === 50) throw new Error("the bridge took no message in 10 s");
-          await edge.publishAsync(`${prefix}/1/reading`, reading(0), { qos: 1 });
+          await edge.publishAsync(`${prefix}/1/reading`, secondReading(0), { qos: 1 });
           await Bun.sleep(200);
         }
-        for (let s = 1; s < 3; s++) await edge.publishAsync(`${prefix}/1/reading`, reading(s), { qos: 1 });
+        for (let s = 1; s < 3; s++)
+          await edge.publishAsync(`${prefix}/1/reading`, secondReading(s), { qos: 1 });
         await until("the bridge to take the three messages", () => bridge.pendingAcks() >= 3);
         const taken = bridge.pendingAcks();
 
@@ -254,7 +213,7 @@ for (const broker of brokers) {
         //    new message arrives anything it handed back would have arrived too.
         const before = published.length;
         proxy.cut();
-        await edge.publishAsync(`${prefix}/1/reading`, reading(3), { qos: 1 });
+        await edge.publishAsync(`${prefix}/1/reading`, secondReading(3), { qos: 1 });
         await until("the message published across the reconnect", () => seconds().includes(3));
         await until("its PUBACK", () => bridge.pendingAcks() === 0);
         const after = published.slice(before).flatMap((r) => r.value.readings.map((x) => x.value - 500));

@@ -5,10 +5,8 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
-import type { ReadingsRecord } from "@energy/contracts/records.ts";
-import type { KeyedRecord, RecordLog } from "@energy/logs/log.ts";
 import { coreMetrics } from "@energy/platform/metrics.ts";
-import { collectingReadingsLog } from "@energy/testing/collecting-log.ts";
+import { collectingReadingsLog, gatedReadingsLog } from "@energy/testing/collecting-log.ts";
 import { runId } from "@energy/testing/fixtures.ts";
 import { endMqttSession, mosquittoUrl, skipUnlessReachable } from "@energy/testing/servers.ts";
 import { until } from "@energy/testing/until.ts";
@@ -17,32 +15,9 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Registry } from "prom-client";
 import { createMemoryDeadLetterSink } from "./dead-letters.ts";
 import { parseSensorMessage } from "./messages.ts";
-import { startTestBridge } from "./testing/bridge.ts";
+import { secondReading, startTestBridge } from "./testing/bridge.ts";
 
 const skip = await skipUnlessReachable("Mosquitto", mosquittoUrl, 1883);
-
-/** A readings log whose publishes wait until `open()`: the MQTT → log hop, held mid-way. */
-function gatedLog() {
-  let open: () => void = () => {};
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const published: KeyedRecord<ReadingsRecord>[] = [];
-  const log: RecordLog<ReadingsRecord> = {
-    name: "readings",
-    durable: true,
-    async publish(records) {
-      await gate;
-      published.push(...records);
-    },
-    subscribe: () => {
-      throw new Error("not used");
-    },
-    ready: () => true,
-    close: async () => {},
-  };
-  return { log, published, open };
-}
 
 describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
   const run = runId();
@@ -77,7 +52,7 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
   }
 
   test("PUBACK waits for the log: messages held in the bridge stay in the session; logged ones do not", async () => {
-    const { log, published, open } = gatedLog();
+    const { log, published, open } = gatedReadingsLog();
     const bridge = await startTestBridge({
       topicPrefix: prefix,
       shareGroup: `bridge-${run}`,
@@ -87,16 +62,9 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
     });
     const edge = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `${prefix}-edge` });
     clients.push(edge);
-    const reading = (s: number) =>
-      JSON.stringify({
-        sensor_id: 1,
-        sensor_energy_value: 500 + s,
-        sensor_timestamp: 1_765_152_000 + s,
-        message_creation_time: Date.now(),
-      });
 
     // 1. Five messages reach the bridge while the log holds their publish: none may be acknowledged.
-    for (let s = 0; s < 5; s++) await edge.publishAsync(`${prefix}/1/reading`, reading(s), { qos: 1 });
+    for (let s = 0; s < 5; s++) await edge.publishAsync(`${prefix}/1/reading`, secondReading(s), { qos: 1 });
     await until("the bridge to take the five messages", () => bridge.pendingAcks() === 5);
     expect(published).toHaveLength(0);
     // A core taking over the session now (the first one "crashed") gets all five again, flagged DUP.
@@ -111,7 +79,7 @@ describe.skipIf(skip)("MQTT bridge against the real Mosquitto", () => {
     // 2. The log accepts; the bridge reconnects (its session was taken over) and bridges three more.
     open();
     await until("the bridge to reconnect", () => bridge.connected(), 5_000);
-    for (let s = 5; s < 8; s++) await edge.publishAsync(`${prefix}/1/reading`, reading(s), { qos: 1 });
+    for (let s = 5; s < 8; s++) await edge.publishAsync(`${prefix}/1/reading`, secondReading(s), { qos: 1 });
     await until(
       "the three new messages logged and acknowledged",
       () =>
@@ -179,7 +147,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
 
   test("retry buffer is bounded: with the log down the bridge stops taking messages, the broker keeps them", async () => {
     const prefix = `test-bounded-${run}`;
-    const { log, published, open } = gatedLog();
+    const { log, published, open } = gatedReadingsLog();
     const bridge = await startTestBridge({
       topicPrefix: prefix,
       readingsLog: log,

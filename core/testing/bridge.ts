@@ -25,3 +25,16 @@ export function startTestBridge(
     ...options,
   });
 }
+
+/**
+ * Sensor 1's reading `s` seconds into 2025-12-08 as the MQTT payload; its value is 500 + s, so a test reads
+ * back from the readings log which seconds arrived.
+ */
+export function secondReading(s: number): string {
+  return JSON.stringify({
+    sensor_id: 1,
+    sensor_energy_value: 500 + s,
+    sensor_timestamp: 1_765_152_000 + s,
+    message_creation_time: Date.now(),
+  });
+}
