@@ -94,7 +94,7 @@ await runCommand(spec, async (o) => {
     { serviceProcess },
     { readForecastsMadeSince, readTotals },
     { uiRoutes },
-    { launchForecaster },
+    { launchForecasterIn },
     { forecastSummary },
   ] = await Promise.all([
     import("@energy/core/messages.ts"),
@@ -168,18 +168,13 @@ await runCommand(spec, async (o) => {
   logger.info("loading the forecaster (onnxruntime and the model store)");
   // In-process on the core's windows log: forecasts appear in PostgreSQL while the demo runs. On a fresh clone
   // the store has no model yet: the bootstrap model trains in a worker and persistence serves meanwhile.
-  const forecaster = await proc.start(
-    "forecaster",
-    () =>
-      launchForecaster({
-        values: o,
-        windowsLog: core.windowsLog,
-        database,
-        registry,
-        logger: logger.child("forecaster"),
-      }),
-    (f) => f.stop(),
-  );
+  const forecaster = await launchForecasterIn(proc, {
+    values: o,
+    windowsLog: core.windowsLog,
+    database,
+    registry,
+    logger: logger.child("forecaster"),
+  });
   let bootstrap = "pending";
   void forecaster.bootstrapped.then((outcome) => {
     bootstrap = outcome;

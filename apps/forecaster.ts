@@ -1,7 +1,7 @@
 /** `bun run forecaster`: the forecaster as its own process, consuming the core's windows from Pulsar. */
 import { createDbDeadLetterSink } from "@energy/core/dead-letters.ts";
 import { coreOptions } from "@energy/core/options.ts";
-import { launchForecaster } from "@energy/ml/forecaster/launch.ts";
+import { launchForecasterIn } from "@energy/ml/forecaster/launch.ts";
 import { forecasterRunOptions } from "@energy/ml/forecaster/options.ts";
 import { openPulsarWindowsLog } from "@energy/ml/forecaster/windows-log.ts";
 import { opt, runCommand } from "@energy/platform/config.ts";
@@ -85,11 +85,7 @@ await runCommand(spec, async (o) => {
       }),
     (log) => log.close(),
   );
-  const forecaster = await proc.start(
-    "forecaster",
-    () => launchForecaster({ values: o, windowsLog, database, registry, logger }),
-    (f) => f.stop(),
-  );
+  const forecaster = await launchForecasterIn(proc, { values: o, windowsLog, database, registry, logger });
   // Served once the forecaster consumes: compose's health check reads /health as "consuming".
   const ops = await proc.serveOps({
     port: o.httpPort,

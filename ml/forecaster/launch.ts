@@ -8,6 +8,7 @@ import type { WindowRecord } from "@energy/contracts/records.ts";
 import type { RecordLog } from "@energy/logs/log.ts";
 import type { Database } from "@energy/platform/db/client.ts";
 import type { Logger } from "@energy/platform/log.ts";
+import type { ServiceProcess } from "@energy/platform/process.ts";
 import type { Registry } from "prom-client";
 import { ModelStore } from "../store/model-store.ts";
 import { modelStoreConfig } from "../store/options.ts";
@@ -66,4 +67,16 @@ export async function launchForecaster(deps: {
       await store.close();
     },
   };
+}
+
+/** launchForecaster as the part "forecaster" of an entry point's process, stopped in its shutdown order. */
+export function launchForecasterIn(
+  proc: ServiceProcess,
+  deps: Parameters<typeof launchForecaster>[0],
+): Promise<LaunchedForecaster> {
+  return proc.start(
+    "forecaster",
+    () => launchForecaster(deps),
+    (f) => f.stop(),
+  );
 }
