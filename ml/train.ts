@@ -294,13 +294,10 @@ interface Transform {
 /** Supervised windows in the model's own units (scaled levels, or scaled differences to the last input). */
 function buildModelWindows(
   t: Transform,
-  series: ArrayLike<number>,
-  lookback: number,
-  outputs: number,
-  first: number,
-  last: number,
-): { x: Float64Array; y: Float64Array; count: number } {
-  const { x, y, count } = buildWindows(series, lookback, outputs, first, last);
+  ...window: Parameters<typeof buildWindows>
+): ReturnType<typeof buildWindows> {
+  const [, lookback, outputs] = window;
+  const { x, y, count } = buildWindows(...window);
   for (let s = 0; s < count; s++) {
     const xs = x.subarray(s * lookback, (s + 1) * lookback);
     const ys = y.subarray(s * outputs, (s + 1) * outputs);
