@@ -58,13 +58,15 @@ const envNames = (options: Record<string, Option<unknown>>): Set<string> =>
 
 /**
  * Env vars every process reads: the process settings of packages/platform/config.ts (LOG_LEVEL, LOG_FORMAT) and those read
- * outside any declaration, found by scanning lib/ for `process.env.NAME` (HTTP_HOST in packages/platform/http.ts).
+ * outside any declaration, found by scanning packages/platform/ for `process.env.NAME` (HTTP_HOST in packages/platform/http.ts).
  */
 const ambientEnv = new Set([
   ...envNames(processOptions),
-  ...readdirSync(join(repo, "lib"))
+  ...readdirSync(join(repo, "packages/platform"))
     .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
-    .flatMap((f) => [...readFileSync(join(repo, "lib", f), "utf8").matchAll(/process\.env\.([A-Z0-9_]+)/g)])
+    .flatMap((f) => [
+      ...readFileSync(join(repo, "packages/platform", f), "utf8").matchAll(/process\.env\.([A-Z0-9_]+)/g),
+    ])
     .map((m) => m[1]!),
 ]);
 
