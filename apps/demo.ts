@@ -5,10 +5,11 @@
  * With --duration it stops by itself and prints a JSON summary as its last stdout line.
  */
 import { coreOptions } from "@energy/core/options.ts";
+import { batchOption, csvDirOption, disorderOption, sourceOption } from "@energy/edge/options.ts";
 import { forecasterRunOptions } from "@energy/ml/forecaster/options.ts";
 import { opt, runCommand } from "@energy/platform/config.ts";
 import type { EmbeddedBroker } from "@energy/platform/mqtt-broker.ts";
-import { csvDirOption, httpPortOption, mqttProtocols } from "@energy/platform/options.ts";
+import { httpPortOption, mqttProtocols } from "@energy/platform/options.ts";
 
 const spec = {
   name: "bun run demo",
@@ -21,27 +22,20 @@ const spec = {
       default: "0",
       min: 0,
     }),
-    batch: opt.boolean("smart batching sensors (architecture B) instead of streaming sensors (A)", {
-      env: "EDGE_BATCH",
-    }),
+    batch: batchOption("smart batching sensors (architecture B) instead of streaming sensors (A)"),
     speed: opt.number("replay speed factor: event-time seconds per wall second", {
       env: "DEMO_SPEED",
       default: "120",
       min: 0.01,
     }),
-    source: opt.choice("what the sensors replay", ["csv", "generator"], {
-      env: "EDGE_SOURCE",
-      default: "csv",
-    }),
+    source: sourceOption("what the sensors replay"),
     csvDir: csvDirOption("directory of seed CSVs"),
     sensors: opt.int("synthetic sensors (with --source generator)", {
       env: "EDGE_SENSORS",
       default: "10",
       min: 1,
     }),
-    disorder: opt.boolean("replay the study's disordered workload (drops, shuffled and deferred chunks)", {
-      env: "EDGE_DISORDER",
-    }),
+    disorder: disorderOption("replay the study's disordered workload (drops, shuffled and deferred chunks)"),
     mqttUrl: opt.url("use this MQTT broker instead of the embedded one", {
       env: "MQTT_URL",
       protocols: mqttProtocols,

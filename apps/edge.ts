@@ -7,6 +7,7 @@ import { PipelineError } from "@energy/contracts/errors.ts";
 import { startAgent } from "@energy/edge/agent.ts";
 import { minBatchBytes } from "@energy/edge/batcher.ts";
 import { bindAgentMetrics } from "@energy/edge/metrics.ts";
+import { batchOption, csvDirOption, disorderOption, sourceOption } from "@energy/edge/options.ts";
 import { startProgress } from "@energy/edge/progress.ts";
 import { maxRatePerSecond } from "@energy/edge/sources/generator.ts";
 import { buildSensorStreams } from "@energy/edge/sources/index.ts";
@@ -16,11 +17,9 @@ import { createLogger } from "@energy/platform/log.ts";
 import { createRegistry } from "@energy/platform/metrics.ts";
 import { readMqttTls } from "@energy/platform/mqtt-tls.ts";
 import {
-  csvDirOption,
   httpHostOption,
   httpPortOption,
-  mqttAuthOptions,
-  mqttTlsOptions,
+  mqttAccessOptions,
   mqttUrlOption,
   topicPrefixOption,
 } from "@energy/platform/options.ts";
@@ -50,13 +49,8 @@ export const edgeCommand = {
     "Event-time options (--duration, --start) refer to the data; --speed maps it onto wall time.",
   options: {
     mqttUrl: mqttUrlOption("MQTT broker"),
-    batch: opt.boolean("smart batching: one BatchMessage per sensor per interval (architecture B)", {
-      env: "EDGE_BATCH",
-    }),
-    source: opt.choice("where readings come from", ["csv", "generator"], {
-      env: "EDGE_SOURCE",
-      default: "csv",
-    }),
+    batch: batchOption("smart batching: one BatchMessage per sensor per interval (architecture B)"),
+    source: sourceOption("where readings come from"),
     csvDir: csvDirOption("directory of seed CSVs (--source csv)"),
     sensors: opt.int("number of synthetic sensors, ids 1..N (--source generator; default 10)", {
       env: "EDGE_SENSORS",
@@ -91,13 +85,10 @@ export const edgeCommand = {
       },
     ),
     seed: opt.int("seed for the generator and the disorder", { env: "EDGE_SEED", default: "1" }),
-    disorder: opt.boolean("apply the study's out-of-order workload (drop, chunk, shuffle, defer)", {
-      env: "EDGE_DISORDER",
-    }),
+    disorder: disorderOption("apply the study's out-of-order workload (drop, chunk, shuffle, defer)"),
     topicPrefix: topicPrefixOption("topics are {prefix}/{sensorId}/reading|batch"),
     qos: opt.int("MQTT QoS of publishes", { env: "MQTT_QOS", default: "1", min: 0, max: 2 }),
-    ...mqttAuthOptions,
-    ...mqttTlsOptions,
+    ...mqttAccessOptions,
     clientIdPrefix: opt.string("MQTT client id prefix (ids are {prefix}-{pid}-{n})", {
       env: "MQTT_CLIENT_ID_PREFIX",
       default: "edge",

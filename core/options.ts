@@ -4,9 +4,9 @@ import {
   databaseOptions,
   httpHostOption,
   httpPortOption,
-  mqttAuthOptions,
-  mqttTlsOptions,
+  mqttAccessOptions,
   mqttUrlOption,
+  pulsarUrlOption,
   topicPrefixOption,
 } from "@energy/platform/options.ts";
 
@@ -24,8 +24,7 @@ export const coreOptions = {
     "MQTT client id; set = persistent session, so messages survive a core crash or restart (one id per core)",
     { env: "MQTT_CLIENT_ID" },
   ),
-  ...mqttAuthOptions,
-  ...mqttTlsOptions,
+  ...mqttAccessOptions,
   topicPrefix: topicPrefixOption("topic prefix: subscribes to {prefix}/+/reading and {prefix}/+/batch"),
   shareGroup: opt.string(
     'MQTT shared-subscription group so several cores split the load ("" = plain subscription)',
@@ -35,10 +34,7 @@ export const coreOptions = {
     },
   ),
   databaseUrl: databaseOptions.databaseUrl,
-  pulsarUrl: opt.url("Pulsar web service (admin + WebSocket API); unset = in-process logs", {
-    env: "PULSAR_URL",
-    protocols: ["http:", "https:"],
-  }),
+  pulsarUrl: pulsarUrlOption("Pulsar web service (admin + WebSocket API); unset = in-process logs"),
   pulsarNamespace: opt.string("Pulsar tenant/namespace of the readings and windows topics", {
     env: "PULSAR_NAMESPACE",
     default: "public/default",

@@ -2,6 +2,7 @@
 
 import { PipelineError } from "@energy/contracts/errors.ts";
 import { type CommandSpec, type Option, opt, type Values } from "@energy/platform/config.ts";
+import { databaseUrlOption, pulsarUrlOption } from "@energy/platform/options.ts";
 
 const positiveInt = (raw: string, label: string): number => {
   const n = Number(raw.replaceAll("_", ""));
@@ -75,17 +76,12 @@ export const abCommand = {
     ),
     out: opt.string("directory of the JSON results and SVG plots", { default: "bench/results" }),
     report: opt.string("Markdown report to write", { default: "bench/RESULTS.md" }),
-    pulsarUrl: opt.url(
+    pulsarUrl: pulsarUrlOption(
       "Pulsar web service; set = the core's logs on Pulsar (a namespace per point), else embedded",
-      {
-        env: "PULSAR_URL",
-        protocols: ["http:", "https:"],
-      },
     ),
-    databaseUrl: opt.url("PostgreSQL server (a scratch database per point); unset = embedded PGlite", {
-      env: "DATABASE_URL",
-      protocols: ["postgres:", "postgresql:"],
-    }),
+    databaseUrl: databaseUrlOption(
+      "PostgreSQL server (a scratch database per point); unset = embedded PGlite",
+    ),
   },
   examples: [
     "bun run bench ab --quick",

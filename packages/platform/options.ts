@@ -12,16 +12,15 @@ export const defaultMqttUrl = "mqtt://127.0.0.1:1883";
 export const mqttUrlOption = (description: string) =>
   opt.url(description, { env: "MQTT_URL", default: defaultMqttUrl, protocols: mqttProtocols });
 
-/** Broker credentials, the same flags and env vars for every MQTT client. */
-export const mqttAuthOptions = {
+/**
+ * How every MQTT client gets into the broker, the same flags and env vars for each: credentials, and the TLS
+ * files for an `mqtts://` (or `wss://`) URL, which packages/platform/mqtt-tls.ts reads and checks.
+ */
+export const mqttAccessOptions = {
   mqttUsername: opt.string("MQTT user name", { env: "MQTT_USERNAME" }),
   mqttPassword: opt.string("MQTT password (prefer MQTT_PASSWORD_FILE: flags and env show in ps)", {
     env: "MQTT_PASSWORD",
   }),
-};
-
-/** TLS files for an `mqtts://` (or `wss://`) broker URL; packages/platform/mqtt-tls.ts reads and checks them. */
-export const mqttTlsOptions = {
   mqttCaFile: opt.string(
     "PEM file of the CA that signed the broker's certificate (mqtts://; default: system CAs)",
     {
@@ -37,10 +36,6 @@ export const mqttTlsOptions = {
 /** Topics are `{prefix}/{sensorId}/reading|batch`: one name for the edge that publishes and the core that reads. */
 export const topicPrefixOption = (description: string) =>
   opt.string(description, { env: "TOPIC_PREFIX", default: defaultTopicPrefix });
-
-/** The seed CSVs the edge (and the demo's edge) replays. */
-export const csvDirOption = (description: string) =>
-  opt.string(description, { env: "EDGE_CSV_DIR", default: "data/seed" });
 
 /** `--http-host`: loopback by default; `0.0.0.0` in containers so Prometheus can scrape. */
 export const httpHostOption = opt.string("address the /health, /ready and /metrics server binds", {
@@ -60,12 +55,17 @@ export const httpPortOption = (env: string, port: string) =>
     max: 65_535,
   });
 
+/** `--database-url` / DATABASE_URL: a PostgreSQL server. */
+export const databaseUrlOption = (description: string) =>
+  opt.url(description, { env: "DATABASE_URL", protocols: ["postgres:", "postgresql:"] });
+
+/** `--pulsar-url` / PULSAR_URL: the Pulsar web service (admin REST + WebSocket API); unset = no Pulsar. */
+export const pulsarUrlOption = (description: string) =>
+  opt.url(description, { env: "PULSAR_URL", protocols: ["http:", "https:"] });
+
 /** Where a process keeps its rows: a PostgreSQL server, or the embedded PGlite in a folder. */
 export const databaseOptions = {
-  databaseUrl: opt.url("PostgreSQL server; unset = embedded PGlite in --data-dir", {
-    env: "DATABASE_URL",
-    protocols: ["postgres:", "postgresql:"],
-  }),
+  databaseUrl: databaseUrlOption("PostgreSQL server; unset = embedded PGlite in --data-dir"),
   dataDir: opt.string("directory of the embedded PGlite database", {
     env: "DATA_DIR",
     default: "./data/pglite",
