@@ -91,7 +91,8 @@ await runCommand(spec, async (o) => {
       }),
     (c) => c.stop(),
   );
-  // Loaded only when used, so a core without the forecaster never loads onnxruntime.
+  // Loaded only when used, so a core without the forecaster never loads onnxruntime; loaded inside
+  // proc.start (not through launchForecasterIn) so a failing load still stops what started before it.
   const forecaster = o.forecast
     ? await proc.start(
         "forecaster",

@@ -566,6 +566,8 @@ function accumulateWeightGradients(
     const g3 = g2 + B;
     if (t > 0) {
       let k = 0;
+      // addMatVec's 2×4 register block again, deliberately: this one sums over the batch of gate gradients, not
+      // along a matrix row, so the two share the blocking but not the indexing.
       for (; k + 1 < H; k += 2) {
         let a00 = 0;
         let a01 = 0;
