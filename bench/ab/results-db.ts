@@ -94,6 +94,23 @@ export async function emitDelaysMs(db: ResultsDb, cutoffMs: number): Promise<num
   return rows.map((r) => Number(r.ms));
 }
 
+/**
+ * For every full window (no imputed slot: each slot got a reading, so the windower emits it when its last
+ * slot fills, without waiting for the lateness), in ms: stored_at − window_end, and stored_at − its newest
+ * reading's event time (the time from the reading that completed it to the row in PostgreSQL).
+ */
+export async function fullWindowStoreDelaysMs(
+  db: ResultsDb,
+): Promise<{ fromWindowEnd: number[]; fromLastReading: number[] }> {
+  const rows = await db.query<{ end_ms: number; last_ms: number }>(
+    "select (extract(epoch from (stored_at - window_end)) * 1000)::float8 as end_ms, (extract(epoch from (stored_at - last_event)) * 1000)::float8 as last_ms from windows where imputed_count = 0",
+  );
+  return {
+    fromWindowEnd: rows.map((r) => Number(r.end_ms)),
+    fromLastReading: rows.map((r) => Number(r.last_ms)),
+  };
+}
+
 /** made_at − (origin window end) in ms for forecasts made from windows ending at or before `cutoffMs`. */
 export async function forecastDelaysMs(db: ResultsDb, cutoffMs: number): Promise<number[]> {
   try {

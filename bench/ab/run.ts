@@ -12,6 +12,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { windowMs } from "@energy/contracts/records.ts";
 import {
   histogramOf,
   metricByLabel,
@@ -28,6 +29,7 @@ import {
   createScratchDatabase,
   emitDelaysMs,
   forecastDelaysMs,
+  fullWindowStoreDelaysMs,
   openPgliteResults,
   openPostgresResults,
   type ResultsDb,
@@ -124,6 +126,10 @@ export interface PointResult {
   latency: {
     /** Window end → window emitted, ms (exact, per watermark-closed window). */
     windowEndToEmittedMs: Percentiles & { min: number; max: number; mean: number };
+    /** Full windows (every slot filled): window end → row stored, ms (exact). */
+    fullWindowEndToStoredMs?: Percentiles & { min: number; max: number; mean: number };
+    /** Full windows: their last reading → row stored, ms (exact). */
+    fullLastReadingToStoredMs?: Percentiles & { min: number; max: number; mean: number };
     /** Newest reading's creation → window emitted, seconds (core histogram buckets). */
     readingToWindowS: Percentiles;
     /** Window end → forecast stored, ms (exact) — only when the core forecasts. */
@@ -279,13 +285,18 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
     const progress = new CoreProgress(corePort, offeredReadings(spec), point.say);
     const load = await driveLoad(ctx, point, started, edgePort, progress);
     point.say(`edge done (${load.readingsSent} readings sent); waiting for the core to store every window`);
-    const drained = await drainCore(ctx, point, progress, load.readingsSent);
+    const drained = await drainCore(ctx, point, progress, load);
     const final = await stopCore(ctx, started, core, corePort, progress, drained.samples);
     const stored = await readStored(ctx, point, started, pgliteDir, load);
     const result = summarise(ctx, point, { load, complete: drained.complete, ...final, stored });
     point.say(
       `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s, lost ${result.counts.lost}, ` +
-        `emit p99 ${Math.round(result.latency.windowEndToEmittedMs.p99)} ms, core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
+        `emit p99 ${Math.round(result.latency.windowEndToEmittedMs.p99)} ms, ` +
+        (result.latency.fullWindowEndToStoredMs
+          ? `full windows: end → stored p99 ${Math.round(result.latency.fullWindowEndToStoredMs.p99)} ms, ` +
+            `last reading → stored p99 ${Math.round(result.latency.fullLastReadingToStoredMs!.p99)} ms (${result.latency.fullWindowEndToStoredMs.n}), `
+          : "") +
+        `core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
         `core peak RSS ${result.processes.core.peakRssMb} MB`,
     );
     return result;
@@ -542,9 +553,14 @@ async function drainCore(
   ctx: RunContext,
   point: Point,
   progress: CoreProgress,
-  readingsSent: number,
+  load: LoadPhase,
 ): Promise<{ samples: Sample[] | undefined; complete: boolean }> {
   const { spec } = point;
+  const { readingsSent, eventStartMs } = load;
+  // Windows of the run per sensor: the minutes its readings span (each sensor sends at the same instants).
+  const lastEventMs = eventStartMs + ((Math.ceil(spec.durationS * spec.rate) - 1) * 1000) / spec.rate;
+  const expectedWindows =
+    spec.sensors * (Math.floor(lastEventMs / windowMs) - Math.floor(eventStartMs / windowMs) + 1);
   const drainDeadline = Date.now() + (ctx.idleTimeoutS + ctx.allowedLatenessS + 30 + spec.durationS) * 1000;
   let samples: Sample[] | undefined;
   let complete = false;
@@ -556,7 +572,11 @@ async function drainCore(
       const emitted = sumMetric(samples, "core_windows_emitted_total");
       const stored = sumMetric(samples, "core_windows_stored_total");
       const rejected = sumMetric(samples, "core_invalid_messages_total");
-      if (accepted + rejected >= readingsSent && open === 0 && emitted > 0 && emitted === stored) {
+      // Every window emitted and stored: all closed (open 0), or each sensor's windows of the run emitted
+      // at least once, the last by the idle timeout, which emits but keeps it open until the sensor is
+      // evicted (minutes later: waiting for that would time the drain deadline, not the pipeline).
+      const allEmitted = open === 0 || emitted >= expectedWindows;
+      if (accepted + rejected >= readingsSent && allEmitted && emitted > 0 && emitted === stored) {
         complete = accepted + rejected >= readingsSent;
         break;
       }
@@ -574,6 +594,8 @@ interface StoredFigures {
   emitMs: number[];
   /** Window end → forecast stored, ms (empty without the forecaster). */
   forecastMs: number[];
+  /** Windows with every slot filled: window end, and their last reading, → stored row, ms. */
+  full: { fromWindowEnd: number[]; fromLastReading: number[] };
 }
 
 async function readStored(
@@ -594,11 +616,16 @@ async function readStored(
   const cutoffMs = load.eventStartMs + point.spec.durationS * 1000 - ctx.allowedLatenessS * 1000;
   const emitMs = (await emitDelaysMs(db, cutoffMs)).map((ms) => ms - k);
   const forecastMs = ctx.forecast ? (await forecastDelaysMs(db, cutoffMs)).map((ms) => ms - k) : [];
+  const fullDelays = await fullWindowStoreDelaysMs(db);
+  const full = {
+    fromWindowEnd: fullDelays.fromWindowEnd.map((ms) => ms - k),
+    fromLastReading: fullDelays.fromLastReading.map((ms) => ms - k),
+  };
   await db.close();
   started.db = undefined;
   // The logs stay for a post-mortem; the database (tens of MB per point) does not.
   if (!started.scratch) rmSync(pgliteDir, { recursive: true, force: true });
-  return { counts, emitMs, forecastMs };
+  return { counts, emitMs, forecastMs, full };
 }
 
 /** Everything measured for a point, before it is turned into figures. */
@@ -669,6 +696,12 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
     },
     latency: {
       windowEndToEmittedMs: exactPercentiles(stored.emitMs),
+      ...(stored.full.fromWindowEnd.length > 0
+        ? {
+            fullWindowEndToStoredMs: exactPercentiles(stored.full.fromWindowEnd),
+            fullLastReadingToStoredMs: exactPercentiles(stored.full.fromLastReading),
+          }
+        : {}),
       readingToWindowS: readingToWindow,
       ...(stored.forecastMs.length > 0 ? { windowEndToForecastMs: exactPercentiles(stored.forecastMs) } : {}),
       ...(endToEnd ? { endToEndS: endToEnd } : {}),
