@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import {
   defaultLimits,
   keptPrefixBytes,
@@ -47,6 +48,34 @@ describe("parseSensorTopic", () => {
       sensorId: 2 ** 31 - 1,
       kind: "reading",
     });
+  });
+  test("reads topics as split + the canonical-id pattern would, without either", () => {
+    const reference = (topic: string) => {
+      const parts = topic.split("/");
+      if (parts.length < 3) return undefined;
+      const kind = parts.at(-1);
+      const level = parts.at(-2)!;
+      if ((kind !== "reading" && kind !== "batch") || !/^[1-9][0-9]{0,9}$/.test(level)) return undefined;
+      return Number(level) <= 2 ** 31 - 1 ? { sensorId: Number(level), kind } : undefined;
+    };
+    const level = fc.oneof(
+      fc.stringMatching(/^[0-9]{0,12}$/),
+      fc.constantFrom("", "0", "2147483647", "2147483648", "reading", "batch", " 1", "1/", "٣"),
+      fc.string({ maxLength: 4 }),
+    );
+    const topic = fc
+      .array(level, { minLength: 0, maxLength: 5 })
+      .chain((parts) =>
+        fc
+          .constantFrom("reading", "batch", "readings", "batc", "", "/reading")
+          .map((kind) => [...parts, kind].join("/")),
+      );
+    fc.assert(
+      fc.property(fc.oneof(topic, fc.string({ maxLength: 30 })), (t) => {
+        expect<unknown>(parseSensorTopic(t)).toEqual(reference(t));
+      }),
+      { numRuns: 5_000 },
+    );
   });
 });
 
