@@ -216,10 +216,15 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     return flushing;
   };
 
+  const intake = metrics.intake;
   const handle = (topic: string, raw: Uint8Array, now: number) => {
-    const kind = parseSensorTopic(topic)?.kind ?? "unknown";
-    metrics.messagesReceived.inc({ kind });
-    metrics.bytesReceived.inc(raw.byteLength);
+    // Counted in plain numbers, added to the counters when /metrics is read (packages/platform/metrics.ts):
+    // a prom-client inc() per message is a label lookup and a hash per call.
+    const kind = parseSensorTopic(topic)?.kind;
+    if (kind === "reading") intake.readingMessages++;
+    else if (kind === "batch") intake.batchMessages++;
+    else metrics.messagesReceived.inc({ kind: "unknown" });
+    intake.bytes += raw.byteLength;
     const result = parse(topic, raw, now, limits);
     for (const rejection of result.rejections) {
       metrics.invalid.inc({ reason: rejection.reason }, rejection.count ?? 1);
@@ -233,7 +238,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     // letters are buffered by the sink (best effort across a crash: they are not readings).
     if (result.sensorId === undefined || (result.readings.length === 0 && result.watermarkMs === undefined))
       return;
-    metrics.readings.inc(result.readings.length);
+    intake.readings += result.readings.length;
     const record: ReadingsRecord = { sensorId: result.sensorId, readings: result.readings };
     if (result.watermarkMs !== undefined) record.watermarkMs = result.watermarkMs;
     buffer.push({ key: String(result.sensorId), value: record, owedBefore: owed.length });
