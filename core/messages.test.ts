@@ -95,6 +95,33 @@ describe("parseEventTime", () => {
 });
 
 describe("parseStreamingMessage", () => {
+  test("the edge's own encoding, read without JSON.parse, gives what JSON.parse gives", () => {
+    // The same message with a space after each colon is not the edge's encoding: JSON.parse reads it.
+    const nowS = now / 1000;
+    const number = fc.oneof(
+      fc.double({ noNaN: false }),
+      fc.integer({ min: -1e6, max: 3e9 }),
+      fc.double({ min: 0, max: 2e6 }).map((v) => Math.round(v * 10) / 10),
+      fc.double({ min: nowS - 1e5, max: nowS + 1e3 }).map((v) => Math.round(v * 1000) / 1000),
+      fc.constantFrom(0, -0, 1e21, 1e-7, 123456789012345, 1234567890123456, 0.1 + 0.2, nowS, now),
+    );
+    const message = fc.record({
+      sensor_id: fc.oneof(fc.constant(42), number),
+      sensor_energy_value: number,
+      sensor_timestamp: fc.oneof(number, fc.constant(nowS - 30.5)),
+      message_creation_time: fc.oneof(fc.constant(now - 1_000), number),
+    });
+    fc.assert(
+      fc.property(message, (m) => {
+        const compact = JSON.stringify(m);
+        const spaced = compact.replaceAll('":', '": ');
+        expect(parseStreamingMessage(enc(compact), 42, now)).toEqual(
+          parseStreamingMessage(enc(spaced), 42, now),
+        );
+      }),
+      { numRuns: 20_000 },
+    );
+  });
   const good = {
     sensor_id: 1,
     sensor_energy_value: 731.2,

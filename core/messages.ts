@@ -244,9 +244,18 @@ type Envelope =
   | { ok: true; body: Record<string, unknown>; sensorId: number }
   | { ok: false; rejection: Rejection };
 
-/** The checks both kinds share: size, JSON, an object, a sensor id equal to the topic's. */
-function parseEnvelope(raw: Uint8Array, topicSensorId: number, limits: ValidationLimits): Envelope {
-  const json = parseJson(raw, limits);
+/**
+ * The checks both kinds share: size, JSON, an object, a sensor id equal to the topic's. `fast` may read
+ * the object without JSON.parse; it must give what JSON.parse would, or undefined.
+ */
+function parseEnvelope(
+  raw: Uint8Array,
+  topicSensorId: number,
+  limits: ValidationLimits,
+  fast?: (raw: Uint8Array) => Record<string, unknown> | undefined,
+): Envelope {
+  const read = raw.byteLength <= limits.maxMessageBytes ? fast?.(raw) : undefined;
+  const json: JsonResult = read !== undefined ? { ok: true, value: read } : parseJson(raw, limits);
   if (!json.ok) return json;
   const body = json.value;
   if (typeof body !== "object" || body === null || Array.isArray(body))
@@ -272,6 +281,71 @@ function parseEnvelope(raw: Uint8Array, topicSensorId: number, limits: Validatio
   return { ok: true, body: m, sensorId: id };
 }
 
+/** The keys of a StreamingMessage in the order the edge writes them (JSON.stringify of its object). */
+const streamingKeys = [
+  "sensor_id",
+  "sensor_energy_value",
+  "sensor_timestamp",
+  "message_creation_time",
+] as const;
+const streamingKeyBytes = streamingKeys.map((key, i) => encoder.encode(`${i === 0 ? "{" : ","}"${key}":`));
+/** 10^k for k ≤ 22: exact doubles, so a mantissa below 2^53 divided by one is the correctly rounded value. */
+const exactPowersOfTen = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/**
+ * A plain JSON number at `raw[at…]` (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`, no exponent, at most 15 significant
+ * digits) as [value, end], else undefined. Within those bounds mantissa ÷ 10^fraction-digits is one
+ * correctly rounded division of exact doubles (Clinger's fast path), the double JSON.parse gives.
+ */
+function plainNumberAt(raw: Uint8Array, at: number): [number, number] | undefined {
+  let i = at;
+  const negative = raw[i] === 0x2d;
+  if (negative) i++;
+  const first = i;
+  let mantissa = 0;
+  while (i < raw.length && raw[i]! >= 0x30 && raw[i]! <= 0x39) mantissa = mantissa * 10 + raw[i++]! - 0x30;
+  const intDigits = i - first;
+  if (intDigits === 0 || (intDigits > 1 && raw[first] === 0x30)) return undefined;
+  let fractionDigits = 0;
+  if (raw[i] === 0x2e) {
+    i++;
+    while (i < raw.length && raw[i]! >= 0x30 && raw[i]! <= 0x39) {
+      mantissa = mantissa * 10 + raw[i++]! - 0x30;
+      fractionDigits++;
+    }
+    if (fractionDigits === 0) return undefined;
+  }
+  if (intDigits + fractionDigits > 15 || raw[i] === 0x65 || raw[i] === 0x45) return undefined;
+  const magnitude = mantissa / exactPowersOfTen[fractionDigits]!;
+  return [negative ? -magnitude : magnitude, i];
+}
+
+/**
+ * The message as the edge encodes it, read straight from the bytes: exactly the four keys in the edge's
+ * order, plain numbers, no whitespace. Anything else (other order, spacing, strings, exponents, more
+ * digits, extra keys) is undefined and goes through TextDecoder + JSON.parse, so both ways accept the
+ * same messages with the same values; this one skips a string and a parsed object per message.
+ */
+function edgeEncodedStreaming(raw: Uint8Array): Record<string, unknown> | undefined {
+  const values: number[] = [];
+  let at = 0;
+  for (const key of streamingKeyBytes) {
+    if (at + key.length > raw.length) return undefined;
+    for (let k = 0; k < key.length; k++) if (raw[at + k] !== key[k]) return undefined;
+    const number = plainNumberAt(raw, at + key.length);
+    if (number === undefined) return undefined;
+    values.push(number[0]);
+    at = number[1];
+  }
+  if (at !== raw.length - 1 || raw[at] !== 0x7d) return undefined;
+  return {
+    sensor_id: values[0],
+    sensor_energy_value: values[1],
+    sensor_timestamp: values[2],
+    message_creation_time: values[3],
+  };
+}
+
 /** One streaming message (architecture A) from the topic of sensor `topicSensorId`. */
 export function parseStreamingMessage(
   raw: Uint8Array,
@@ -279,7 +353,7 @@ export function parseStreamingMessage(
   now: number,
   limits: ValidationLimits = defaultLimits,
 ): ParseResult {
-  const envelope = parseEnvelope(raw, topicSensorId, limits);
+  const envelope = parseEnvelope(raw, topicSensorId, limits, edgeEncodedStreaming);
   if (!envelope.ok) return { readings: [], rejections: [envelope.rejection] };
   const { body: m, sensorId } = envelope;
   const value = checkValue(m.sensor_energy_value, limits, "sensor_energy_value");
