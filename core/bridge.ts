@@ -212,8 +212,19 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       warnOnce("log-down", `cannot publish readings to the log; will retry: ${errorMessage(error)}`, {
         buffered: buffer.length,
       });
+      scheduleFlush();
     });
     return flushing;
+  };
+  // A timer only while something waits, not a 20 ms interval: an idle core wakes for nothing.
+  const flushIntervalMs = options.flushIntervalMs ?? 20;
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  const scheduleFlush = () => {
+    if (flushTimer !== undefined || stopping) return;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      void flush();
+    }, flushIntervalMs);
   };
 
   const intake = metrics.intake;
@@ -251,6 +262,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       owed.push(ack);
       pending++;
     }
+    scheduleFlush();
     const now = Date.now();
     const raw = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
     try {
@@ -423,7 +435,6 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       resolve();
     });
   });
-  const timer = setInterval(() => void flush(), options.flushIntervalMs ?? 20);
 
   if (persistent) logger.info(`persistent MQTT session as client ${options.clientId}`);
   else logger.info("clean MQTT session (no client id set): a crash loses messages not yet in the log");
@@ -438,7 +449,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
       // Intake stops first, then what was taken reaches the log and is acknowledged, then we disconnect:
       // disconnecting first would leave those PUBACKs unsent and the broker would redeliver them.
       stopping = true;
-      clearInterval(timer);
+      clearTimeout(flushTimer);
       release();
       await flush();
       await mqttClient.endAsync();
