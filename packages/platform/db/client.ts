@@ -8,6 +8,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
+import { migrationsFolder } from "@energy/contracts/db/migrations.ts";
 import * as schema from "@energy/contracts/db/schema.ts";
 import { PipelineError } from "@energy/contracts/errors.ts";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -29,10 +30,6 @@ export interface Database {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
-
-export { migrationsFolder } from "@energy/contracts/db/migrations.ts";
-
-import { migrationsFolder } from "@energy/contracts/db/migrations.ts";
 
 /**
  * PGlite settings. PostgreSQL's default 128 MB shared_buffers are touched as tables are read and stay

@@ -7,10 +7,11 @@
  * Usage: bun packages/platform/db/create-pglite.ts DIR   (exit 0 once DIR holds a migrated database)
  */
 import { PGlite } from "@electric-sql/pglite";
+import { migrationsFolder } from "@energy/contracts/db/migrations.ts";
 import * as schema from "@energy/contracts/db/schema.ts";
 import { drizzle } from "drizzle-orm/pglite";
 import { migrate } from "drizzle-orm/pglite/migrator";
-import { embeddedConfig, migrationsFolder } from "./client.ts";
+import { embeddedConfig } from "./client.ts";
 
 const dir = process.argv[2];
 if (!dir) {
