@@ -1,5 +1,5 @@
 /**
- * The core runtime, assembled: MQTT bridge → readings log → windower → windows log → window store,
+ * The core runtime, assembled: MQTT bridge → readings log → windower → windows log and window store,
  * with dead letters and metrics. The logs are in-process here (embedded default); the Pulsar log plugs in
  * through the same `RecordLog` interface.
  */
@@ -16,7 +16,7 @@ import type { Registry } from "prom-client";
 import { type Bridge, startBridge } from "./bridge.ts";
 import { createDbDeadLetterSink, type DeadLetterSink } from "./dead-letters.ts";
 import { defaultLimits, type ValidationLimits } from "./messages.ts";
-import { startWindowStore, type WindowStore } from "./window-store.ts";
+import { createWindowStore, type WindowStore } from "./window-store.ts";
 import { startWindowerStage, type WindowerStage } from "./windower.ts";
 
 export interface CoreOptions {
@@ -140,8 +140,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     throw error;
   }
   const { readingsLog, windowsLog } = logs;
-  const store: WindowStore = startWindowStore({
-    windowsLog,
+  const store: WindowStore = createWindowStore({
     db,
     metrics,
     deadLetters,
@@ -152,6 +151,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
   const windower = startWindowerStage({
     readingsLog,
     windowsLog,
+    store,
     deadLetters,
     metrics,
     logger: logger.child("windower"),
@@ -184,7 +184,6 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     });
   } catch (error) {
     await windower.stop();
-    await store.stop();
     await deadLetters.close();
     await readingsLog.close();
     await windowsLog.close();
@@ -221,7 +220,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     windowStore: () => store.health.reason() ?? true,
     deadLetterStore: () => writers.dead_letters.reason() ?? true,
   };
-  // One entry per Pulsar producer and consumer (e.g. "windowsLog consumer window-store"), so /ready names
+  // One entry per Pulsar producer and consumer (e.g. "readingsLog consumer windower"), so /ready names
   // the connection that is down rather than only the log.
   for (const [label, log] of [
     ["readingsLog", readingsLog],
@@ -235,7 +234,6 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     clearInterval(sampler);
     await bridge.stop();
     await windower.stop();
-    await store.stop();
   };
   const close = async () => {
     await deadLetters.close();
@@ -252,7 +250,6 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       bridgeBufferedRecords: bridge.buffered(),
       bridgePendingAcks: bridge.pendingAcks(),
       openWindows: windower.stats().openWindows,
-      windowStoreBacklog: store.backlog(),
       windowStoreWaitingSeconds: Math.round(store.health.oldestPendingMs() / 1000),
       deadLettersBuffered: deadLetters.buffered?.() ?? 0,
     }),

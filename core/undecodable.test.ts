@@ -1,8 +1,9 @@
 /**
- * Records on the core's Pulsar topics that their codec cannot decode (a foreign producer, an older core):
- * both logs' subscriptions dead-letter them in the core's `dead_letters` table as `undecodable`, count them in
- * `core_invalid_messages_total`, and stay connected (the contract, packages/testing/log-contract.ts, checks that the
- * records around them are delivered).
+ * Records on the core's readings topic that its codec cannot decode (a foreign producer, an older core):
+ * the windower's subscription dead-letters them in the core's `dead_letters` table as `undecodable`, counts
+ * them in `core_invalid_messages_total`, and stays connected (the contract, packages/testing/log-contract.ts,
+ * checks that the records around them are delivered). The core does not read its windows topic (the window
+ * store writes from the windower): garbage there is the forecaster's to dead-letter (ml/forecaster/windows-log.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { deadLetters } from "@energy/contracts/db/schema.ts";
@@ -45,6 +46,7 @@ describe.skipIf(skip || !pulsar)("undecodable records on the core's Pulsar topic
 
   test("each is a dead letter with its bytes, counted, and the consumers stay connected", async () => {
     const garbage = { readings: "not a readings record", windows: "not an Avro window" };
+    // Garbage on the windows topic too: the core must not trip over it (it has no consumer there).
     for (const [topic, payload] of Object.entries(garbage)) {
       const producer = await PulsarProducer.create({
         url: pulsar!.url,
@@ -59,16 +61,14 @@ describe.skipIf(skip || !pulsar)("undecodable records on the core's Pulsar topic
         .from(deadLetters)
         .where(like(deadLetters.source, "log/%"))
         .orderBy(deadLetters.source);
-    await until("two dead letters", async () => (await stored()).length >= 2, 20_000);
+    await until("a dead letter", async () => (await stored()).length >= 1, 20_000);
+    await Bun.sleep(300); // room for a wrong second letter
     const letters = await stored();
-    expect(letters.map((l) => [l.source, l.reason])).toEqual([
-      ["log/readings/windower", "undecodable"],
-      ["log/windows/window-store", "undecodable"],
-    ]);
-    expect(letters.map((l) => new TextDecoder().decode(l.raw))).toEqual([garbage.readings, garbage.windows]);
+    expect(letters.map((l) => [l.source, l.reason])).toEqual([["log/readings/windower", "undecodable"]]);
+    expect(letters.map((l) => new TextDecoder().decode(l.raw))).toEqual([garbage.readings]);
     const invalid = await core.metrics.invalid.get();
-    expect(invalid.values.find((v) => v.labels.reason === "undecodable")?.value).toBe(2);
+    expect(invalid.values.find((v) => v.labels.reason === "undecodable")?.value).toBe(1);
     expect(core.checks["readingsLog consumer windower"]!()).toBe(true);
-    expect(core.checks["windowsLog consumer window-store"]!()).toBe(true);
+    expect(core.checks["windowsLog producer"]!()).toBe(true);
   }, 40_000);
 });

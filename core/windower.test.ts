@@ -264,3 +264,35 @@ describe.skipIf(!pulsar)("windower stage on a real Pulsar, graceful restart", ()
     ]);
   }, 40_000);
 });
+
+describe("windower stage, window store beside the windows log", () => {
+  test("a store that fails is retried on its own: the windows are published once, stored once it recovers, and only then are their records acked", async () => {
+    const events: string[] = [];
+    let failures = 2;
+    const stored: WindowRecord[][] = [];
+    const { readingsLog, windowsLog, windower } = stage(true, events, {
+      store: {
+        async save(windows) {
+          if (failures-- > 0) {
+            events.push("store: refused");
+            throw new Error("connection refused");
+          }
+          events.push(`store: save ${windows.map((w) => w.sensorId).join(",")}`);
+          stored.push([...windows]);
+        },
+      },
+    });
+    // Sensor 1's minute 0 closes (watermark 66 − 5 s passes its end); its records are acked only once stored.
+    await readingsLog.deliver([record(1, 0, 60), record(1, 60, 66)]);
+    expect(events).toEqual([
+      "windows: publish 1",
+      "store: refused",
+      "store: refused",
+      "store: save 1",
+      "readings: ack record 0",
+    ]);
+    expect(windowsLog.published).toHaveLength(1);
+    expect(stored.flat().map((w) => [w.sensorId, w.count])).toEqual([[1, 60]]);
+    await windower.stop();
+  }, 10_000);
+});

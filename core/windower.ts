@@ -1,7 +1,8 @@
 /**
  * The windowing stage: consumes the readings log, feeds the pure `TumblingWindower` (core/window.ts),
- * and publishes its emissions to the windows log. Late readings and readings of sensors beyond
- * `maxSensors` are counted and dead-lettered.
+ * and publishes its emissions to the windows log and, side by side, to the window store
+ * (core/window-store.ts). Late readings and readings of sensors beyond `maxSensors` are counted and
+ * dead-lettered.
  *
  * A window may be emitted before it is final (full, or its sensor idle) and again when it changes; the
  * window store upserts by sensor + window start, so the last emission wins and no row is duplicated.
@@ -15,10 +16,13 @@ import type { Logger } from "@energy/platform/log.ts";
 import type { CoreMetrics } from "@energy/platform/metrics.ts";
 import type { DeadLetterSink } from "./dead-letters.ts";
 import { type Drained, TumblingWindower, type WindowerOptions } from "./window.ts";
+import type { WindowSink } from "./window-store.ts";
 
 export interface WindowerStageOptions {
   readingsLog: RecordLog<ReadingsRecord>;
   windowsLog: RecordLog<WindowRecord>;
+  /** Where emissions are stored (PostgreSQL); written beside the windows log, retried on its own. */
+  store?: WindowSink;
   deadLetters: DeadLetterSink;
   metrics: CoreMetrics;
   logger: Logger;
@@ -52,7 +56,7 @@ export interface WindowerStage {
 // Emission delay is only meaningful for live data; a replay of 2025 data would fill the histogram with
 // year-long "delays", so observations beyond this are left out.
 const liveHorizonMs = 3_600_000;
-/** Backoff of a windows publish the log refused: a window of 200 ms at first, 5 s at most. */
+/** Backoff of a windows publish the log (or the store) refused: 200 ms at first, 5 s at most. */
 const publishRetry = { initialMs: 200, maxMs: 5_000 };
 const encoder = new TextEncoder();
 
@@ -124,15 +128,29 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
         const now = Date.now();
         const { windows, finalized } = drain(now);
         const acks = acksFor(finalized);
-        // Drained windows exist nowhere else: retry until the log takes them (the log applies backpressure).
-        await retry(() => publishWindows(windows, now), {
-          ...publishRetry,
-          onRetry: (error, attempt) =>
-            logger.error(`cannot publish windows (attempt ${attempt}); retrying`, {
-              error: errorMessage(error),
-              windows: windows.length,
-            }),
-        });
+        // Drained windows exist nowhere else: retry until the log and the store take them (each applies
+        // backpressure). Each is retried on its own, so a store outage does not publish windows twice.
+        const store = options.store;
+        await Promise.all([
+          retry(() => publishWindows(windows, now), {
+            ...publishRetry,
+            onRetry: (error, attempt) =>
+              logger.error(`cannot publish windows (attempt ${attempt}); retrying`, {
+                error: errorMessage(error),
+                windows: windows.length,
+              }),
+          }),
+          store && windows.length > 0
+            ? retry(() => store.save(windows), {
+                ...publishRetry,
+                onRetry: (error, attempt) =>
+                  logger.error(`cannot store windows (attempt ${attempt}); retrying`, {
+                    error: errorMessage(error),
+                    windows: windows.length,
+                  }),
+              })
+            : undefined,
+        ]);
         for (const ack of acks) ack();
       });
     return emitting;

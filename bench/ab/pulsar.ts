@@ -7,8 +7,12 @@
 import { errorMessage } from "@energy/contracts/errors.ts";
 import { PulsarAdmin } from "@energy/pulsar/admin.ts";
 
-/** The core's two logs and their subscriptions (core/service.ts, core/windower.ts, core/window-store.ts). */
-const topicsAndSubscriptions = { readings: "windower", windows: "window-store" } as const;
+/**
+ * The core's two logs and the subscriptions the bench waits on: the windower's on readings
+ * (core/windower.ts) and the forecaster's on windows (ml/forecaster/service.ts; absent unless it runs — the
+ * window store writes PostgreSQL from the windower, core/window-store.ts).
+ */
+const topicsAndSubscriptions = { readings: "windower", windows: "forecaster" } as const;
 
 export async function createBenchNamespace(url: URL, namespace: string): Promise<void> {
   await new PulsarAdmin({ url: url.href }).ensureNamespace(namespace);

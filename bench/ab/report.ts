@@ -223,7 +223,7 @@ function pulsarLines(r: AbResults): string[] {
       .map(([topic, n]) => `${topic} ${n < 0 ? "unreadable" : fmt(n)}`)
       .join(", ");
   return [
-    `Pulsar backlog at the end (readings, windows): ${withBacklog.map((p) => `${p.spec.mode} S=${p.spec.sensors} R=${p.spec.rate}: ${cell(p.pulsarBacklog!)}`).join("; ")}.`,
+    `Pulsar backlog at the end (readings for the windower, windows for the forecaster when it runs): ${withBacklog.map((p) => `${p.spec.mode} S=${p.spec.sensors} R=${p.spec.rate}: ${cell(p.pulsarBacklog!)}`).join("; ")}.`,
     "",
   ];
 }

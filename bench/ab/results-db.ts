@@ -96,18 +96,26 @@ export async function emitDelaysMs(db: ResultsDb, cutoffMs: number): Promise<num
 
 /**
  * For every full window (no imputed slot: each slot got a reading, so the windower emits it when its last
- * slot fills, without waiting for the lateness), in ms: stored_at − window_end, and stored_at − its newest
- * reading's event time (the time from the reading that completed it to the row in PostgreSQL).
+ * slot fills, without waiting for the lateness), in ms: stored_at − window_end, stored_at − its newest
+ * reading's event time (the time from the reading that completed it to the row in PostgreSQL), and that
+ * time split at emitted_at: reading → emitted (MQTT, the readings log, the windower) and emitted → stored
+ * (the windows log and the store).
  */
-export async function fullWindowStoreDelaysMs(
-  db: ResultsDb,
-): Promise<{ fromWindowEnd: number[]; fromLastReading: number[] }> {
-  const rows = await db.query<{ end_ms: number; last_ms: number }>(
-    "select (extract(epoch from (stored_at - window_end)) * 1000)::float8 as end_ms, (extract(epoch from (stored_at - last_event)) * 1000)::float8 as last_ms from windows where imputed_count = 0",
+export async function fullWindowStoreDelaysMs(db: ResultsDb): Promise<{
+  fromWindowEnd: number[];
+  fromLastReading: number[];
+  lastReadingToEmitted: number[];
+  emittedToStored: number[];
+}> {
+  const ms = (a: string, b: string) => `(extract(epoch from (${a} - ${b})) * 1000)::float8`;
+  const rows = await db.query<{ end_ms: number; last_ms: number; emit_ms: number; store_ms: number }>(
+    `select ${ms("stored_at", "window_end")} as end_ms, ${ms("stored_at", "last_event")} as last_ms, ${ms("emitted_at", "last_event")} as emit_ms, ${ms("stored_at", "emitted_at")} as store_ms from windows where imputed_count = 0`,
   );
   return {
     fromWindowEnd: rows.map((r) => Number(r.end_ms)),
     fromLastReading: rows.map((r) => Number(r.last_ms)),
+    lastReadingToEmitted: rows.map((r) => Number(r.emit_ms)),
+    emittedToStored: rows.map((r) => Number(r.store_ms)),
   };
 }
 

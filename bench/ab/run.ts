@@ -130,6 +130,10 @@ export interface PointResult {
     fullWindowEndToStoredMs?: Percentiles & { min: number; max: number; mean: number };
     /** Full windows: their last reading → row stored, ms (exact). */
     fullLastReadingToStoredMs?: Percentiles & { min: number; max: number; mean: number };
+    /** Full windows: their last reading → emitted by the windower, ms (exact). */
+    fullLastReadingToEmittedMs?: Percentiles & { min: number; max: number; mean: number };
+    /** Full windows: emitted → row stored (the windows log and the store), ms (exact). */
+    fullEmittedToStoredMs?: Percentiles & { min: number; max: number; mean: number };
     /** Newest reading's creation → window emitted, seconds (core histogram buckets). */
     readingToWindowS: Percentiles;
     /** Window end → forecast stored, ms (exact) — only when the core forecasts. */
@@ -294,7 +298,8 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
         `emit p99 ${Math.round(result.latency.windowEndToEmittedMs.p99)} ms, ` +
         (result.latency.fullWindowEndToStoredMs
           ? `full windows: end → stored p99 ${Math.round(result.latency.fullWindowEndToStoredMs.p99)} ms, ` +
-            `last reading → stored p99 ${Math.round(result.latency.fullLastReadingToStoredMs!.p99)} ms (${result.latency.fullWindowEndToStoredMs.n}), `
+            `last reading → stored p99 ${Math.round(result.latency.fullLastReadingToStoredMs!.p99)} ms ` +
+            `(→ emitted ${Math.round(result.latency.fullLastReadingToEmittedMs!.p99)}, emitted → stored ${Math.round(result.latency.fullEmittedToStoredMs!.p99)}; ${result.latency.fullWindowEndToStoredMs.n}), `
           : "") +
         `core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
         `core peak RSS ${result.processes.core.peakRssMb} MB`,
@@ -595,7 +600,12 @@ interface StoredFigures {
   /** Window end → forecast stored, ms (empty without the forecaster). */
   forecastMs: number[];
   /** Windows with every slot filled: window end, and their last reading, → stored row, ms. */
-  full: { fromWindowEnd: number[]; fromLastReading: number[] };
+  full: {
+    fromWindowEnd: number[];
+    fromLastReading: number[];
+    lastReadingToEmitted: number[];
+    emittedToStored: number[];
+  };
 }
 
 async function readStored(
@@ -620,6 +630,9 @@ async function readStored(
   const full = {
     fromWindowEnd: fullDelays.fromWindowEnd.map((ms) => ms - k),
     fromLastReading: fullDelays.fromLastReading.map((ms) => ms - k),
+    lastReadingToEmitted: fullDelays.lastReadingToEmitted.map((ms) => ms - k),
+    // Both wall-clock times of this machine: no event-clock offset.
+    emittedToStored: fullDelays.emittedToStored,
   };
   await db.close();
   started.db = undefined;
@@ -700,6 +713,8 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
         ? {
             fullWindowEndToStoredMs: exactPercentiles(stored.full.fromWindowEnd),
             fullLastReadingToStoredMs: exactPercentiles(stored.full.fromLastReading),
+            fullLastReadingToEmittedMs: exactPercentiles(stored.full.lastReadingToEmitted),
+            fullEmittedToStoredMs: exactPercentiles(stored.full.emittedToStored),
           }
         : {}),
       readingToWindowS: readingToWindow,
