@@ -44,15 +44,21 @@ function mqttFrames(onPacket: (type: number, body: Buffer) => void): (chunk: Buf
 }
 
 const PUBACK = 4;
+const PINGREQ = 12;
 
-/** A TCP proxy to `target` that records the PUBACKs its clients send (when) and can cut every connection. */
+/**
+ * A TCP proxy to `target` that records the PUBACKs its clients send (when), counts their PINGREQs, and can
+ * cut every connection.
+ */
 async function startProxy(target: URL) {
   const sockets = new Set<Socket>();
   const pubacks: { messageId: number; at: number }[] = [];
+  let pingreqs = 0;
   const server = createServer((client) => {
     const upstream = connect({ host: target.hostname, port: Number(target.port || 1883) });
     const read = mqttFrames((type, body) => {
       if (type === PUBACK) pubacks.push({ messageId: body.readUInt16BE(0), at: performance.now() });
+      if (type === PINGREQ) pingreqs++;
     });
     client.on("data", (chunk: Buffer) => {
       read(chunk);
@@ -76,6 +82,7 @@ async function startProxy(target: URL) {
   return {
     url: new URL(`mqtt://127.0.0.1:${port}`),
     pubacks,
+    pingreqs: () => pingreqs,
     /** Drops every connection, as a network failure would: the client reconnects on its own. */
     cut: () => {
       for (const s of sockets) s.destroy();
@@ -199,3 +206,39 @@ for (const broker of brokers) {
     }, 30_000);
   });
 }
+
+describe.skipIf(skipMosquitto)("keepalive while messages flow", () => {
+  test("the bridge's own PUBACKs count as traffic: no PINGREQ while it acknowledges, one once it is idle", async () => {
+    const run = runId();
+    const prefix = `test-keepalive-${run}`;
+    const proxy = await startProxy(mosquittoUrl);
+    const { log, open } = gatedReadingsLog();
+    open();
+    const bridge = await startTestBridge({
+      mqttUrl: proxy.url,
+      topicPrefix: prefix,
+      readingsLog: log,
+      keepaliveSeconds: 1,
+    });
+    const edge = await mqtt.connectAsync(mosquittoUrl.href, { clientId: `edge-keepalive-${run}` });
+    try {
+      // 3 s of messages every 100 ms, three keepalive periods: mqtt.js would ping at 1 s and 2 s if the
+      // PUBACKs written past it did not count.
+      const until3s = Date.now() + 3_000;
+      for (let s = 0; Date.now() < until3s; s++) {
+        await edge.publishAsync(`${prefix}/1/reading`, secondReading(s), { qos: 1 });
+        await Bun.sleep(100);
+      }
+      await until("the last PUBACK", () => bridge.pendingAcks() === 0);
+      expect(proxy.pubacks.length).toBeGreaterThan(20);
+      expect(proxy.pingreqs()).toBe(0);
+      // Idle: mqtt.js pings as before (keepalive 1 s: within 1.5 s of the last packet sent).
+      await until("a PINGREQ once idle", () => proxy.pingreqs() > 0, 5_000);
+      expect(bridge.connected()).toBe(true);
+    } finally {
+      await bridge.stop();
+      await edge.endAsync();
+      await proxy.close();
+    }
+  }, 30_000);
+});
