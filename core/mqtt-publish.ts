@@ -39,7 +39,8 @@ const empty = Buffer.alloc(0);
  */
 export class PublishReader {
   topic = "";
-  payload: Buffer = empty;
+  /** A Uint8Array rather than a Buffer: one object per message, and the validator's reads stay monomorphic. */
+  payload: Uint8Array = empty;
   qos = 0;
   dup = false;
   retain = false;
@@ -169,7 +170,7 @@ export class PublishReader {
     this.qos = qos;
     this.dup = (first & 8) !== 0;
     this.retain = (first & 1) !== 0;
-    this.payload = buf.subarray(pos, end);
+    this.payload = new Uint8Array(buf.buffer, buf.byteOffset + pos, end - pos);
     return publish;
   }
 }
