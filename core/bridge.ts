@@ -373,8 +373,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     void flush();
     return false;
   };
-  // A paused read belongs to a connection: release it when that ends (what it holds is taken as before).
-  mqttClient.on("close", release);
+  // A connection that ends while paused: what it read but we had not taken yet is still taken (a clean
+  // session would lose it; a persistent one gets it redelivered, a duplicate the windower counts). The next
+  // connection reads on its own and pauses again if the buffer is still full.
+  mqttClient.on("close", () => publishes.resume());
   mqttClient.on("error", (error) => warnOnce(`mqtt:${error.message}`, `MQTT error: ${error.message}`));
   mqttClient.on("offline", () =>
     warnOnce("offline", `MQTT broker ${options.mqttUrl.host} unreachable; retrying`),
