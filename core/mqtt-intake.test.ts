@@ -4,7 +4,7 @@
  * nothing until resumed, and bytes that are not MQTT drop the connection, after which mqtt.js reconnects.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { until } from "@energy/testing/until.ts";
 import mqtt, { type MqttClient } from "mqtt";
 import mqttPacket, { type Packet } from "mqtt-packet";
@@ -91,6 +91,21 @@ const collect = (got: Got[], keepGoing: () => boolean = () => true): OnPublish =
     return keepGoing();
   };
 };
+
+describe("the runtime's socket chunks", () => {
+  test("stay as delivered after later reads: a paused read may keep one, and payloads are views into it", async () => {
+    const sent = Buffer.from(Array.from({ length: 4_000_000 }, (_, i) => (i * 31 + (i >> 12)) & 0xff));
+    const server = createServer((socket) => socket.end(sent));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    const socket = connect((server.address() as { port: number }).port, "127.0.0.1");
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    await new Promise<void>((resolve) => socket.on("end", () => resolve()));
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(Buffer.concat(chunks).equals(sent)).toBe(true);
+  });
+});
 
 describe("interceptPublishes on mqtt.js 5.16.0", () => {
   test("PUBLISHes go to onPublish only, CONNACK and SUBACK to mqtt.js, even one byte per TCP segment", async () => {
