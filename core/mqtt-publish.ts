@@ -53,6 +53,12 @@ export class PublishReader {
   /** The chunk being read and how far. */
   private chunk: Buffer = empty;
   private pos = 0;
+  /**
+   * The chunk's ArrayBuffer and offset, read once per chunk: `Buffer.buffer` is a native getter that cost
+   * more than the rest of a PUBLISH's decoding when read per message (3.5 % of the core's CPU in a profile).
+   */
+  private chunkMemory: ArrayBuffer = empty.buffer as ArrayBuffer;
+  private chunkOffset = 0;
   /** A packet split across chunks: gathered here (allocated once its length is known) until complete. */
   private partial: Buffer | undefined;
   private filled = 0;
@@ -76,6 +82,8 @@ export class PublishReader {
       this.chunk = chunk;
     }
     this.pos = 0;
+    this.chunkMemory = this.chunk.buffer as ArrayBuffer;
+    this.chunkOffset = this.chunk.byteOffset;
   }
 
   /** Reads the next packet; throws MalformedPacket on bytes that are not MQTT. */
@@ -91,7 +99,7 @@ export class PublishReader {
     const end = start + header + length;
     if (end > chunk.length) return this.startPartial(length);
     this.pos = end;
-    return this.decode(chunk, start, header, end);
+    return this.decode(chunk, this.chunkMemory, this.chunkOffset, start, header, end);
   }
 
   /** Keeps what is left of the chunk until the rest of its packet arrives. */
@@ -137,10 +145,25 @@ export class PublishReader {
     this.partial = undefined;
     this.filled = 0;
     remainingLength(partial, 1, partial.length);
-    return this.decode(partial, 0, 1 + varintBytes, partial.length);
+    return this.decode(
+      partial,
+      partial.buffer as ArrayBuffer,
+      partial.byteOffset,
+      0,
+      1 + varintBytes,
+      partial.length,
+    );
   }
 
-  private decode(buf: Buffer, start: number, header: number, end: number): ReadResult {
+  /** `memory` and `offset`: `buf`'s ArrayBuffer and where `buf` starts in it. */
+  private decode(
+    buf: Buffer,
+    memory: ArrayBuffer,
+    offset: number,
+    start: number,
+    header: number,
+    end: number,
+  ): ReadResult {
     const first = buf[start]!;
     if (first >> 4 !== publishType) {
       this.packet = buf.subarray(start, end);
@@ -170,7 +193,7 @@ export class PublishReader {
     this.qos = qos;
     this.dup = (first & 8) !== 0;
     this.retain = (first & 1) !== 0;
-    this.payload = new Uint8Array(buf.buffer, buf.byteOffset + pos, end - pos);
+    this.payload = new Uint8Array(memory, offset + pos, end - pos);
     return publish;
   }
 }
