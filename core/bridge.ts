@@ -24,7 +24,7 @@ import type { KeyedRecord, RecordLog } from "@energy/logs/log.ts";
 import { type Logger, rateLimitedLogger } from "@energy/platform/log.ts";
 import type { CoreMetrics } from "@energy/platform/metrics.ts";
 import type { MqttTls } from "@energy/platform/mqtt-tls.ts";
-import mqtt, { type IPublishPacket, type MqttClient } from "mqtt";
+import mqtt, { type MqttClient } from "mqtt";
 import type { DeadLetterSink } from "./dead-letters.ts";
 import {
   defaultLimits,
@@ -33,6 +33,7 @@ import {
   toDeadLetter,
   type ValidationLimits,
 } from "./messages.ts";
+import { interceptPublishes } from "./mqtt-intake.ts";
 
 export interface BridgeOptions {
   mqttUrl: URL;
@@ -96,23 +97,16 @@ export interface Bridge {
 export const defaultSessionExpirySeconds = 3_600;
 
 /**
- * Passed to mqtt.js's `handleMessage` callback to keep it from sending the PUBACK itself (it skips the
- * PUBACK on an error and goes on with the next packet; mqtt.js v5 `handlers/publish.ts`).
+ * A PUBACK owed, as one number: the connection its PUBLISH came on (core/mqtt-intake.ts numbers them) times
+ * 2^16 plus the packet identifier. Plain numbers in an array rather than an object per message.
  */
-const pubackDeferred = new Error("PUBACK deferred until the readings are in the log");
-
-/** A received QoS 1 message whose PUBACK is owed, and the connection it came on. */
-interface OwedAck {
-  readonly stream: unknown;
-  readonly messageId: number;
-}
+const connectionUnit = 0x10_000;
 
 /**
  * Sends the PUBACKs of `messageIds`, in order, in one write to the client's connection. mqtt.js has no
- * public manual-ack call: `customHandleAcks` and `handleMessage` only let us delay it by stalling the
- * client's packet loop (it handles the next packet once this one is acked), i.e. one log round trip per
- * message; its private `_sendPacket` serialises each packet through four small stream writes, which cost
- * more than the rest of a message's handling together (bench ab, 10,000 messages/s). A PUBACK without
+ * public manual-ack call (and PUBLISH packets no longer reach it: core/mqtt-intake.ts); its private
+ * `_sendPacket` serialises each packet through four small stream writes, which cost more than the rest of
+ * a message's handling together (bench ab, 10,000 messages/s). A PUBACK without
  * properties is the same four bytes in MQTT 3.1.1 (§3.4) and 5 (§3.4.2.1: reason code 0 "Success" may be
  * left out, remaining length 2): type 4 with no flags, remaining length 2, the packet identifier. mqtt.js
  * writes each of its own packets synchronously, so these never land inside one of them;
@@ -153,34 +147,37 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let buffer: KeyedRecord<ReadingsRecord>[] = [];
   /** Per record of `buffer`: how many entries of `owed` belong to its message and those before it. */
   let owedBefore: number[] = [];
-  /** PUBACKs owed for the messages behind `buffer` (and behind messages with no valid reading), in order. */
-  let owed: OwedAck[] = [];
+  /**
+   * PUBACKs owed for the messages behind `buffer` (and behind messages with no valid reading), in order:
+   * connection × `connectionUnit` + packet identifier.
+   */
+  let owed: number[] = [];
   let pending = 0;
   let flushing: Promise<void> = Promise.resolve();
   let stopping = false;
   let redelivered = 0;
-  /** mqtt.js packet-loop callbacks held while the buffer is full: the broker keeps what we do not take. */
-  let stalled: (() => void)[] = [];
   /** Records handed to the readings log whose publish has not resolved yet (still ours to retry). */
   let inFlight = 0;
   let warnedFull = false;
   const held = () => buffer.length + inFlight;
+  /** Reads from the broker again after `proceed` stopped it (also when its connection ended). */
   const release = () => {
-    const waiting = stalled;
-    stalled = [];
-    if (waiting.length > 0 && warnedFull) logger.info("the readings log accepts again; taking MQTT messages");
+    if (warnedFull) logger.info("the readings log accepts again; taking MQTT messages");
     warnedFull = false;
-    for (const done of waiting) done();
+    publishes.resume();
   };
 
-  const acknowledge = (acks: readonly OwedAck[]) => {
+  const acknowledge = (acks: readonly number[]) => {
     pending -= acks.length;
     if (!mqttClient.connected) return;
     // An ack for a message of a previous connection would name a packet id the broker may have reused;
     // the broker redelivers that message on the new connection anyway (and it is acked then).
-    const stream = mqttClient.stream;
+    const base = publishes.connection() * connectionUnit;
     const ids: number[] = [];
-    for (const ack of acks) if (ack.stream === stream) ids.push(ack.messageId);
+    for (const ack of acks) {
+      const id = ack - base;
+      if (id >= 0 && id < connectionUnit) ids.push(id);
+    }
     if (ids.length > 0) sendPubacks(mqttClient, ids);
   };
 
@@ -267,14 +264,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (buffer.length >= flushBatchRecords) void flush();
   };
 
-  const onMessage = (topic: string, payload: Buffer, ack: OwedAck | undefined) => {
-    if (ack) {
+  /** `ack`: the PUBACK owed (see `owed`), or -1 for none (QoS 0). */
+  const onMessage = (topic: string, raw: Uint8Array, ack: number) => {
+    if (ack >= 0) {
       owed.push(ack);
       pending++;
     }
     scheduleFlush();
     const now = Date.now();
-    const raw = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
     try {
       handle(topic, raw, now);
     } catch (error) {
@@ -333,46 +330,53 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     // mqtt.js logs through `debug` ~10 times per packet; even disabled, each call builds its arguments.
     // DEBUG=mqttjs* still turns its log on.
     ...(process.env.DEBUG ? {} : { log: () => {} }),
+    // Connected below, once the PUBLISH intake is in place.
+    manualConnect: true,
   });
-  // Messages are taken here rather than from the "message" event so that the PUBACK can wait for the log
-  // without stalling the client: see `pubackDeferred` and `sendPubacks`.
-  mqttClient.handleMessage = (packet: IPublishPacket, callback) => {
-    // Stopping with a persistent session: neither taken nor acked, so the broker redelivers it to the next
-    // process. A clean session would drop it at disconnect, so it is still taken (and reaches the log).
-    const take = !stopping || !persistent;
-    if (packet.qos !== 1) {
-      // QoS 0 has no ack; QoS 2 cannot arrive on our QoS 1 subscription (the broker downgrades it).
-      if (take) onMessage(packet.topic, packet.payload as Buffer, undefined);
-      proceed(() => callback());
-      return;
-    }
-    if (take) {
-      if (packet.dup && redelivered++ === 0)
-        logger.info("the broker is redelivering messages an earlier session took but did not acknowledge");
-      const ack = { stream: mqttClient.stream, messageId: packet.messageId ?? 0 };
-      onMessage(packet.topic, packet.payload as Buffer, ack);
-    }
-    proceed(() => callback(pubackDeferred));
-  };
+  // PUBLISH packets are read off the connection before mqtt.js sees them (core/mqtt-intake.ts): mqtt.js's
+  // receive path was half of the core's CPU per message. The PUBACK waits for the log: see `sendPubacks`.
+  const publishes = interceptPublishes(mqttClient, {
+    onPublish: (topic, payload, qos, dup, messageId, connection) => {
+      // Stopping with a persistent session: neither taken nor acked, so the broker redelivers it to the next
+      // process. A clean session would drop it at disconnect, so it is still taken (and reaches the log).
+      if (!stopping || !persistent) {
+        if (qos !== 1) {
+          // QoS 0 has no ack; QoS 2 cannot arrive on our QoS 1 subscription (the broker downgrades it).
+          onMessage(topic, payload, -1);
+        } else {
+          if (dup && redelivered++ === 0)
+            logger.info(
+              "the broker is redelivering messages an earlier session took but did not acknowledge",
+            );
+          onMessage(topic, payload, connection * connectionUnit + messageId);
+        }
+      }
+      return proceed();
+    },
+    onBroken: (error) =>
+      warnOnce(
+        "mqtt-malformed",
+        `cannot read the MQTT connection (${errorMessage(error)}); dropping it and reconnecting`,
+      ),
+  });
   /**
-   * Goes on with the next packet, unless the buffer is full: then the callback is held, mqtt.js stops
-   * reading the socket, and the broker keeps (queues) what we cannot take yet.
+   * Whether to go on reading: not while the buffer is full. The intake then pauses the connection and the
+   * broker keeps (queues) what we cannot take yet, until `release`.
    */
-  const proceed = (next: () => void) => {
-    if (held() < maxBuffered || stopping) {
-      next();
-      return;
-    }
+  const proceed = (): boolean => {
+    if (held() < maxBuffered || stopping) return true;
     if (!warnedFull)
       logger.warn(
         `${held()} records wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
       );
     warnedFull = true;
-    stalled.push(next);
     void flush();
+    return false;
   };
-  // A held callback belongs to a connection: release it when that ends, or the next one would stall too.
-  mqttClient.on("close", release);
+  // A connection that ends while paused: what it read but we had not taken yet is still taken (a clean
+  // session would lose it; a persistent one gets it redelivered, a duplicate the windower counts). The next
+  // connection reads on its own and pauses again if the buffer is still full.
+  mqttClient.on("close", () => publishes.resume());
   mqttClient.on("error", (error) => warnOnce(`mqtt:${error.message}`, `MQTT error: ${error.message}`));
   mqttClient.on("offline", () =>
     warnOnce("offline", `MQTT broker ${options.mqttUrl.host} unreachable; retrying`),
@@ -429,6 +433,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
         );
     };
     mqttClient.on("error", onError);
+    mqttClient.connect();
     const timer = setTimeout(
       () =>
         fail(
