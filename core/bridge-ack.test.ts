@@ -1,10 +1,11 @@
 /**
- * The bridge's deferred PUBACK against the real, pinned mqtt.js and real brokers. mqtt.js has no public
- * manual-ack call, so the bridge holds mqtt.js's packet loop only until it has taken a message and writes the
- * PUBACKs itself, on mqtt.js's connection, once the readings log has the records (core/bridge.ts,
- * `sendPubacks`): these tests are what an mqtt upgrade must pass. A proxy between the bridge and the broker
- * reads the PUBACKs off the wire and can cut the connection, so the bridge reconnects with its own
- * persistent session (clean = false), as after a network blip.
+ * The bridge's deferred PUBACK against the real, pinned mqtt.js and real brokers. The bridge reads PUBLISH
+ * packets off mqtt.js's connection itself (core/mqtt-intake.ts) and writes their PUBACKs, on that
+ * connection, once the readings log has the records (core/bridge.ts, `sendPubacks`); mqtt.js keeps the rest
+ * of the protocol. These tests are what an mqtt upgrade must pass: if mqtt.js stopped handing us the
+ * stream, it would parse PUBLISHes and acknowledge them at once, and the first test fails. A proxy between
+ * the bridge and the broker reads the PUBACKs (and PINGREQs) off the wire and can cut the connection, so the
+ * bridge reconnects with its own persistent session (clean = false), as after a network blip.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, createServer, type Socket } from "node:net";
