@@ -6,7 +6,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
 import { windowCodec } from "@energy/contracts/window-schema.ts";
-import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "@energy/logs/log.ts";
+import {
+  BatchAcks,
+  type BatchHandler,
+  GroupedMessage,
+  type KeyedRecord,
+  type LogMessage,
+  type RecordLog,
+  type Subscription,
+} from "@energy/logs/log.ts";
 import { createPulsarLog } from "@energy/logs/pulsar-log.ts";
 import { readingsCodec } from "@energy/logs/readings-codec.ts";
 import { coreMetrics } from "@energy/platform/metrics.ts";
@@ -48,10 +56,8 @@ function scriptedLog<T>(name: string, durable: boolean, events: string[]): Scrip
     ready: () => true,
     close: async () => {},
     async deliver(records, label = "record") {
-      const batch: LogMessage<T>[] = records.map((r, i) => ({
-        ...r,
-        ack: () => void events.push(`${name}: ack ${label} ${i}`),
-      }));
+      const acks = new BatchAcks(records.length, (i) => void events.push(`${name}: ack ${label} ${i}`));
+      const batch: LogMessage<T>[] = records.map((r, i) => new GroupedMessage(r.key, r.value, acks, i));
       await handler!(batch);
     },
   };

@@ -58,6 +58,7 @@ import { type PulsarMetrics, zeroPulsarCounters } from "@energy/platform/metrics
 import { PulsarAdmin, type SchemaDefinition } from "@energy/pulsar/admin.ts";
 import {
   type ConsumerOptions,
+  type DeliveredPack,
   PulsarConsumer,
   type PulsarMessage,
   type SubscriptionType,
@@ -65,11 +66,14 @@ import {
 import { type PackingOptions, type ProducerOptions, PulsarProducer } from "@energy/pulsar/producer.ts";
 import { parseTopic, partitionName } from "@energy/pulsar/topic.ts";
 import {
+  type AckGroup,
+  BatchAcks,
   type BatchHandler,
   type Codec,
   type DeadLetterTarget,
   deadLettered,
   duplicateSubscriptionError,
+  GroupedMessage,
   type KeyedRecord,
   type LogMessage,
   logClosedError,
@@ -526,33 +530,37 @@ class PulsarSubscription<T> implements Subscription {
     return undefined;
   }
 
+  /** One record acked for the first time. */
+  private countAck(): void {
+    if (this.consumerClosed && this.lateAcks++ === 0) {
+      // The WebSocket consumer cannot ack once closed: these records come back to the subscription.
+      this.logger.warn(`ack after ${this.name} stopped: the record will be redelivered`);
+    }
+    this.options.metrics?.acked.inc({ topic: this.options.name });
+  }
+
   private async deliver(consumer: PulsarConsumer, raw: PulsarMessage[]): Promise<void> {
-    const acked = new Set<string>();
-    let batch: Array<LogMessage<T> & { readonly id: string }> = [];
+    let batch: LogMessage<T>[] = [];
+    // One ack group per pack of the batch (its records ack through the consumer's bitset of the pack) and
+    // one for the batch's plain messages: what a record's ack keeps alive is its group, never the message
+    // (its payload is a view of the whole pack's bytes).
+    let group: PackAcks | undefined;
+    let plain: MessageAcks | undefined;
+    const counted = () => this.countAck();
     for (const m of raw) {
       const value = this.undecodable.decode(this.options.codec, m.key, m.payload);
       if (value === deadLettered) {
-        acked.add(m.id);
         consumer.ack(m);
         continue;
       }
-      batch.push({
-        id: m.id,
-        key: m.key ?? "",
-        value,
-        ack: () => {
-          if (acked.has(m.id)) return;
-          acked.add(m.id);
-          if (this.consumerClosed && this.lateAcks++ === 0) {
-            // The WebSocket consumer cannot ack once closed: these records come back to the subscription.
-            this.logger.warn(`ack after ${this.name} stopped: the record will be redelivered`, {
-              key: m.key,
-            });
-          }
-          consumer.ack(m);
-          this.options.metrics?.acked.inc({ topic: this.options.name });
-        },
-      });
+      const key = m.key ?? "";
+      if (m.pack && m.index !== undefined) {
+        if (group?.pack !== m.pack) group = new PackAcks(consumer, m.pack, counted);
+        batch.push(new GroupedMessage(key, value, group, m.index));
+      } else {
+        plain ??= new MessageAcks(consumer, raw.length, counted);
+        batch.push(new GroupedMessage(key, value, plain, plain.add(m.id)));
+      }
     }
     const retryDelayMs = this.options.retryDelayMs ?? defaultPulsarLog.retryDelayMs;
     while (batch.length > 0) {
@@ -563,7 +571,7 @@ class PulsarSubscription<T> implements Subscription {
         // Retried here, not negatively acked: nothing later of these keys is handed out meanwhile. Records
         // acked before the throw are done. A pause ends the retries: the consumer returns what is not acked
         // to the subscription when it closes.
-        batch = batch.filter((m) => !acked.has(m.id));
+        batch = batch.filter((m) => !m.acks.acked(m.ackIndex));
         if (batch.length === 0 || this.stopped) return;
         this.logger.warn(
           `handler of ${this.name} failed; retrying ${batch.length} records in ${retryDelayMs} ms`,
@@ -573,6 +581,53 @@ class PulsarSubscription<T> implements Subscription {
         if (this.stopped) return;
       }
     }
+  }
+}
+
+/** The records of one pack in a batch: acked through the consumer, which keeps the pack's bitset. */
+class PackAcks implements AckGroup {
+  constructor(
+    private readonly consumer: PulsarConsumer,
+    readonly pack: DeliveredPack,
+    private readonly counted: () => void,
+  ) {}
+
+  ack(index: number): void {
+    if (this.consumer.ackRecord(this.pack, index)) this.counted();
+  }
+
+  acked(index: number): boolean {
+    return this.pack.isAcked(index);
+  }
+}
+
+/** The plain (unpacked) messages of one batch, by their ids. */
+class MessageAcks implements AckGroup {
+  private readonly ids: string[] = [];
+  private readonly done: BatchAcks;
+
+  constructor(
+    private readonly consumer: PulsarConsumer,
+    capacity: number,
+    counted: () => void,
+  ) {
+    this.done = new BatchAcks(capacity, (index) => {
+      this.consumer.ack(this.ids[index]!);
+      counted();
+    });
+  }
+
+  /** Adds a message; its index in the group. */
+  add(id: string): number {
+    return this.ids.push(id) - 1;
+  }
+
+  ack(index: number): void {
+    this.done.ack(index);
+  }
+
+  acked(index: number): boolean {
+    return this.done.acked(index);
   }
 }
 
