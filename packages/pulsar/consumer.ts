@@ -11,7 +11,8 @@
  * - flow control: in push mode the broker-side proxy stops delivering once `receiverQueueSize` (capped at
  *   1000 by the proxy) messages are un-acked; with `pullMode` it delivers only what we grant with
  *   `{"type":"permit","permitMessages":n}`, and we grant as the application takes messages, so a slow
- *   consumer holds at most one queue of messages in memory.
+ *   consumer holds at most one queue of messages in memory, and about `maxBufferedRecords` records of
+ *   packed messages (permits.ts).
  * - partitioned topics: the proxy subscribes to every partition (Java multi-topic consumer) and keeps a
  *   cache from our id strings to its ids so acks reach the right partition.
  * - packed messages (`PulsarProducer` with `packing`, format in packing.ts) are split into their records,
@@ -33,6 +34,7 @@ import { PipelineError } from "@energy/contracts/errors.ts";
 import { Backoff, type BackoffOptions, defaultBackoff } from "@energy/platform/backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { decodePacked, type PackedRecord, packedProperty } from "./packing.ts";
+import { PermitWindow } from "./permits.ts";
 import { reopenWithBackoff } from "./reopen.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import { FramedSocket } from "./socket.ts";
@@ -53,6 +55,11 @@ export interface ConsumerOptions {
   receiverQueueSize?: number;
   /** Deliver only what we ask for with permits (see module doc). Default false. */
   pullMode?: boolean;
+  /**
+   * Pull mode: about how many records (of packed messages; a plain message is one) may be buffered or on
+   * the way (permits.ts). Default 20,000.
+   */
+  maxBufferedRecords?: number;
   consumerName?: string;
   /** Redeliver a message not acked within this time; default never. */
   ackTimeoutMs?: number;
@@ -178,6 +185,7 @@ const maxReturningPacks = 100_000;
 export const defaultConsumer = {
   subscriptionType: "Exclusive" as SubscriptionType,
   receiverQueueSize: 1000,
+  maxBufferedRecords: 20_000,
   negativeAckRedeliveryDelayMs: 1000,
   connectTimeoutMs: 30_000,
 } as const;
@@ -212,7 +220,8 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   private readonly pullMode: boolean;
   private readonly connectTimeoutMs: number;
   private readonly backoff: Backoff;
-  private taken = 0;
+  /** Pull mode only. */
+  private readonly permits: PermitWindow | undefined;
   private closed = false;
   private fatal: PipelineError | undefined;
 
@@ -234,6 +243,11 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       Math.max(1, options.receiverQueueSize ?? defaultConsumer.receiverQueueSize),
     );
     this.pullMode = options.pullMode ?? false;
+    if (this.pullMode)
+      this.permits = new PermitWindow(
+        this.receiverQueueSize,
+        Math.max(1, options.maxBufferedRecords ?? defaultConsumer.maxBufferedRecords),
+      );
     this.connectTimeoutMs = options.connectTimeoutMs ?? defaultConsumer.connectTimeoutMs;
     this.backoff = new Backoff(options.backoff ?? defaultBackoff);
     const query = new URLSearchParams({
@@ -443,19 +457,16 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   }
 
   private handOut(message: PulsarMessage): PulsarMessage {
-    if (!(message instanceof PackedRecordMessage) || message.returnsPermit) this.returnPermit();
+    if (!this.permits) return message;
+    if (!(message instanceof PackedRecordMessage) || message.returnsPermit) this.permits.taken();
+    this.grantPermits();
     return message;
   }
 
-  /** One Pulsar message consumed: its permit goes back (pull mode). */
-  private returnPermit(): void {
-    if (!this.pullMode) return;
-    this.taken++;
-    // grant in chunks of half a queue: one permit frame per message would double the frame count
-    if (this.taken >= Math.max(1, Math.floor(this.receiverQueueSize / 2))) {
-      this.write(JSON.stringify({ type: "permit", permitMessages: this.taken }));
-      this.taken = 0;
-    }
+  /** Grants the broker what the permit window allows now (pull mode). */
+  private grantPermits(): void {
+    const n = this.permits?.grant(this.buffer.length) ?? 0;
+    if (n > 0) this.write(JSON.stringify({ type: "permit", permitMessages: n }));
   }
 
   private remember(pack: DeliveredPack): void {
@@ -479,9 +490,9 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       if (this.ws === ws && !this.closed) void this.reconnect();
     });
     for (const frame of this.outbox.splice(0)) ws.send(frame);
-    if (this.pullMode) {
-      this.taken = 0;
-      ws.send(JSON.stringify({ type: "permit", permitMessages: this.receiverQueueSize }));
+    if (this.permits) {
+      this.permits.reset();
+      this.grantPermits();
     }
   }
 
@@ -504,6 +515,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       this.onPacked(frame, publishTime, redeliveryCount);
       return;
     }
+    this.permits?.arrived(1);
     this.deliver({
       id: frame.messageId,
       payload: payloadBytes(frame.payload ?? ""),
@@ -521,6 +533,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       records = decodePacked(payloadBytes(frame.payload ?? ""));
     } catch {
       // Not ours after all (or damaged): hand it out whole rather than lose it.
+      this.permits?.arrived(1);
       this.deliver({
         id: frame.messageId,
         payload: payloadBytes(frame.payload ?? ""),
@@ -532,6 +545,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       });
       return;
     }
+    this.permits?.arrived(records.length);
     // The same pack again (sent back, or redelivered while held): only its records not acked yet go out.
     let pack = this.outstanding.get(frame.messageId) ?? this.returning.get(frame.messageId);
     this.returning.delete(frame.messageId);
@@ -540,7 +554,8 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       pack.live = false;
       this.outstanding.delete(pack.id);
       this.write(JSON.stringify({ messageId: frame.messageId }));
-      this.returnPermit();
+      this.permits?.taken();
+      this.grantPermits();
       return;
     }
     pack.live = true;
