@@ -57,7 +57,8 @@ export interface ConsumerOptions {
   pullMode?: boolean;
   /**
    * Pull mode: about how many records (of packed messages; a plain message is one) may be buffered or on
-   * the way (permits.ts). Default 20,000.
+   * the way (permits.ts). Default 100,000: a whole queue of the packs a live 10,000-sensor stream makes
+   * (~12-100 records), as before, while a backlog of full packs (1000 records) comes 100 at a time, not 1000.
    */
   maxBufferedRecords?: number;
   consumerName?: string;
@@ -185,7 +186,7 @@ const maxReturningPacks = 100_000;
 export const defaultConsumer = {
   subscriptionType: "Exclusive" as SubscriptionType,
   receiverQueueSize: 1000,
-  maxBufferedRecords: 20_000,
+  maxBufferedRecords: 100_000,
   negativeAckRedeliveryDelayMs: 1000,
   connectTimeoutMs: 30_000,
 } as const;
