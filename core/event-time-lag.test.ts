@@ -5,7 +5,13 @@
  */
 import { expect, test } from "bun:test";
 import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
-import type { BatchHandler, KeyedRecord, RecordLog } from "@energy/logs/log.ts";
+import {
+  BatchAcks,
+  type BatchHandler,
+  GroupedMessage,
+  type KeyedRecord,
+  type RecordLog,
+} from "@energy/logs/log.ts";
 import { coreMetrics } from "@energy/platform/metrics.ts";
 import { silent } from "@energy/testing/fixtures.ts";
 import { Registry } from "prom-client";
@@ -30,7 +36,8 @@ function directLog<T>(name: string) {
     ready: () => true,
     close: async () => {},
     async deliver(records) {
-      await handler!(records.map((r) => ({ ...r, ack: () => {} })));
+      const acks = new BatchAcks(records.length);
+      await handler!(records.map((r, i) => new GroupedMessage(r.key, r.value, acks, i)));
     },
   };
   return log;

@@ -6,7 +6,15 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { ReadingsRecord, WindowRecord } from "@energy/contracts/records.ts";
 import { windowCodec } from "@energy/contracts/window-schema.ts";
-import type { BatchHandler, KeyedRecord, LogMessage, RecordLog, Subscription } from "@energy/logs/log.ts";
+import {
+  type AckGroup,
+  type BatchHandler,
+  GroupedMessage,
+  type KeyedRecord,
+  type LogMessage,
+  type RecordLog,
+  type Subscription,
+} from "@energy/logs/log.ts";
 import { createPulsarLog } from "@energy/logs/pulsar-log.ts";
 import { readingsCodec } from "@energy/logs/readings-codec.ts";
 import { coreMetrics } from "@energy/platform/metrics.ts";
@@ -48,10 +56,12 @@ function scriptedLog<T>(name: string, durable: boolean, events: string[]): Scrip
     ready: () => true,
     close: async () => {},
     async deliver(records, label = "record") {
-      const batch: LogMessage<T>[] = records.map((r, i) => ({
-        ...r,
-        ack: () => void events.push(`${name}: ack ${label} ${i}`),
-      }));
+      // Every ack call is logged, a repeated one too: a test sees if the stage acks a record twice.
+      const acks: AckGroup = {
+        ack: (i) => void events.push(`${name}: ack ${label} ${i}`),
+        acked: (i) => events.includes(`${name}: ack ${label} ${i}`),
+      };
+      const batch: LogMessage<T>[] = records.map((r, i) => new GroupedMessage(r.key, r.value, acks, i));
       await handler!(batch);
     },
   };
@@ -163,6 +173,35 @@ describe("windower stage, emissions before final and acks", () => {
     expect(windowsLog.published.map((w) => w.count)).toEqual([40]);
     expect(windower.stats()).toMatchObject({ sensors: 0, evictedTotal: 1, openWindows: 0 });
     expect((await registry.getSingleMetric("core_sensors_tracked")!.get()).values[0]!.value).toBe(0);
+    await windower.stop();
+  });
+
+  test("many records of two sensors over minutes: exactly those of final windows are acked, each once, in order", async () => {
+    const events: string[] = [];
+    const { readingsLog, windower } = stage(true, events);
+    // One reading per record, per second, for 200 s; sensor 2 stops at 100 s (its minute 1 stays open).
+    // Batches of 10 records per sensor: the per-sensor queue is taken from and trimmed many times.
+    for (let b = 0; b < 20; b++) {
+      const records = [];
+      for (let s = b * 10; s < b * 10 + 10; s++) {
+        records.push(record(1, s, s + 1));
+        if (s < 100) records.push(record(2, s, s + 1));
+      }
+      await readingsLog.deliver(records, `b${b}`);
+    }
+    // The record each ack is of, as (sensor, second).
+    const acked = events
+      .filter((e) => e.startsWith("readings: ack"))
+      .map((e) => {
+        const [, b, i] = /ack b(\d+) (\d+)$/.exec(e)!.map(Number) as [number, number, number];
+        const perBatch = b < 10 ? 2 : 1;
+        return [b < 10 ? 1 + (i % 2) : 1, b * 10 + Math.floor(i / perBatch)] as const;
+      });
+    // Sensor 1's newest reading is at 199 s: minutes 0-2 are final (before 180 s less 5 s lateness);
+    // sensor 2's newest at 99 s: minute 0 only.
+    const of = (sensor: number) => acked.filter(([s]) => s === sensor).map(([, second]) => second);
+    expect(of(1)).toEqual(Array.from({ length: 180 }, (_, s) => s));
+    expect(of(2)).toEqual(Array.from({ length: 60 }, (_, s) => s));
     await windower.stop();
   });
 

@@ -28,9 +28,61 @@ export interface KeyedRecord<T> {
   readonly value: T;
 }
 
+/**
+ * The acks of many records at once (a Pulsar pack, a handed-out batch): record `index` is acked with
+ * `ack(index)`. What a consumer that acks long after the batch (the windower, a window later) keeps
+ * instead of the message: one reference and one number per record, no closure or object.
+ */
+export interface AckGroup {
+  /** Marks record `index` as processed; again is a no-op. */
+  ack(index: number): void;
+  /** Whether record `index` is acked. */
+  acked(index: number): boolean;
+}
+
 export interface LogMessage<T> extends KeyedRecord<T> {
   /** Marks the record as processed; unacknowledged records of a durable log are redelivered after a crash. */
   ack(): void;
+  /** `ack()` as (group, index): `acks.ack(ackIndex)` does the same without keeping the message. */
+  readonly acks: AckGroup;
+  readonly ackIndex: number;
+}
+
+/** A record whose ack is record `ackIndex` of an ack group: the one message type every log hands out. */
+export class GroupedMessage<T> implements LogMessage<T> {
+  constructor(
+    readonly key: string,
+    readonly value: T,
+    readonly acks: AckGroup,
+    readonly ackIndex: number,
+  ) {}
+
+  ack(): void {
+    this.acks.ack(this.ackIndex);
+  }
+}
+
+/** The acks of a batch by index, kept in memory (the memory log, scripted test logs). */
+export class BatchAcks implements AckGroup {
+  private readonly done: Uint8Array;
+
+  constructor(
+    size: number,
+    /** Called on each record's first ack. */
+    private readonly onAck?: (index: number) => void,
+  ) {
+    this.done = new Uint8Array(size);
+  }
+
+  ack(index: number): void {
+    if (this.done[index] !== 0) return;
+    this.done[index] = 1;
+    this.onAck?.(index);
+  }
+
+  acked(index: number): boolean {
+    return this.done[index] === 1;
+  }
 }
 
 export type BatchHandler<T> = (batch: readonly LogMessage<T>[]) => Promise<void>;
@@ -220,22 +272,16 @@ function memoryLog<T, S>(
     slice: readonly KeyedRecord<S>[],
     decode: (r: KeyedRecord<S>) => T | typeof deadLettered,
   ) => {
-    const acked = new Array<boolean>(slice.length).fill(false);
+    const acked = new BatchAcks(slice.length);
     const batch: LogMessage<T>[] = [];
     for (let i = 0; i < slice.length; i++) {
       const r = slice[i]!;
       const value = decode(r);
       if (value === deadLettered) {
-        acked[i] = true;
+        acked.ack(i);
         continue;
       }
-      batch.push({
-        key: r.key,
-        value,
-        ack: () => {
-          acked[i] = true;
-        },
-      });
+      batch.push(new GroupedMessage(r.key, value, acked, i));
     }
     return { batch, acked };
   };
@@ -261,7 +307,7 @@ function memoryLog<T, S>(
       } catch (error) {
         // The retry leaves out what the handler acked before it threw (a durable log would not redeliver
         // those either). Only on failure: splicing the queue is O(n).
-        const kept = slice.filter((_, i) => !acked[i]);
+        const kept = slice.filter((_, i) => !acked.acked(i));
         if (kept.length < slice.length) {
           s.queue.splice(s.head, slice.length, ...kept);
           wakeWriters();

@@ -13,8 +13,8 @@ import { collectDeadLetters, recordLogContract } from "@energy/testing/log-contr
 import { pulsarForTests, uniqueTopic } from "@energy/testing/pulsar.ts";
 import { pulsarLogHarness } from "@energy/testing/pulsar-log-harness.ts";
 import { until } from "@energy/testing/until.ts";
-import type { LogMessage, RecordLog } from "./log.ts";
-import { createPulsarLog, partitionOf } from "./pulsar-log.ts";
+import type { AckGroup, LogMessage, RecordLog } from "./log.ts";
+import { createPulsarLog, defaultPulsarLog, partitionOf } from "./pulsar-log.ts";
 import { readingsCodec } from "./readings-codec.ts";
 
 describe("partitionOf (Java's String.hashCode, sign bit cleared, modulo)", () => {
@@ -182,5 +182,41 @@ describe.skipIf(!pulsar)("packed readings log on a real Pulsar", () => {
     await Bun.sleep(1_500);
     await last.stop();
     expect(third).toBe(0);
+  }, 60_000);
+
+  test("records waiting for their ack keep nothing of themselves alive: only their pack's (acks, index)", async () => {
+    const topic = uniqueTopic("packed-retain");
+    const log = await openLog(topic, 2, true);
+    const total = 12_000;
+    // Held the way the windower holds them: the compact handle only, the acks a window later. The messages
+    // and their values are watched through weak references: alive after a collection means the log keeps
+    // them (the process's other allocations do not count, unlike a heap census).
+    const groups: AckGroup[] = [];
+    const indexes: number[] = [];
+    const watched: WeakRef<object>[] = [];
+    const sub = log.subscribe("w", async (batch) => {
+      for (const m of batch) {
+        groups.push(m.acks);
+        indexes.push(m.ackIndex);
+        watched.push(new WeakRef(m), new WeakRef(m.value));
+      }
+    });
+    await until("the subscription", () => log.ready());
+    await log.publish(
+      Array.from({ length: total }, (_, i) => ({ key: String(i % 500), value: record(i % 500, i) })),
+    );
+    await until("every record", () => groups.length >= total, 20_000);
+    // A weak reference holds its target until the end of the job that made or read it: collect after that.
+    await Bun.sleep(0);
+    Bun.gc(true);
+    await Bun.sleep(0);
+    Bun.gc(true);
+    const alive = watched.filter((ref) => ref.deref() !== undefined).length;
+    // Kept per record (a closure over the batch, as before issue 15) all 24,000 would be alive; what may stay
+    // is the last batch (maxBatch 1000: 2,000 references) while the loop waits for the next.
+    expect(alive).toBeLessThanOrEqual(2 * defaultPulsarLog.maxBatch);
+    expect(new Set(groups).size).toBeLessThan(total / 100); // one group per pack and batch, not per record
+    for (let i = 0; i < total; i++) groups[i]!.ack(indexes[i]!);
+    await sub.stop();
   }, 60_000);
 });

@@ -58,6 +58,7 @@ import { type PulsarMetrics, zeroPulsarCounters } from "@energy/platform/metrics
 import { PulsarAdmin, type SchemaDefinition } from "@energy/pulsar/admin.ts";
 import {
   type ConsumerOptions,
+  type DeliveredPack,
   PulsarConsumer,
   type PulsarMessage,
   type SubscriptionType,
@@ -65,11 +66,13 @@ import {
 import { type PackingOptions, type ProducerOptions, PulsarProducer } from "@energy/pulsar/producer.ts";
 import { parseTopic, partitionName } from "@energy/pulsar/topic.ts";
 import {
+  type AckGroup,
   type BatchHandler,
   type Codec,
   type DeadLetterTarget,
   deadLettered,
   duplicateSubscriptionError,
+  GroupedMessage,
   type KeyedRecord,
   type LogMessage,
   logClosedError,
@@ -371,9 +374,13 @@ class PulsarSubscription<T> implements Subscription {
   private readonly undecodable: UndecodableRecords;
   private readonly backoff: Backoff;
   private readonly loop: Promise<void>;
-  /** Resolves when `pause()` is called: ends a wait in `receive()` without closing the consumer. */
-  private readonly paused: Promise<undefined>;
-  private endReceiveWait: () => void = () => {};
+  /**
+   * What ends a wait at `pause()` (in `receive()`, a backoff) without closing the consumer: one per wait,
+   * dropped when the wait ends. Not a race with one long-lived "paused" promise: each `Promise.race` adds a
+   * reaction to it that keeps the race's result (a message, and the whole pack its payload is a view of)
+   * until the pause, i.e. one message per batch for the life of the process.
+   */
+  private readonly pauseWakers = new Set<() => void>();
 
   constructor(
     private readonly options: PulsarLogOptions<T>,
@@ -383,9 +390,6 @@ class PulsarSubscription<T> implements Subscription {
     private readonly logger: Logger,
     private readonly onStopped: () => void,
   ) {
-    this.paused = new Promise<undefined>((resolve) => {
-      this.endReceiveWait = () => resolve(undefined);
-    });
     this.undecodable = new UndecodableRecords(options.name, name, options.deadLetters, logger);
     this.backoff = new Backoff(options.consumer?.backoff ?? defaultBackoff);
     this.loop = this.run();
@@ -417,7 +421,8 @@ class PulsarSubscription<T> implements Subscription {
   async pause(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
-      this.endReceiveWait();
+      for (const wake of this.pauseWakers) wake();
+      this.pauseWakers.clear();
     }
     await this.loop;
   }
@@ -451,7 +456,7 @@ class PulsarSubscription<T> implements Subscription {
         this.logger.warn(`cannot subscribe ${this.name} to ${this.topic}; retrying in ${delay} ms`, {
           error: errorMessage(error),
         });
-        await Promise.race([Bun.sleep(delay), this.paused]);
+        await this.orPause(Bun.sleep(delay));
       }
     }
     return undefined;
@@ -483,8 +488,27 @@ class PulsarSubscription<T> implements Subscription {
       this.logger.error(`consumer ${this.name} of ${this.topic} failed; resubscribing in ${delay} ms`, {
         error,
       });
-      await Promise.race([Bun.sleep(delay), this.paused]);
+      await this.orPause(Bun.sleep(delay));
     }
+  }
+
+  /** `wait`'s outcome, or undefined once paused (at once when paused already). */
+  private orPause<V>(wait: Promise<V>): Promise<V | undefined> {
+    if (this.stopped) return Promise.resolve(undefined);
+    return new Promise<V | undefined>((resolve, reject) => {
+      const wake = () => resolve(undefined);
+      this.pauseWakers.add(wake);
+      wait.then(
+        (value) => {
+          this.pauseWakers.delete(wake);
+          resolve(value);
+        },
+        (error) => {
+          this.pauseWakers.delete(wake);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Hands out batches until paused (undefined) or the consumer fails (its error). */
@@ -498,7 +522,7 @@ class PulsarSubscription<T> implements Subscription {
         // Lost to a pause, it rejects when the consumer closes (or yields a message nobody acks, which the
         // broker redelivers): either way nothing to handle here.
         receiving.catch(() => {});
-        const first = await Promise.race([receiving, this.paused]);
+        const first = await this.orPause(receiving);
         if (!first) return undefined;
         raw.push(first);
         const deadline = Date.now() + delayMs;
@@ -526,33 +550,39 @@ class PulsarSubscription<T> implements Subscription {
     return undefined;
   }
 
+  /** One record acked for the first time (by the ack groups of `deliver`). */
+  countAck(): void {
+    if (this.consumerClosed && this.lateAcks++ === 0) {
+      // The WebSocket consumer cannot ack once closed: these records come back to the subscription.
+      this.logger.warn(`ack after ${this.name} stopped: the record will be redelivered`);
+    }
+    this.options.metrics?.acked.inc({ topic: this.options.name });
+  }
+
   private async deliver(consumer: PulsarConsumer, raw: PulsarMessage[]): Promise<void> {
-    const acked = new Set<string>();
-    let batch: Array<LogMessage<T> & { readonly id: string }> = [];
+    let batch: LogMessage<T>[] = [];
+    // One ack group per pack of the batch (its records ack through the consumer's bitset of the pack) and
+    // one for the batch's plain messages: what a record's ack keeps alive is its group, never the message
+    // (its payload is a view of the whole pack's bytes).
+    // No closure is made here: one would hold this async function's whole scope (in JSC every local of an
+    // async function lives in its scope object: `raw`, `batch`, every payload and value) for as long as any
+    // record of the batch waits for its ack, i.e. a window (measured: ~700 B a record).
+    let group: PackAcks | undefined;
+    let plain: MessageAcks | undefined;
     for (const m of raw) {
       const value = this.undecodable.decode(this.options.codec, m.key, m.payload);
       if (value === deadLettered) {
-        acked.add(m.id);
         consumer.ack(m);
         continue;
       }
-      batch.push({
-        id: m.id,
-        key: m.key ?? "",
-        value,
-        ack: () => {
-          if (acked.has(m.id)) return;
-          acked.add(m.id);
-          if (this.consumerClosed && this.lateAcks++ === 0) {
-            // The WebSocket consumer cannot ack once closed: these records come back to the subscription.
-            this.logger.warn(`ack after ${this.name} stopped: the record will be redelivered`, {
-              key: m.key,
-            });
-          }
-          consumer.ack(m);
-          this.options.metrics?.acked.inc({ topic: this.options.name });
-        },
-      });
+      const key = m.key ?? "";
+      if (m.pack && m.index !== undefined) {
+        if (group?.pack !== m.pack) group = new PackAcks(consumer, m.pack, this);
+        batch.push(new GroupedMessage(key, value, group, m.index));
+      } else {
+        plain ??= new MessageAcks(consumer, raw.length, this);
+        batch.push(new GroupedMessage(key, value, plain, plain.add(m.id)));
+      }
     }
     const retryDelayMs = this.options.retryDelayMs ?? defaultPulsarLog.retryDelayMs;
     while (batch.length > 0) {
@@ -563,16 +593,68 @@ class PulsarSubscription<T> implements Subscription {
         // Retried here, not negatively acked: nothing later of these keys is handed out meanwhile. Records
         // acked before the throw are done. A pause ends the retries: the consumer returns what is not acked
         // to the subscription when it closes.
-        batch = batch.filter((m) => !acked.has(m.id));
+        batch = batch.filter((m) => !m.acks.acked(m.ackIndex));
         if (batch.length === 0 || this.stopped) return;
         this.logger.warn(
           `handler of ${this.name} failed; retrying ${batch.length} records in ${retryDelayMs} ms`,
           { error: errorMessage(error) },
         );
-        await Promise.race([Bun.sleep(retryDelayMs), this.paused]);
+        await this.orPause(Bun.sleep(retryDelayMs));
         if (this.stopped) return;
       }
     }
+  }
+}
+
+/** Where the ack groups count first acks (the subscription: metrics, acks after its consumer closed). */
+interface AckCounter {
+  countAck(): void;
+}
+
+/** The records of one pack in a batch: acked through the consumer, which keeps the pack's bitset. */
+class PackAcks implements AckGroup {
+  constructor(
+    private readonly consumer: PulsarConsumer,
+    readonly pack: DeliveredPack,
+    private readonly counter: AckCounter,
+  ) {}
+
+  ack(index: number): void {
+    if (this.consumer.ackRecord(this.pack, index)) this.counter.countAck();
+  }
+
+  acked(index: number): boolean {
+    return this.pack.isAcked(index);
+  }
+}
+
+/** The plain (unpacked) messages of one batch, by their ids. */
+class MessageAcks implements AckGroup {
+  private readonly ids: string[] = [];
+  private readonly done: Uint8Array;
+
+  constructor(
+    private readonly consumer: PulsarConsumer,
+    capacity: number,
+    private readonly counter: AckCounter,
+  ) {
+    this.done = new Uint8Array(capacity);
+  }
+
+  /** Adds a message; its index in the group. */
+  add(id: string): number {
+    return this.ids.push(id) - 1;
+  }
+
+  ack(index: number): void {
+    if (this.done[index] !== 0) return;
+    this.done[index] = 1;
+    this.consumer.ack(this.ids[index]!);
+    this.counter.countAck();
+  }
+
+  acked(index: number): boolean {
+    return this.done[index] === 1;
   }
 }
 

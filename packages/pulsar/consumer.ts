@@ -11,11 +11,14 @@
  * - flow control: in push mode the broker-side proxy stops delivering once `receiverQueueSize` (capped at
  *   1000 by the proxy) messages are un-acked; with `pullMode` it delivers only what we grant with
  *   `{"type":"permit","permitMessages":n}`, and we grant as the application takes messages, so a slow
- *   consumer holds at most one queue of messages in memory.
+ *   consumer holds at most one queue of messages in memory, and about `maxBufferedRecords` records of
+ *   packed messages (permits.ts).
  * - partitioned topics: the proxy subscribes to every partition (Java multi-topic consumer) and keeps a
  *   cache from our id strings to its ids so acks reach the right partition.
  * - packed messages (`PulsarProducer` with `packing`, format in packing.ts) are split into their records,
- *   with ids `{packed message id}#{index}`; the packed message is acked once every record of it is acked,
+ *   with ids `{packed message id}#{index}` and a compact handle (`pack`, `index`; `ackRecord`) that a
+ *   consumer holding many records un-acked keeps instead (one `DeliveredPack` with a bitset per packed
+ *   message, nothing per record); the packed message is acked once every record of it is acked,
  *   and one negative ack sends the whole of it back (all its records are redelivered, as with Pulsar's own
  *   batches without batch-index acks). In pull mode a packed message takes one permit, like any message.
  * - on a dropped socket we reconnect with backoff and drop messages not yet handed out: the broker
@@ -31,6 +34,7 @@ import { PipelineError } from "@energy/contracts/errors.ts";
 import { Backoff, type BackoffOptions, defaultBackoff } from "@energy/platform/backoff.ts";
 import { pulsarTimeoutError } from "./errors.ts";
 import { decodePacked, type PackedRecord, packedProperty } from "./packing.ts";
+import { PermitWindow } from "./permits.ts";
 import { reopenWithBackoff } from "./reopen.ts";
 import { parseServiceUrl } from "./service-url.ts";
 import { FramedSocket } from "./socket.ts";
@@ -51,6 +55,12 @@ export interface ConsumerOptions {
   receiverQueueSize?: number;
   /** Deliver only what we ask for with permits (see module doc). Default false. */
   pullMode?: boolean;
+  /**
+   * Pull mode: about how many records (of packed messages; a plain message is one) may be buffered or on
+   * the way (permits.ts). Default 100,000: a whole queue of the packs a live 10,000-sensor stream makes
+   * (~12-100 records), as before, while a backlog of full packs (1000 records) comes 100 at a time, not 1000.
+   */
+  maxBufferedRecords?: number;
   consumerName?: string;
   /** Redeliver a message not acked within this time; default never. */
   ackTimeoutMs?: number;
@@ -76,6 +86,68 @@ export interface PulsarMessage {
   readonly eventTime: number | undefined;
   /** How often the broker delivered it before (after nacks, ack timeouts, consumer loss). */
   readonly redeliveryCount: number;
+  /**
+   * For a record of a packed message: the pack and the record's index in it, a compact way to ack it later
+   * (`ackRecord(pack, index)`) without keeping this message. Undefined for a plain message.
+   */
+  readonly pack?: DeliveredPack | undefined;
+  readonly index?: number | undefined;
+}
+
+/**
+ * One packed message this consumer delivered, shared by all its records: the pack's ack state in a bitset
+ * instead of a string id, a Set entry and an object per record (at 10,000 sensors the windower holds
+ * ~650,000 records un-acked for a window's length; per-record bookkeeping cost ~1 GB, issue 15).
+ */
+export class DeliveredPack {
+  /** Records acked, a bit each. */
+  private readonly bits: Uint8Array;
+  /** Records not acked yet. */
+  remaining: number;
+  /** Whether this consumer holds it now: delivered, neither fully acked nor sent back (nack, reconnect). */
+  live = false;
+
+  constructor(
+    readonly id: string,
+    readonly size: number,
+  ) {
+    this.bits = new Uint8Array((size + 7) >>> 3);
+    this.remaining = size;
+  }
+
+  isAcked(index: number): boolean {
+    return ((this.bits[index >>> 3] ?? 0) & (1 << (index & 7))) !== 0;
+  }
+
+  /** Marks one record acked; false when it was already, or is not a record of this pack. */
+  mark(index: number): boolean {
+    if (!Number.isInteger(index) || index < 0 || index >= this.size || this.isAcked(index)) return false;
+    this.bits[index >>> 3]! |= 1 << (index & 7);
+    this.remaining--;
+    return true;
+  }
+}
+
+const noProperties: Readonly<Record<string, string>> = Object.freeze({});
+
+/** A record of a packed message; its string id is made only when asked for (nothing keeps one per record). */
+class PackedRecordMessage implements PulsarMessage {
+  constructor(
+    readonly pack: DeliveredPack,
+    readonly index: number,
+    readonly payload: Uint8Array,
+    readonly key: string | undefined,
+    readonly properties: Readonly<Record<string, string>>,
+    readonly publishTime: number,
+    readonly eventTime: number | undefined,
+    readonly redeliveryCount: number,
+    /** The last record of its pack handed out: taking it consumes the pack's permit (pull mode). */
+    readonly returnsPermit: boolean,
+  ) {}
+
+  get id(): string {
+    return `${this.pack.id}#${this.index}`;
+  }
 }
 
 interface WireMessage {
@@ -102,10 +174,10 @@ function payloadBytes(base64: string): Uint8Array {
   }
 }
 
-/** The packed message a record id (`{id}#{index}`) belongs to; undefined for a plain id (base64 has no `#`). */
-function packedParent(id: string): string | undefined {
+/** A record id (`{packed message id}#{index}`) split; undefined for a plain id (base64 has no `#`). */
+function splitRecordId(id: string): { packId: string; index: number } | undefined {
   const hash = id.lastIndexOf("#");
-  return hash < 0 ? undefined : id.slice(0, hash);
+  return hash < 0 ? undefined : { packId: id.slice(0, hash), index: Number(id.slice(hash + 1)) };
 }
 
 /** Packs whose acked records are remembered while they come back (~one window's worth of packs). */
@@ -114,6 +186,7 @@ const maxReturningPacks = 100_000;
 export const defaultConsumer = {
   subscriptionType: "Exclusive" as SubscriptionType,
   receiverQueueSize: 1000,
+  maxBufferedRecords: 100_000,
   negativeAckRedeliveryDelayMs: 1000,
   connectTimeoutMs: 30_000,
 } as const;
@@ -129,19 +202,18 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   private readonly url: string;
   private readonly buffer: PulsarMessage[] = [];
   private readonly receivers: Array<{ resolve: (m: PulsarMessage | undefined) => void }> = [];
-  /** Delivered, not yet acked, in delivery order: what `ackCumulative` walks. */
-  private readonly unacked = new Set<string>();
-  /** Packed messages delivered and neither fully acked nor nacked: their size and records still to ack. */
-  private readonly packs = new Map<string, { size: number; remaining: number; acked: Set<number> }>();
   /**
-   * Records already acked of packs that come back whole (after a negative ack or a reconnect): the broker
-   * only knows whole messages, so without this a redelivered pack would hand its acked records out again
-   * (for the windower: readings of windows already published, i.e. false `late` ones). Bounded; a new
-   * consumer (another process) starts empty and gets the whole pack.
+   * Delivered and not yet acked, in delivery order (what `ackCumulative` walks): a plain message by its id
+   * (value null), a packed one by its id with its pack (one entry for all its records).
    */
-  private readonly ackedOfReturning = new Map<string, Set<number>>();
-  /** Records of packed messages that do not count for a permit (all but the last of each). */
-  private readonly noPermit = new Set<string>();
+  private readonly outstanding = new Map<string, DeliveredPack | null>();
+  /**
+   * Packs sent back whole (negative ack, reconnect), with the records acked so far: the broker only knows
+   * whole messages, so without this a redelivered pack would hand its acked records out again (for the
+   * windower: readings of windows already published, i.e. false `late` ones); acks of its records made
+   * meanwhile are kept here too. Bounded; a new consumer (another process) starts empty and gets the whole pack.
+   */
+  private readonly returning = new Map<string, DeliveredPack>();
   /** Frames (acks, nacks) written while disconnected, sent after the reconnect. */
   private readonly outbox: string[] = [];
   private readonly endOfTopicWaiters: Array<(end: boolean) => void> = [];
@@ -149,7 +221,8 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   private readonly pullMode: boolean;
   private readonly connectTimeoutMs: number;
   private readonly backoff: Backoff;
-  private taken = 0;
+  /** Pull mode only. */
+  private readonly permits: PermitWindow | undefined;
   private closed = false;
   private fatal: PipelineError | undefined;
 
@@ -171,6 +244,11 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       Math.max(1, options.receiverQueueSize ?? defaultConsumer.receiverQueueSize),
     );
     this.pullMode = options.pullMode ?? false;
+    if (this.pullMode)
+      this.permits = new PermitWindow(
+        this.receiverQueueSize,
+        Math.max(1, options.maxBufferedRecords ?? defaultConsumer.maxBufferedRecords),
+      );
     this.connectTimeoutMs = options.connectTimeoutMs ?? defaultConsumer.connectTimeoutMs;
     this.backoff = new Backoff(options.backoff ?? defaultBackoff);
     const query = new URLSearchParams({
@@ -253,43 +331,58 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
 
   /** Acknowledges one message (fire-and-forget on the WebSocket API). */
   ack(message: PulsarMessage | string): void {
+    const record = this.recordOf(message);
+    if (record) {
+      this.ackRecord(record.pack, record.index);
+      return;
+    }
     const id = typeof message === "string" ? message : message.id;
-    const packed = packedParent(id);
-    // a packed record acked twice, or after its pack was nacked or the socket dropped: the pack comes back,
-    // this record with it unless it is remembered as acked
-    if (!this.unacked.delete(id) && packed !== undefined) {
-      this.ackedOfReturning.get(packed)?.add(Number(id.slice(packed.length + 1)));
-      return;
-    }
-    if (packed !== undefined) {
-      const index = Number(id.slice(packed.length + 1));
-      const pack = this.packs.get(packed);
-      if (!pack) return;
-      pack.acked.add(index);
-      if (--pack.remaining > 0) return;
-      this.packs.delete(packed);
-      this.write(JSON.stringify({ messageId: packed }));
-      return;
-    }
+    if (splitRecordId(id)) return; // a record of a pack this consumer no longer knows: it comes back whole
+    this.outstanding.delete(id);
     this.write(JSON.stringify({ messageId: id }));
+  }
+
+  /**
+   * Acknowledges record `index` of a packed message (`PulsarMessage.pack` / `.index`); the Pulsar message is
+   * acked once all its records are. An ack of a pack sent back meanwhile (negative ack, reconnect) is kept
+   * for when it returns. True when the record was not acked before.
+   */
+  ackRecord(pack: DeliveredPack, index: number): boolean {
+    let target = pack;
+    if (!pack.live) {
+      // a pack forgotten while it was away and delivered again as a new one: the ack is the new one's
+      const current = this.outstanding.get(pack.id);
+      if (current && current !== pack) {
+        pack.mark(index);
+        target = current;
+      }
+    }
+    if (!target.mark(index)) return false;
+    if (target.live && target.remaining === 0) {
+      target.live = false;
+      this.outstanding.delete(target.id);
+      this.write(JSON.stringify({ messageId: target.id }));
+    }
+    return true;
   }
 
   /** Asks the broker to redeliver this message after the negative-ack delay. */
   negativeAck(message: PulsarMessage | string): void {
-    const id = typeof message === "string" ? message : message.id;
-    this.unacked.delete(id);
-    const packed = packedParent(id);
-    if (packed !== undefined) {
-      const pack = this.packs.get(packed);
-      if (!pack) return;
-      // all its records come back: acks of the ones still held must not count toward the redelivery, and
-      // the ones acked already are not handed out again
-      this.packs.delete(packed);
-      this.rememberAcked(packed, pack.acked);
-      for (let i = 0; i < pack.size; i++) this.unacked.delete(`${packed}#${i}`);
-      this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: packed }));
+    const record = this.recordOf(message);
+    if (record) {
+      const pack = record.pack;
+      if (!pack.live) return;
+      // all its records come back: acks of the ones still held are kept with it (`returning`), and the ones
+      // acked already are not handed out again
+      pack.live = false;
+      this.outstanding.delete(pack.id);
+      this.remember(pack);
+      this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: pack.id }));
       return;
     }
+    const id = typeof message === "string" ? message : message.id;
+    if (splitRecordId(id)) return;
+    this.outstanding.delete(id);
     this.write(JSON.stringify({ type: "negativeAcknowledge", messageId: id }));
   }
 
@@ -307,12 +400,27 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
         },
       );
     }
-    const id = typeof message === "string" ? message : message.id;
-    if (!this.unacked.has(id)) return;
-    for (const pending of this.unacked) {
-      this.ack(pending);
-      if (pending === id) break;
+    const record = this.recordOf(message);
+    const id = record ? record.pack.id : typeof message === "string" ? message : message.id;
+    if (record ? !record.pack.live || record.pack.isAcked(record.index) : !this.outstanding.has(id)) return;
+    for (const [pendingId, pack] of this.outstanding) {
+      if (pack === null) this.ack(pendingId);
+      else {
+        const last = pack === record?.pack ? record.index : pack.size - 1;
+        for (let i = 0; i <= last; i++) if (!pack.isAcked(i)) this.ackRecord(pack, i);
+      }
+      if (pendingId === id) break;
     }
+  }
+
+  /** The pack and index of a packed record, from its message or its id; undefined for a plain message. */
+  private recordOf(message: PulsarMessage | string): { pack: DeliveredPack; index: number } | undefined {
+    if (typeof message !== "string" && message.pack && message.index !== undefined)
+      return { pack: message.pack, index: message.index };
+    const split = splitRecordId(typeof message === "string" ? message : message.id);
+    if (!split) return undefined;
+    const pack = this.outstanding.get(split.packId) ?? this.returning.get(split.packId);
+    return pack ? { pack, index: split.index } : undefined;
   }
 
   /** Asks whether the topic is terminated and fully consumed (`{"type":"isEndOfTopic"}`). */
@@ -350,28 +458,24 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   }
 
   private handOut(message: PulsarMessage): PulsarMessage {
-    if (!this.noPermit.delete(message.id)) this.returnPermit();
+    if (!this.permits) return message;
+    if (!(message instanceof PackedRecordMessage) || message.returnsPermit) this.permits.taken();
+    this.grantPermits();
     return message;
   }
 
-  /** One Pulsar message consumed: its permit goes back (pull mode). */
-  private returnPermit(): void {
-    if (!this.pullMode) return;
-    this.taken++;
-    // grant in chunks of half a queue: one permit frame per message would double the frame count
-    if (this.taken >= Math.max(1, Math.floor(this.receiverQueueSize / 2))) {
-      this.write(JSON.stringify({ type: "permit", permitMessages: this.taken }));
-      this.taken = 0;
-    }
+  /** Grants the broker what the permit window allows now (pull mode). */
+  private grantPermits(): void {
+    const n = this.permits?.grant(this.buffer.length) ?? 0;
+    if (n > 0) this.write(JSON.stringify({ type: "permit", permitMessages: n }));
   }
 
-  private rememberAcked(packed: string, acked: Set<number>): void {
-    if (acked.size === 0) return;
-    this.ackedOfReturning.set(packed, acked);
+  private remember(pack: DeliveredPack): void {
+    this.returning.set(pack.id, pack);
     // oldest first (insertion order); a pack forgotten here only comes back whole, as from a new consumer
-    for (const oldest of this.ackedOfReturning.keys()) {
-      if (this.ackedOfReturning.size <= maxReturningPacks) break;
-      this.ackedOfReturning.delete(oldest);
+    for (const oldest of this.returning.keys()) {
+      if (this.returning.size <= maxReturningPacks) break;
+      this.returning.delete(oldest);
     }
   }
 
@@ -387,9 +491,9 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       if (this.ws === ws && !this.closed) void this.reconnect();
     });
     for (const frame of this.outbox.splice(0)) ws.send(frame);
-    if (this.pullMode) {
-      this.taken = 0;
-      ws.send(JSON.stringify({ type: "permit", permitMessages: this.receiverQueueSize }));
+    if (this.permits) {
+      this.permits.reset();
+      this.grantPermits();
     }
   }
 
@@ -412,6 +516,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       this.onPacked(frame, publishTime, redeliveryCount);
       return;
     }
+    this.permits?.arrived(1);
     this.deliver({
       id: frame.messageId,
       payload: payloadBytes(frame.payload ?? ""),
@@ -429,6 +534,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       records = decodePacked(payloadBytes(frame.payload ?? ""));
     } catch {
       // Not ours after all (or damaged): hand it out whole rather than lose it.
+      this.permits?.arrived(1);
       this.deliver({
         id: frame.messageId,
         payload: payloadBytes(frame.payload ?? ""),
@@ -440,36 +546,48 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       });
       return;
     }
-    const acked = this.ackedOfReturning.get(frame.messageId) ?? new Set<number>();
-    this.ackedOfReturning.delete(frame.messageId);
-    const remaining = records.length - acked.size;
-    if (remaining <= 0) {
+    this.permits?.arrived(records.length);
+    // The same pack again (sent back, or redelivered while held): only its records not acked yet go out.
+    let pack = this.outstanding.get(frame.messageId) ?? this.returning.get(frame.messageId);
+    this.returning.delete(frame.messageId);
+    if (!pack || pack.size !== records.length) pack = new DeliveredPack(frame.messageId, records.length);
+    if (pack.remaining <= 0) {
+      pack.live = false;
+      this.outstanding.delete(pack.id);
       this.write(JSON.stringify({ messageId: frame.messageId }));
-      this.returnPermit();
+      this.permits?.taken();
+      this.grantPermits();
       return;
     }
-    this.packs.set(frame.messageId, { size: records.length, remaining, acked });
+    pack.live = true;
+    this.outstanding.set(pack.id, pack);
     let last = records.length - 1;
-    while (acked.has(last)) last--;
+    while (pack.isAcked(last)) last--;
     for (let i = 0; i < records.length; i++) {
-      if (acked.has(i)) continue;
+      if (pack.isAcked(i)) continue;
       const r = records[i]!;
-      const id = `${frame.messageId}#${i}`;
-      if (i < last) this.noPermit.add(id);
-      this.deliver({
-        id,
-        payload: r.payload,
-        key: r.key ?? frame.key,
-        properties: r.properties ?? {},
-        publishTime,
-        eventTime: r.eventTime,
-        redeliveryCount,
-      });
+      this.handOver(
+        new PackedRecordMessage(
+          pack,
+          i,
+          r.payload,
+          r.key ?? frame.key,
+          r.properties ?? noProperties,
+          publishTime,
+          r.eventTime,
+          redeliveryCount,
+          i === last,
+        ),
+      );
     }
   }
 
   private deliver(message: PulsarMessage): void {
-    this.unacked.add(message.id);
+    this.outstanding.set(message.id, null);
+    this.handOver(message);
+  }
+
+  private handOver(message: PulsarMessage): void {
     const waiter = this.receivers.shift();
     if (waiter) waiter.resolve(message);
     else this.buffer.push(message);
@@ -479,10 +597,12 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     this.ws = undefined;
     // the broker redelivers these to whichever consumer gets them next: handing them out too would duplicate
     this.buffer.length = 0;
-    this.unacked.clear();
-    for (const [id, pack] of this.packs) this.rememberAcked(id, pack.acked);
-    this.packs.clear();
-    this.noPermit.clear();
+    for (const pack of this.outstanding.values()) {
+      if (!pack) continue;
+      pack.live = false;
+      this.remember(pack);
+    }
+    this.outstanding.clear();
     const outcome = await reopenWithBackoff(
       this.backoff,
       () => this.closed,

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { PipelineError } from "@energy/contracts/errors.ts";
 import { pulsarForTests, uniqueTopic } from "@energy/testing/pulsar.ts";
+import { until } from "@energy/testing/until.ts";
 import { PulsarConsumer, type PulsarMessage } from "./consumer.ts";
 import { decodePacked, encodePacked, type PackedRecord } from "./packing.ts";
 import { PulsarProducer } from "./producer.ts";
@@ -122,4 +123,80 @@ describe.skipIf(!pulsar)("packing producer and unpacking consumer against a real
     await producer.close();
     await consumer.close();
   });
+
+  test("the compact handle (pack, index) acks like the record's id, once; the pack is acked when every record is", async () => {
+    const topic = uniqueTopic("packed-handle");
+    created.push(topic);
+    const subscribe = () =>
+      PulsarConsumer.subscribe({ url, topic, subscription: "h", initialPosition: "Earliest" });
+    const consumer = await subscribe();
+    const producer = await PulsarProducer.create({
+      url,
+      topic,
+      packing: { maxMessages: 4, maxBytes: 64 * 1024, maxDelayMs: 50 },
+    });
+    await Promise.all(["a", "b", "c", "d"].map((s) => producer.send(s)));
+    const got = [] as PulsarMessage[];
+    while (got.length < 4) got.push(await consumer.receive(5_000));
+    const pack = got[0]!.pack!;
+    expect(got.map((m) => [m.pack, m.index])).toEqual(got.map((_, i) => [pack, i]));
+    expect(consumer.ackRecord(pack, 0)).toBe(true);
+    expect(consumer.ackRecord(pack, 0)).toBe(false); // again: nothing new
+    consumer.ack(got[1]!.id); // by id string: the same bookkeeping
+    expect(consumer.ackRecord(pack, 1)).toBe(false);
+    expect(consumer.ackRecord(pack, 7)).toBe(false); // not a record of it
+    consumer.ack(got[2]!);
+    expect([0, 1, 2, 3].map((i) => pack.isAcked(i))).toEqual([true, true, true, false]);
+    expect(pack.remaining).toBe(1);
+    await Bun.sleep(300);
+    await consumer.close();
+    // "d" un-acked: the whole pack comes back to a new consumer
+    const second = await subscribe();
+    const back = [] as PulsarMessage[];
+    while (back.length < 4) back.push(await second.receive(5_000));
+    expect(back.map(text)).toEqual(["a", "b", "c", "d"]);
+    for (const m of back) expect(second.ackRecord(m.pack!, m.index!)).toBe(true);
+    await Bun.sleep(300);
+    await second.close();
+    const third = await subscribe();
+    await expect(third.receive(1_000)).rejects.toThrow(/did not complete/);
+    await third.close();
+    await producer.close();
+  });
+
+  test("pull mode: a backlog of large packs is buffered about maxBufferedRecords at a time, and all of it arrives in order", async () => {
+    const topic = uniqueTopic("packed-pull");
+    created.push(topic);
+    const producer = await PulsarProducer.create({
+      url,
+      topic,
+      packing: { maxMessages: 500, maxBytes: 128 * 1024, maxDelayMs: 50 },
+    });
+    const total = 20 * 500;
+    await Promise.all(Array.from({ length: total }, (_, i) => producer.send(`r${i}`, { key: "k" })));
+    const consumer = await PulsarConsumer.subscribe({
+      url,
+      topic,
+      subscription: "pull",
+      initialPosition: "Earliest",
+      pullMode: true,
+      maxBufferedRecords: 2_000,
+    });
+    await until("the first packs", () => consumer.buffered > 0);
+    await Bun.sleep(1_000); // time for more to arrive, were more granted
+    // one receiver queue of packs (the old bound) would be the whole backlog, 10,000 records
+    expect(consumer.buffered).toBeLessThanOrEqual(2_000);
+    const seen: string[] = [];
+    let peak = 0;
+    while (seen.length < total) {
+      const m = await consumer.receive(10_000);
+      seen.push(text(m));
+      consumer.ack(m);
+      peak = Math.max(peak, consumer.buffered);
+    }
+    expect(seen).toEqual(Array.from({ length: total }, (_, i) => `r${i}`));
+    expect(peak).toBeLessThanOrEqual(2_000 + 500);
+    await consumer.close();
+    await producer.close();
+  }, 60_000);
 });
