@@ -289,7 +289,7 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
     const progress = new CoreProgress(corePort, offeredReadings(spec), point.say);
     const load = await driveLoad(ctx, point, started, edgePort, progress);
     point.say(`edge done (${load.readingsSent} readings sent); waiting for the core to store every window`);
-    const drained = await drainCore(ctx, point, progress, load);
+    const drained = await drainCore(ctx, point, progress, load, started.scratch?.url);
     const final = await stopCore(ctx, started, core, corePort, progress, drained.samples);
     const stored = await readStored(ctx, point, started, pgliteDir, load);
     const result = summarise(ctx, point, { load, complete: drained.complete, ...final, stored });
@@ -559,6 +559,7 @@ async function drainCore(
   point: Point,
   progress: CoreProgress,
   load: LoadPhase,
+  scratchUrl: URL | undefined,
 ): Promise<{ samples: Sample[] | undefined; complete: boolean }> {
   const { spec } = point;
   const { readingsSent, eventStartMs } = load;
@@ -569,6 +570,14 @@ async function drainCore(
   const drainDeadline = Date.now() + (ctx.idleTimeoutS + ctx.allowedLatenessS + 30 + spec.durationS) * 1000;
   let samples: Sample[] | undefined;
   let complete = false;
+  // On a PostgreSQL server the rows can be read while the core runs: the drain also waits until they hold
+  // every accepted reading. Counting windows alone ended a B run early: each window had been stored once
+  // (partial, from its first batch) while the last batches were still in the readings log.
+  const rows = scratchUrl ? await openPostgresResults(scratchUrl) : undefined;
+  const readingsInRows = async () =>
+    rows
+      ? Number((await rows.query<{ n: string | null }>("select sum(count) as n from windows"))[0]?.n ?? 0)
+      : Number.POSITIVE_INFINITY;
   while (Date.now() < drainDeadline) {
     samples = await progress.poll();
     if (samples) {
@@ -581,13 +590,22 @@ async function drainCore(
       // at least once, the last by the idle timeout, which emits but keeps it open until the sensor is
       // evicted (minutes later: waiting for that would time the drain deadline, not the pipeline).
       const allEmitted = open === 0 || emitted >= expectedWindows;
-      if (accepted + rejected >= readingsSent && allEmitted && emitted > 0 && emitted === stored) {
+      const late = sumMetric(samples, "core_late_readings_total");
+      const duplicates = sumMetric(samples, "core_duplicate_readings_total");
+      if (
+        accepted + rejected >= readingsSent &&
+        allEmitted &&
+        emitted > 0 &&
+        emitted === stored &&
+        (await readingsInRows()) + late + duplicates >= accepted
+      ) {
         complete = accepted + rejected >= readingsSent;
         break;
       }
     }
     await Bun.sleep(200);
   }
+  await rows?.close();
   if (!complete) point.notes.push("the core had not stored every reading by the drain deadline");
   return { samples, complete };
 }
