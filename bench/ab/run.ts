@@ -90,6 +90,14 @@ export interface ProcFigures {
   peakRssMb: number;
   /** Highest VmRSS sampled between the edge's start and the end of the drain: the load's own footprint. */
   runPeakRssMb: number;
+  /**
+   * The core only: its CPU net of answering the bench's own /metrics polls (polls × the CPU of one poll,
+   * measured on the core after the drain). The bench polls every 1 s during the load and every 200 ms
+   * while draining; at B's few messages per reading those polls were most of the core's CPU (profile).
+   */
+  pollsServed?: number;
+  cpuSecondsPerPoll?: number;
+  cpuSecondsPerMillionReadingsNetOfPolls?: number;
 }
 
 export interface PointResult {
@@ -290,9 +298,10 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
     const load = await driveLoad(ctx, point, started, edgePort, progress);
     point.say(`edge done (${load.readingsSent} readings sent); waiting for the core to store every window`);
     const drained = await drainCore(ctx, point, progress, load, started.scratch?.url);
+    const poll = await measurePollCpu(ctx, corePort, progress);
     const final = await stopCore(ctx, started, core, corePort, progress, drained.samples);
     const stored = await readStored(ctx, point, started, pgliteDir, load);
-    const result = summarise(ctx, point, { load, complete: drained.complete, ...final, stored });
+    const result = summarise(ctx, point, { load, complete: drained.complete, ...final, stored, poll });
     point.say(
       `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s, lost ${result.counts.lost}, ` +
         `emit p99 ${Math.round(result.latency.windowEndToEmittedMs.p99)} ms, ` +
@@ -301,7 +310,8 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
             `last reading → stored p99 ${Math.round(result.latency.fullLastReadingToStoredMs!.p99)} ms ` +
             `(→ emitted ${Math.round(result.latency.fullLastReadingToEmittedMs!.p99)}, emitted → stored ${Math.round(result.latency.fullEmittedToStoredMs!.p99)}; ${result.latency.fullWindowEndToStoredMs.n}), `
           : "") +
-        `core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings, ` +
+        `core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings ` +
+        `(${result.processes.core.cpuSecondsPerMillionReadingsNetOfPolls?.toFixed(1)} net of ${result.processes.core.pollsServed} /metrics polls at ${((result.processes.core.cpuSecondsPerPoll ?? 0) * 1000).toFixed(1)} ms), ` +
         `core peak RSS ${result.processes.core.peakRssMb} MB`,
     );
     return result;
@@ -342,6 +352,20 @@ async function startCore(
   await waitReady(port, core, 90_000);
   ctx.sampler.watch("core", core.pid);
   return core;
+}
+
+/** CPU of one /metrics poll, from 20 more polls of the drained core (counted with the run's own). */
+async function measurePollCpu(
+  ctx: RunContext,
+  port: number,
+  progress: CoreProgress,
+): Promise<{ polls: number; cpuSecondsPerPoll: number }> {
+  const before = ctx.sampler.sample("core");
+  const n = 20;
+  for (let i = 0; i < n; i++) await scrape(port);
+  const after = ctx.sampler.sample("core");
+  const used = (after?.cpuSeconds ?? 0) - (before?.cpuSeconds ?? 0);
+  return { polls: progress.polls + n, cpuSecondsPerPoll: Math.max(0, used / n) };
 }
 
 /** The core's and the broker's counters at the end of the drain, its last /metrics, then a graceful stop. */
@@ -437,6 +461,8 @@ function edgeArgs(ctx: RunContext, spec: PointSpec, port: number, eventStartMs: 
 class CoreProgress {
   private readonly trace: { atMs: number; readings: number }[] = [];
   private lastReport = Date.now();
+  /** Scrapes made so far: the core's CPU includes answering them. */
+  polls = 0;
 
   constructor(
     private readonly port: number,
@@ -446,6 +472,7 @@ class CoreProgress {
 
   /** Scrapes the core once (undefined when it did not answer), saying how far it is every 5 s. */
   async poll(): Promise<Sample[] | undefined> {
+    this.polls++;
     const s = await scrape(this.port);
     if (!s) return undefined;
     this.trace.push({ atMs: Date.now(), readings: sumMetric(s, "core_readings_total") });
@@ -671,6 +698,7 @@ interface Measured {
   brokerEnd: Sampled;
   pulsarBacklog: Record<string, number> | undefined;
   stored: StoredFigures;
+  poll: { polls: number; cpuSecondsPerPoll: number };
 }
 
 /** The point's figures from what was measured: no I/O. */
@@ -751,7 +779,16 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
       invalidByReason: metricByLabel(samples, "core_invalid_messages_total", "reason"),
     },
     processes: {
-      core: procFigures(ctx.sampler, "core", cpuUsed(m.coreEnd, load.coreAtStart), accepted, load.runStartMs),
+      core: {
+        ...procFigures(ctx.sampler, "core", cpuUsed(m.coreEnd, load.coreAtStart), accepted, load.runStartMs),
+        pollsServed: m.poll.polls,
+        cpuSecondsPerPoll: m.poll.cpuSecondsPerPoll,
+        cpuSecondsPerMillionReadingsNetOfPolls:
+          accepted > 0
+            ? ((cpuUsed(m.coreEnd, load.coreAtStart) - m.poll.polls * m.poll.cpuSecondsPerPoll) / accepted) *
+              1e6
+            : Number.NaN,
+      },
       edge: procFigures(
         ctx.sampler,
         "edge",
