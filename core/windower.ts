@@ -128,26 +128,19 @@ export function startWindowerStage(options: WindowerStageOptions): WindowerStage
         const acks = acksFor(finalized);
         // Drained windows exist nowhere else: retry until the log and the store take them (each applies
         // backpressure). Each is retried on its own, so a store outage does not publish windows twice.
-        const store = options.store;
-        await Promise.all([
-          retry(() => publishWindows(windows, now), {
+        const untilTaken = (what: "publish" | "store", action: () => Promise<void>) =>
+          retry(action, {
             ...publishRetry,
             onRetry: (error, attempt) =>
-              logger.error(`cannot publish windows (attempt ${attempt}); retrying`, {
+              logger.error(`cannot ${what} windows (attempt ${attempt}); retrying`, {
                 error: errorMessage(error),
                 windows: windows.length,
               }),
-          }),
-          store && windows.length > 0
-            ? retry(() => store.save(windows), {
-                ...publishRetry,
-                onRetry: (error, attempt) =>
-                  logger.error(`cannot store windows (attempt ${attempt}); retrying`, {
-                    error: errorMessage(error),
-                    windows: windows.length,
-                  }),
-              })
-            : undefined,
+          });
+        const store = options.store;
+        await Promise.all([
+          untilTaken("publish", () => publishWindows(windows, now)),
+          store && windows.length > 0 ? untilTaken("store", () => store.save(windows)) : undefined,
         ]);
         acks.ackAll();
       });

@@ -93,7 +93,7 @@ export interface ProcFigures {
   /**
    * The core only: its CPU net of answering the bench's own /metrics polls (polls × the CPU of one poll,
    * measured on the core after the drain). The bench polls every 1 s during the load and every 200 ms
-   * while draining; at B's few messages per reading those polls were most of the core's CPU (profile).
+   * while draining (2–3.5 ms of core CPU each, measured: ~5 % of B's core CPU, ~3 % of A's).
    */
   pollsServed?: number;
   cpuSecondsPerPoll?: number;
@@ -354,6 +354,9 @@ async function startCore(
   return core;
 }
 
+/** CPU seconds a process used between two samples (0 for a sample that could not be read). */
+const cpuUsed = (end: Sampled, start: Sampled) => (end?.cpuSeconds ?? 0) - (start?.cpuSeconds ?? 0);
+
 /** CPU of one /metrics poll, from 20 more polls of the drained core (counted with the run's own). */
 async function measurePollCpu(
   ctx: RunContext,
@@ -363,8 +366,7 @@ async function measurePollCpu(
   const before = ctx.sampler.sample("core");
   const n = 20;
   for (let i = 0; i < n; i++) await scrape(port);
-  const after = ctx.sampler.sample("core");
-  const used = (after?.cpuSeconds ?? 0) - (before?.cpuSeconds ?? 0);
+  const used = cpuUsed(ctx.sampler.sample("core"), before);
   return { polls: progress.polls + n, cpuSecondsPerPoll: Math.max(0, used / n) };
 }
 
@@ -725,7 +727,7 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
   const endToEnd = bucketPercentiles(samples, "pipeline_end_to_end_seconds");
   const lost = Math.max(0, readingsSent - stored.counts.readings - stored.counts.duplicates - late - invalid);
   const sendSeconds = (load.edgeEndMs - load.started.wallMs) / 1000;
-  const cpuUsed = (end: Sampled, start: Sampled) => (end?.cpuSeconds ?? 0) - (start?.cpuSeconds ?? 0);
+  const coreCpu = cpuUsed(m.coreEnd, load.coreAtStart);
   return {
     spec,
     label: point.label,
@@ -780,14 +782,11 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
     },
     processes: {
       core: {
-        ...procFigures(ctx.sampler, "core", cpuUsed(m.coreEnd, load.coreAtStart), accepted, load.runStartMs),
+        ...procFigures(ctx.sampler, "core", coreCpu, accepted, load.runStartMs),
         pollsServed: m.poll.polls,
         cpuSecondsPerPoll: m.poll.cpuSecondsPerPoll,
         cpuSecondsPerMillionReadingsNetOfPolls:
-          accepted > 0
-            ? ((cpuUsed(m.coreEnd, load.coreAtStart) - m.poll.polls * m.poll.cpuSecondsPerPoll) / accepted) *
-              1e6
-            : Number.NaN,
+          accepted > 0 ? ((coreCpu - m.poll.polls * m.poll.cpuSecondsPerPoll) / accepted) * 1e6 : Number.NaN,
       },
       edge: procFigures(
         ctx.sampler,
