@@ -41,7 +41,7 @@ const common = (o: PipelineTopicOptions) => ({
 });
 
 /**
- * `persistent://{ns}/readings`: every valid reading, JSON, keyed by sensor id; packed per partition unless
+ * `persistent://{ns}/readings`: every valid reading, binary (readings-codec.ts), keyed by sensor id; packed per partition unless
  * `readingsPacking` is false (up to 1000 records or 128 KiB per Pulsar message, 5 ms at most).
  */
 export function openReadingsTopic(o: PipelineTopicOptions): Promise<RecordLog<ReadingsRecord>> {
