@@ -6,7 +6,7 @@
  *
  * Everything comes from the drizzle table: the column order (drizzle's `insert … select` names every
  * column), each column's SQL type for the casts, and each value's encoding: the column's own
- * `mapToDriverValue`, and drizzle's `makePgArray` for the array literal, the form in which drizzle binds
+ * `mapToDriverValue`, and drizzle's array literal (`pgArrayLiteral`, its `makePgArray`), the form in which drizzle binds
  * array columns on both postgres.js and PGlite (postgres.js infers a JS array of booleans or Dates as one
  * scalar, so plain arrays do not bind alike). Two exceptions: a timestamp travels as epoch ms, and an array
  * column (`double precision[]`) as a `text[]` of its rows' literals, cast back per row, since `unnest`
@@ -19,10 +19,23 @@
 
 import { PipelineError } from "@energy/contracts/errors.ts";
 import { type Column, getTableColumns, getTableName, is, SQL, sql } from "drizzle-orm";
-import { makePgArray, type PgTable } from "drizzle-orm/pg-core";
+import type { PgTable } from "drizzle-orm/pg-core";
 
 /** Column types whose driver values are text, numbers or booleans, which an array literal carries as is. */
 const scalarTypes = new Set(["integer", "bigint", "double precision", "text", "boolean"]);
+/** Element types drizzle maps to the driver unchanged, so an array of them is its literal as it stands. */
+const plainElementTypes = new Set(["integer", "double precision", "boolean"]);
+
+/**
+ * What drizzle's array column makes of a flat array of numbers or booleans (its `mapToDriverValue`, checked
+ * equal in unnest.test.ts), without its per-element class check and mapping: a window's 60 slots and 60
+ * imputed flags went through both on every store. Undefined for anything else, which drizzle then maps.
+ */
+function plainLiteral(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  for (const v of value) if (typeof v !== "number" && typeof v !== "boolean") return undefined;
+  return `{${value.join(",")}}`;
+}
 
 interface ColumnPlan {
   key: string;
@@ -71,7 +84,9 @@ function planOf(table: PgTable): ColumnPlan[] {
       return {
         key,
         column,
-        encode: mapped,
+        encode: plainElementTypes.has(type.slice(0, -2))
+          ? (value) => plainLiteral(value) ?? mapped(value)
+          : mapped,
         paramType: "text[]",
         select: (value) => sql`${value}::${sql.raw(type)}`,
       };
@@ -98,6 +113,28 @@ function element(plan: ColumnPlan, value: unknown): unknown {
   return value === null ? null : plan.encode(value);
 }
 
+const quoteOrBackslash = /["\\]/;
+
+/**
+ * drizzle's `makePgArray`, byte for byte (unnest.test.ts holds it to that on random input), without its two
+ * regular-expression replaces over every string: the windows' slot literals (~1 KB a row, never a quote
+ * in them) went through both, the largest part of storing a window (CPU profile of saveWindows).
+ */
+export function pgArrayLiteral(items: readonly unknown[]): string {
+  let out = "{";
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ",";
+    const item = items[i];
+    if (typeof item === "string")
+      out += quoteOrBackslash.test(item)
+        ? `"${item.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`
+        : `"${item}"`;
+    else if (Array.isArray(item)) out += pgArrayLiteral(item);
+    else out += `${item}`;
+  }
+  return `${out}}`;
+}
+
 /**
  * The `select … from unnest(…)` of `rows`, column for column in the table's order, for
  * `db.insert(table).select(…)`. A column no row gives and whose default is SQL (`now()`) selects that default.
@@ -114,7 +151,7 @@ export function unnestRows<T extends PgTable>(table: T, rows: readonly T["$infer
       continue;
     }
     const alias = sql.identifier(`c${params.length}`);
-    const literal = makePgArray(values.map((v) => element(plan, v)));
+    const literal = pgArrayLiteral(values.map((v) => element(plan, v)));
     params.push(sql`${sql.param(literal)}::${sql.raw(plan.paramType)}`);
     selected.push(plan.select(sql`u.${alias}`));
   }
