@@ -21,8 +21,8 @@ import {
   sumMetric,
 } from "@energy/platform/prom-text.ts";
 import { freePort } from "@energy/testing/net.ts";
-import type { ProcSampler } from "../lib/procstat.ts";
-import { bucketQuantile, percentile, summarize } from "../lib/stats.ts";
+import { type ProcSampler, readThreadCpu, threadCpuBetween } from "../lib/procstat.ts";
+import { bucketQuantile, percentile, round, summarize } from "../lib/stats.ts";
 import type { Child, Children } from "./procs.ts";
 import { createBenchNamespace, deleteBenchNamespace, subscriptionBacklog } from "./pulsar.ts";
 import {
@@ -98,6 +98,12 @@ export interface ProcFigures {
   pollsServed?: number;
   cpuSecondsPerPoll?: number;
   cpuSecondsPerMillionReadingsNetOfPolls?: number;
+  /**
+   * The core only: the same CPU by thread (`main`: our JavaScript, GC work on that thread, I/O; `JITWorker`:
+   * compiling; `HeapHelper`: parallel GC; `mi-scavenger`: the allocator returning memory), s per M readings.
+   * What sampling profilers of the JavaScript thread cannot show.
+   */
+  cpuByThread?: { thread: string; secondsPerMillionReadings: number }[];
 }
 
 export interface PointResult {
@@ -282,6 +288,7 @@ interface Started {
 }
 
 type Sampled = ReturnType<ProcSampler["sample"]>;
+type ThreadCpu = ReturnType<typeof readThreadCpu>;
 
 /** Runs one point and returns its figures; every process it started is stopped before it returns. */
 export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointResult> {
@@ -312,7 +319,11 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
           : "") +
         `core ${result.processes.core.cpuSecondsPerMillionReadings.toFixed(1)} CPU s/M readings ` +
         `(${result.processes.core.cpuSecondsPerMillionReadingsNetOfPolls?.toFixed(1)} net of ${result.processes.core.pollsServed} /metrics polls at ${((result.processes.core.cpuSecondsPerPoll ?? 0) * 1000).toFixed(1)} ms), ` +
-        `core peak RSS ${result.processes.core.peakRssMb} MB`,
+        `core peak RSS ${result.processes.core.peakRssMb} MB; core s/M by thread: ${(
+          result.processes.core.cpuByThread ?? []
+        )
+          .map((t) => `${t.thread} ${t.secondsPerMillionReadings}`)
+          .join(", ")}`,
     );
     return result;
   } finally {
@@ -378,8 +389,11 @@ async function stopCore(
   port: number,
   progress: CoreProgress,
   lastPolled: Sample[] | undefined,
-): Promise<Pick<Measured, "samples" | "finalReachedMs" | "coreEnd" | "brokerEnd" | "pulsarBacklog">> {
+): Promise<
+  Pick<Measured, "samples" | "finalReachedMs" | "coreEnd" | "coreThreadsEnd" | "brokerEnd" | "pulsarBacklog">
+> {
   const coreEnd = ctx.sampler.sample("core");
+  const coreThreadsEnd = readThreadCpu(core.pid);
   const brokerEnd = ctx.sampler.sample("broker");
   const samples = (await scrape(port)) ?? lastPolled ?? [];
   const pulsarBacklog =
@@ -388,7 +402,7 @@ async function stopCore(
       : undefined;
   await core.stop(30_000);
   const finalReachedMs = progress.reachedAt(sumMetric(samples, "core_readings_total"));
-  return { samples, finalReachedMs, coreEnd, brokerEnd, pulsarBacklog };
+  return { samples, finalReachedMs, coreEnd, coreThreadsEnd, brokerEnd, pulsarBacklog };
 }
 
 const offeredReadings = (spec: PointSpec) => Math.ceil(spec.durationS * spec.rate) * spec.sensors;
@@ -504,6 +518,7 @@ interface LoadPhase {
   edgeSummary: Record<string, number>;
   readingsSent: number;
   coreAtStart: Sampled;
+  coreThreadsAtStart: ThreadCpu;
   brokerAtStart: Sampled;
   edgeAtStart: Sampled;
   edgeLast: Sampled;
@@ -522,6 +537,7 @@ async function driveLoad(
   let agentStarted: { wallMs: number; eventMs: number } | undefined;
   const runStartMs = Date.now();
   const coreAtStart = ctx.sampler.sample("core");
+  const coreThreadsAtStart = started.core ? readThreadCpu(started.core.pid) : undefined;
   const brokerAtStart = ctx.sampler.sample("broker");
   let edgeAtStart: Sampled;
   point.say("starting edge");
@@ -576,6 +592,7 @@ async function driveLoad(
     edgeSummary,
     readingsSent: edgeSummary.readingsSent ?? 0,
     coreAtStart,
+    coreThreadsAtStart,
     brokerAtStart,
     edgeAtStart,
     edgeLast,
@@ -697,6 +714,7 @@ interface Measured {
   /** When the core had accepted its final count of readings. */
   finalReachedMs: number;
   coreEnd: Sampled;
+  coreThreadsEnd: ThreadCpu;
   brokerEnd: Sampled;
   pulsarBacklog: Record<string, number> | undefined;
   stored: StoredFigures;
@@ -787,6 +805,10 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
         cpuSecondsPerPoll: m.poll.cpuSecondsPerPoll,
         cpuSecondsPerMillionReadingsNetOfPolls:
           accepted > 0 ? ((coreCpu - m.poll.polls * m.poll.cpuSecondsPerPoll) / accepted) * 1e6 : Number.NaN,
+        cpuByThread: threadCpuBetween(m.coreThreadsEnd, load.coreThreadsAtStart).map((t) => ({
+          thread: t.thread,
+          secondsPerMillionReadings: accepted > 0 ? round((t.seconds / accepted) * 1e6, 2) : Number.NaN,
+        })),
       },
       edge: procFigures(
         ctx.sampler,

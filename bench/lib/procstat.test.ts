@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { parseStatCpuSeconds, parseStatusKb, readCpuSeconds } from "./procstat.ts";
+import {
+  parseStatCpuSeconds,
+  parseStatusKb,
+  readCpuSeconds,
+  readThreadCpu,
+  threadCpuBetween,
+} from "./procstat.ts";
 
 describe("/proc parsing", () => {
   test("utime + stime in seconds, counted from the last ')' so odd command names do not shift fields", () => {
@@ -25,5 +31,21 @@ describe("/proc parsing", () => {
     expect(readCpuSeconds(process.pid)).toBeGreaterThanOrEqual(0);
     // pid_max is at most 2^22 on Linux, so this pid cannot exist.
     expect(readCpuSeconds(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  test("CPU by thread: the main thread is `main`, the rest by name; the kinds add up to no more than the process", () => {
+    const before = readThreadCpu(process.pid)!;
+    const until = performance.now() + 150;
+    let x = 0;
+    while (performance.now() < until) x += Math.sqrt(x + 1);
+    const after = readThreadCpu(process.pid)!;
+    expect(x).toBeGreaterThan(0);
+    expect(after.get("main")!).toBeGreaterThan(before.get("main") ?? 0);
+    const total = [...after.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(readCpuSeconds(process.pid)! + 0.01);
+    const spent = threadCpuBetween(after, before);
+    expect(spent[0]!.thread).toBe("main");
+    expect(spent.every((t, i) => i === 0 || t.seconds <= spent[i - 1]!.seconds)).toBe(true);
+    expect(readThreadCpu(2 ** 22 + 1)).toBeUndefined();
   });
 });

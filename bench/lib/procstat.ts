@@ -3,7 +3,7 @@
  * prom-client's process metrics so the brokers (Mosquitto, the Pulsar JVM) are measured the same way as our
  * processes, and a process that stops answering HTTP is still measured.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { round } from "./stats.ts";
 
 /** Clock ticks per second of utime/stime in /proc/<pid>/stat: USER_HZ, 100 on every Linux we target. */
@@ -96,6 +96,44 @@ export function readProcStat(pid: number): ProcStat | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU seconds of a process's threads by kind: `main` for the thread whose id is the process's (our
+ * JavaScript, the garbage collector's work on it, I/O), the others by name with their numbers dropped
+ * (`JITWorker`, `HeapHelper` (parallel GC marking), `mi-scavenger` (the allocator returning memory),
+ * `Bun Pool`, …). Threads that ended are not listed; `readCpuSeconds` still counts them.
+ */
+export function readThreadCpu(pid: number): Map<string, number> | undefined {
+  try {
+    const byKind = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      } catch {
+        continue; // ended meanwhile
+      }
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const kind = Number(tid) === pid ? "main" : name.replace(/[\s\d]+$/, "") || name;
+      byKind.set(kind, (byKind.get(kind) ?? 0) + parseStatCpuSeconds(stat));
+    }
+    return byKind;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Per thread kind, the CPU seconds used between two `readThreadCpu` readings, largest first. */
+export function threadCpuBetween(
+  end: Map<string, number> | undefined,
+  start: Map<string, number> | undefined,
+): { thread: string; seconds: number }[] {
+  if (!end) return [];
+  return [...end]
+    .map(([thread, seconds]) => ({ thread, seconds: round(seconds - (start?.get(thread) ?? 0), 2) }))
+    .filter((t) => t.seconds > 0)
+    .sort((a, b) => b.seconds - a.seconds);
 }
 
 export interface ProcSeries {
