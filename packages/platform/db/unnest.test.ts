@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import { actuals, deadLetters, windows } from "@energy/contracts/db/schema.ts";
 import { PipelineError } from "@energy/contracts/errors.ts";
-import { PgDialect } from "drizzle-orm/pg-core";
-import { unnestRows } from "./unnest.ts";
+import { makePgArray, PgDialect } from "drizzle-orm/pg-core";
+import { pgArrayLiteral, unnestRows } from "./unnest.ts";
 
 const dialect = new PgDialect();
 
@@ -55,4 +55,16 @@ test("a column no row gives selects its SQL default; a 2-D value travels as text
 test("a table with a column unnest cannot carry is refused, naming the column", () => {
   expect(() => unnestRows(deadLetters, [])).toThrow(PipelineError);
   expect(() => unnestRows(deadLetters, [])).toThrow(/dead_letters\.id \(bigserial\)/);
+});
+
+test("array literals are drizzle's, with or without the fast path for numbers and booleans", () => {
+  const cases: unknown[][] = [
+    [],
+    [1, 2.5, -0, 1e21, 5e-324, Number.NaN, Number.POSITIVE_INFINITY, -1.7976931348623157e308],
+    [true, false, true],
+    [1, null, 2],
+    ["a", 'b"c', "d\\e"],
+    [1, "x", false],
+  ];
+  for (const elements of cases) expect(pgArrayLiteral(elements)).toBe(makePgArray(elements));
 });

@@ -67,11 +67,17 @@ function planOf(table: PgTable): ColumnPlan[] {
       return { key, column, encode: mapped, paramType: `${type}[]`, select: (value) => value };
     }
     if (type.endsWith("[]") && scalarTypes.has(type.slice(0, -2))) {
-      // Each row's array literal as one text element, cast back: unnest would flatten a 2-D array.
+      // Each row's array literal as one text element, cast back: unnest would flatten a 2-D array. The
+      // column's own mapping is drizzle's makePgArray of its elements' driver values, which are the
+      // numbers and booleans themselves for these element types (not for text, which it escapes).
+      const base = type.slice(0, -2);
       return {
         key,
         column,
-        encode: mapped,
+        encode:
+          base === "text"
+            ? mapped
+            : (value) => (Array.isArray(value) ? pgArrayLiteral(value) : mapped(value)),
         paramType: "text[]",
         select: (value) => sql`${value}::${sql.raw(type)}`,
       };
@@ -80,6 +86,18 @@ function planOf(table: PgTable): ColumnPlan[] {
   });
   plans.set(table, plan);
   return plan;
+}
+
+/**
+ * `makePgArray(elements)`, without its string per element when every element is a number or a boolean:
+ * `join` prints them as makePgArray's template literal does, straight into the result. Building the
+ * parameters of 10,000 windows (60 slots and 60 imputed flags each) took ~90 ms instead of ~300 ms
+ * (a scratch script, issue 15).
+ */
+export function pgArrayLiteral(elements: readonly unknown[]): string {
+  for (const e of elements)
+    if (typeof e !== "number" && typeof e !== "boolean") return makePgArray(elements as unknown[]);
+  return `{${elements.join(",")}}`;
 }
 
 /** A row's value for the array literal; an absent value takes the column's default, else null. */
@@ -114,7 +132,7 @@ export function unnestRows<T extends PgTable>(table: T, rows: readonly T["$infer
       continue;
     }
     const alias = sql.identifier(`c${params.length}`);
-    const literal = makePgArray(values.map((v) => element(plan, v)));
+    const literal = pgArrayLiteral(values.map((v) => element(plan, v)));
     params.push(sql`${sql.param(literal)}::${sql.raw(plan.paramType)}`);
     selected.push(plan.select(sql`u.${alias}`));
   }
