@@ -49,7 +49,7 @@ export interface CoreOptions {
   pulsarBacklogSampleMs?: number;
   /** A database writer whose oldest unwritten row waited this long is stuck: /ready false (default 30 s). */
   storeStuckAfterMs?: number;
-  /** Records the bridge holds while the readings log is down before it stops taking messages. */
+  /** Readings the bridge holds while the readings log is down or slow before it stops taking messages. */
   maxBufferedRecords?: number;
   logger?: Logger;
 }
@@ -86,7 +86,11 @@ async function openLogs(
 ): Promise<{ readingsLog: RecordLog<ReadingsRecord>; windowsLog: RecordLog<WindowRecord> }> {
   if (!options.pulsarUrl) {
     return {
-      readingsLog: createMemoryLog<ReadingsRecord>("readings", { logger: logger.child("readings-log") }),
+      // Bounded by readings, as the bridge is (core/bridge.ts): a batch message's record holds 60 of them.
+      readingsLog: createMemoryLog<ReadingsRecord>("readings", {
+        logger: logger.child("readings-log"),
+        weigh: (r) => Math.max(1, r.readings.length),
+      }),
       windowsLog: createMemoryLog<WindowRecord>("windows", { logger: logger.child("windows-log") }),
     };
   }
