@@ -87,9 +87,13 @@ async function openLogs(
   if (!options.pulsarUrl) {
     return {
       // Bounded by readings, as the bridge is (core/bridge.ts): a batch message's record holds 60 of them.
+      // 20,000 is two seconds of 10,000 streaming sensors, longer than the windower's usual stall (storing
+      // a minute's windows); past it the bridge holds what comes, then the broker. The log's default of
+      // 200,000 let a minute's burst of 10,000 batch messages sit here at once (bench ab B, issue 15).
       readingsLog: createMemoryLog<ReadingsRecord>("readings", {
         logger: logger.child("readings-log"),
         weigh: (r) => Math.max(1, r.readings.length),
+        highWaterMark: 20_000,
       }),
       windowsLog: createMemoryLog<WindowRecord>("windows", { logger: logger.child("windows-log") }),
     };
