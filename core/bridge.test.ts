@@ -171,6 +171,41 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
     await bridge.stop();
   }, 30_000);
 
+  test("the bound counts readings: a batch message of 60 readings weighs 60 streaming ones", async () => {
+    const prefix = `test-bounded-batch-${run}`;
+    const { log, published, open } = gatedReadingsLog();
+    const bridge = await startTestBridge({ topicPrefix: prefix, readingsLog: log, maxBufferedRecords: 120 });
+    const c = await edge("bounded-batch");
+    const total = 20;
+    const t0 = Math.floor(Date.now() / 60_000) * 60 - 3_600;
+    for (let m = 0; m < total; m++) {
+      const start = t0 + m * 60;
+      const batch = {
+        sensor_id: 8,
+        interval_start: start,
+        interval_end: start + 60,
+        message_creation_time: Date.now(),
+        readings: Array.from({ length: 60 }, (_, s) => [start + s, 500 + s]),
+      };
+      await c.publishAsync(`${prefix}/8/batch`, JSON.stringify(batch), { qos: 1 });
+    }
+    await Bun.sleep(1_000);
+    // 120 readings are two of these messages (a third may be in hand when the bound is reached); counted
+    // in records, all 20 messages (1,200 readings) were taken while the log was down.
+    expect(bridge.buffered()).toBeLessThanOrEqual(3);
+    expect(bridge.pendingAcks()).toBeLessThanOrEqual(3);
+    open();
+    await until(
+      "every batch to reach the log once it accepts",
+      () => published.reduce((n, r) => n + r.value.readings.length, 0) >= total * 60,
+      15_000,
+    );
+    expect(published.map((r) => r.value.readings[0]!.eventTimeMs)).toEqual(
+      Array.from({ length: total }, (_, m) => (t0 + m * 60) * 1000),
+    );
+    await bridge.stop();
+  }, 30_000);
+
   test("a persistent session resubscribes when the broker reports it present: a new TOPIC_PREFIX takes effect", async () => {
     const clientId = `core-resub-${run}`;
     const first = collectingReadingsLog();

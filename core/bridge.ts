@@ -14,8 +14,8 @@
  *
  * No message can stop the bridge: validation never throws, and an unexpected exception while handling one
  * message dead-letters it (`internal_error`) and acknowledges it, so a persistent session cannot replay it
- * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` wait;
- * then the bridge stops reading from the broker, which keeps the rest.
+ * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` readings
+ * wait; then the bridge stops reading from the broker, which keeps the rest.
  */
 
 import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
@@ -66,9 +66,10 @@ export interface BridgeOptions {
   /** Buffered records are published to the log at least this often. */
   flushIntervalMs?: number;
   /**
-   * Most records held for the readings log (default 50,000). While the log is down they are kept for the
-   * next flush; once this many wait, the bridge stops taking MQTT messages (the broker keeps them) instead
-   * of growing without bound, and takes them again when the log accepts.
+   * Most readings held for the readings log (default 50,000), counted by reading: a batch message's record
+   * of 60 readings weighs 60, since memory goes with readings, not records. While the log is down or slow
+   * they are kept for the next flush; once this many wait, the bridge stops taking MQTT messages (the
+   * broker keeps them) instead of growing without bound, and takes them again when the log accepts.
    */
   maxBufferedRecords?: number;
   /**
@@ -130,8 +131,15 @@ function sendPubacks(client: MqttClient, messageIds: readonly number[]): void {
 /** CONNACK codes that mean the credentials are wrong (MQTT 3.1.1: 4, 5; MQTT 5: 134, 135). */
 const authRefusals = new Set([4, 5, 134, 135]);
 
-/** Records handed to the readings log per publish at most (a full buffer triggers a flush at once). */
-const flushBatchRecords = 5_000;
+/**
+ * Readings handed to the readings log per publish at most (a record holding more goes alone; a full buffer
+ * triggers a flush at once). Counted by reading, not record: 5,000 batch-message records were 300,000
+ * readings in one publish, and a minute's burst of 10,000 sensors' batches sat in the core at once.
+ */
+const flushBatchReadings = 5_000;
+
+/** What a readings record weighs in the bridge's bounds: its readings (one for a watermark alone). */
+const weightOf = (record: ReadingsRecord): number => Math.max(1, record.readings.length);
 
 export function subscriptionTopic(prefix: string, shareGroup: string | undefined): string {
   const topic = `${prefix}/+/+`;
@@ -158,8 +166,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let redelivered = 0;
   /** Records handed to the readings log whose publish has not resolved yet (still ours to retry). */
   let inFlight = 0;
+  /** Readings (`weightOf`) in `buffer`, and in the records handed to the log and not accepted yet. */
+  let bufferedReadings = 0;
+  let inFlightReadings = 0;
   let warnedFull = false;
   const held = () => buffer.length + inFlight;
+  const full = () => bufferedReadings + inFlightReadings >= maxBuffered;
   /** Reads from the broker again after `proceed` stopped it (also when its connection ended). */
   const release = () => {
     if (warnedFull) logger.info("the readings log accepts again; taking MQTT messages");
@@ -184,9 +196,16 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const flushNow = async () => {
     if (buffer.length === 0 && owed.length === 0) return;
     // Publish at most a bounded batch per call; the PUBACKs owed up to its last message go with it.
-    const whole = buffer.length <= flushBatchRecords;
-    const batch = whole ? buffer : buffer.slice(0, flushBatchRecords);
-    const batchOwedBefore = whole ? owedBefore : owedBefore.slice(0, flushBatchRecords);
+    let n = 0;
+    let weight = 0;
+    for (; n < buffer.length; n++) {
+      const w = weightOf(buffer[n]!.value);
+      if (n > 0 && weight + w > flushBatchReadings) break;
+      weight += w;
+    }
+    const whole = n === buffer.length;
+    const batch = whole ? buffer : buffer.slice(0, n);
+    const batchOwedBefore = whole ? owedBefore : owedBefore.slice(0, n);
     const cut = whole ? owed.length : batchOwedBefore[batch.length - 1]!;
     const acks = whole ? owed : owed.slice(0, cut);
     buffer = whole ? [] : buffer.slice(batch.length);
@@ -194,10 +213,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     owed = whole ? [] : owed.slice(cut);
     for (let i = 0; i < owedBefore.length; i++) owedBefore[i]! -= cut;
     inFlight = batch.length;
+    bufferedReadings -= weight;
+    inFlightReadings = weight;
     try {
       if (batch.length > 0) await readingsLog.publish(batch);
     } catch (error) {
       inFlight = 0;
+      inFlightReadings = 0;
+      bufferedReadings += weight;
       // Not acknowledged to the broker yet, but a persistent session only redelivers after a reconnect:
       // keep them, in order, for the next flush rather than waiting for that.
       for (let i = 0; i < owedBefore.length; i++) owedBefore[i]! += cut;
@@ -209,9 +232,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     // Flushes run one after another and each batch is in arrival order, so PUBACKs go out in the order the
     // PUBLISHes came in, as MQTT 3.1.1 §4.6 / 5.0 §4.6 require.
     inFlight = 0;
+    inFlightReadings = 0;
     acknowledge(acks);
-    if (held() < maxBuffered) release();
-    if (buffer.length >= flushBatchRecords) void flush();
+    if (!full()) release();
+    if (bufferedReadings >= flushBatchReadings) void flush();
   };
   const flush = () => {
     flushing = flushing.then(flushNow).catch((error) => {
@@ -261,7 +285,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (result.watermarkMs !== undefined) record.watermarkMs = result.watermarkMs;
     buffer.push({ key: String(result.sensorId), value: record });
     owedBefore.push(owed.length);
-    if (buffer.length >= flushBatchRecords) void flush();
+    bufferedReadings += weightOf(record);
+    if (bufferedReadings >= flushBatchReadings) void flush();
   };
 
   /** `ack`: the PUBACK owed (see `owed`), or -1 for none (QoS 0). */
@@ -326,6 +351,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     // silently drops any later subscribe to it (SUBACK-less, `granted` = []): after a Mosquitto restart the
     // bridge logged "subscribed" but sent nothing, and the session had lost its $share subscription.
     resubscribe: false,
+    // mqtt.js (mqtt-packet) otherwise pre-builds a 2-byte Buffer for each of the 65,536 packet identifiers on
+    // its first write and keeps them for the life of the process: an idle core's RSS went from 73.6 to 65.6 MB
+    // without them (issue 15). They speed up writing PUBLISH and PUBACK packets, which the bridge does not
+    // write through mqtt.js (`sendPubacks`); its few packets (CONNECT, SUBSCRIBE, PINGREQ) encode their
+    // numbers as they go. The switch is mqtt-packet's, so it holds for every mqtt.js client of the process.
+    writeCache: false,
     clean: !persistent,
     // mqtt.js logs through `debug` ~10 times per packet; even disabled, each call builds its arguments.
     // DEBUG=mqttjs* still turns its log on.
@@ -364,10 +395,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
    * broker keeps (queues) what we cannot take yet, until `release`.
    */
   const proceed = (): boolean => {
-    if (held() < maxBuffered || stopping) return true;
+    if (!full() || stopping) return true;
     if (!warnedFull)
       logger.warn(
-        `${held()} records wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
+        `${bufferedReadings + inFlightReadings} readings (${held()} records) wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
       );
     warnedFull = true;
     void flush();

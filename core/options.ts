@@ -116,7 +116,7 @@ export const coreOptions = {
     { env: "SHUTDOWN_TIMEOUT_S", default: "10", min: 0.1, max: 3_600 },
   ),
   maxBufferedRecords: opt.int(
-    "readings records the bridge holds while the readings log is down; when full it stops taking MQTT messages (the broker keeps them)",
+    "readings the bridge holds while the readings log is down or slow (a batch message counts each of its readings); when full it stops taking MQTT messages (the broker keeps them)",
     { env: "BRIDGE_MAX_BUFFERED", default: "50000", min: 100 },
   ),
   httpPort: httpPortOption("CORE_HTTP_PORT", "9102"),

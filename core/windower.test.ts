@@ -123,6 +123,27 @@ describe("windower stage, graceful stop", () => {
 });
 
 describe("windower stage, emissions before final and acks", () => {
+  test("durable log: every record is acked once, when its window is final, across many batches and sensors", async () => {
+    const events: string[] = [];
+    const { readingsLog, windower } = stage(true, events);
+    // One batch a second, a record per sensor in each: 131 records a sensor, so a sensor's queue of
+    // un-acked records grows and is taken from many times.
+    const sensors = [1, 2, 3];
+    for (let s = 0; s <= 130; s++)
+      await readingsLog.deliver(
+        sensors.map((id) => record(id, s, s + 1)),
+        `b${s}`,
+      );
+    const acks = events.filter((e) => e.startsWith("readings: ack"));
+    // Minutes 0 and 1 are final (watermark 130 s ≥ 120 s + 5 s lateness); minute 2 is open.
+    const expected = [];
+    for (let s = 0; s < 120; s++)
+      for (let i = 0; i < sensors.length; i++) expected.push(`readings: ack b${s} ${i}`);
+    expect(acks.toSorted()).toEqual(expected.toSorted());
+    await windower.stop();
+    expect(events.filter((e) => e.startsWith("readings: ack")).length).toBe(expected.length);
+  });
+
   test("an idle emission acks nothing; the final one, with the readings that came after it, acks", async () => {
     const events: string[] = [];
     const { readingsLog, windowsLog, windower } = stage(true, events, {

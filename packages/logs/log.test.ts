@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { silent } from "@energy/testing/fixtures.ts";
 import { recordLogContract } from "@energy/testing/log-contract.ts";
+import { until } from "@energy/testing/until.ts";
 import { createMemoryLog } from "./log.ts";
 
 recordLogContract("memory log", {
@@ -89,5 +90,29 @@ describe("memory log without a codec", () => {
     expect(published).toBe(true);
     await s.stop();
     expect(s.backlog()).toBe(0);
+  });
+
+  test("the high-water mark counts what `weigh` says a record weighs", async () => {
+    const log = createMemoryLog<number[]>("t", { highWaterMark: 100, maxBatch: 1, weigh: (v) => v.length });
+    const taken: number[] = [];
+    let release: () => void = () => {};
+    const s = log.subscribe("slow", async (batch) => {
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      for (const m of batch) taken.push(m.value.length);
+    });
+    const heavy = (n: number) => [{ key: "k", value: Array.from({ length: n }, () => 0) }];
+    // Two records of 60: 120 queued is over 100, although two records are far below it.
+    let published = 0;
+    for (const n of [60, 60])
+      await Promise.race([log.publish(heavy(n)).then(() => published++), Bun.sleep(20)]);
+    expect(published).toBe(1);
+    // One handed out and handled: 60 remain queued, under the mark, so the waiting publish returns.
+    release();
+    await until("the second publish to return", () => published === 2, 2_000);
+    release();
+    await s.stop();
+    expect(taken).toEqual([60, 60]);
   });
 });

@@ -187,8 +187,14 @@ export class UndecodableRecords {
 export interface MemoryLogOptions<T = unknown> {
   /** Most records handed to a handler at once. */
   maxBatch?: number;
-  /** publish() waits while a subscription has more than this many records queued (backpressure). */
+  /** publish() waits while a subscription has more than this many records queued (backpressure), by `weigh`. */
   highWaterMark?: number;
+  /**
+   * What one record counts for against `highWaterMark` (default 1). The core's readings log counts
+   * readings: memory goes with them, and a batch message's record holds 60 (a minute's burst of 10,000
+   * sensors' batches was 600,000 readings queued at once under a bound of 200,000 records; issue 15).
+   */
+  weigh?: (value: T) => number;
   /** Delay before a failed handler batch is retried (the memory log never drops a record). */
   retryDelayMs?: number;
   logger?: Logger;
@@ -204,6 +210,9 @@ export interface MemoryLogOptions<T = unknown> {
 
 interface MemorySubscription<S> {
   queue: KeyedRecord<S>[];
+  /** `weigh` of each record of `queue`, and their sum from `head` on. */
+  weights: number[];
+  queued: number;
   head: number;
   running: boolean;
   stopped: boolean;
@@ -256,6 +265,7 @@ function memoryLog<T, S>(
   const maxBatch = options.maxBatch ?? 5_000;
   const highWaterMark = options.highWaterMark ?? 200_000;
   const retryDelayMs = options.retryDelayMs ?? 500;
+  const weigh = options.weigh ?? (() => 1);
   const subscriptions = new Map<string, MemorySubscription<S>>();
   let waiters: Array<() => void> = [];
   let closed = false;
@@ -297,10 +307,15 @@ function memoryLog<T, S>(
       const { batch, acked } = toBatch(slice, decode);
       try {
         if (batch.length > 0) await handler(batch);
+        for (let i = s.head; i < s.head + slice.length; i++) s.queued -= s.weights[i]!;
         s.head += slice.length;
-        // Compact now and then rather than shifting per record (shift is O(n)).
-        if (s.head > 10_000 && s.head * 2 > s.queue.length) {
+        // Compact once at least half is handed out rather than shifting per record (shift is O(n)); still
+        // amortised O(1) a record, and handed-out records are not kept alive meanwhile. Waiting for 10,000
+        // of them kept a second of a 10,000-sensor stream reachable, so each record outlived the young
+        // collections and piled up until a full one (bench ab, issue 15).
+        if (s.head * 2 > s.queue.length) {
           s.queue = s.queue.slice(s.head);
+          s.weights = s.weights.slice(s.head);
           s.head = 0;
         }
         wakeWriters();
@@ -309,7 +324,10 @@ function memoryLog<T, S>(
         // those either). Only on failure: splicing the queue is O(n).
         const kept = slice.filter((_, i) => !acked.acked(i));
         if (kept.length < slice.length) {
+          const weights = s.weights.slice(s.head, s.head + slice.length);
+          for (let i = 0; i < weights.length; i++) if (acked.acked(i)) s.queued -= weights[i]!;
           s.queue.splice(s.head, slice.length, ...kept);
+          s.weights.splice(s.head, slice.length, ...weights.filter((_, i) => !acked.acked(i)));
           wakeWriters();
         }
         logger.warn(`handler failed; retrying the batch in ${retryDelayMs} ms`, {
@@ -328,11 +346,15 @@ function memoryLog<T, S>(
       if (closed) throw logClosedError(name);
       // Encoded before anything is queued: a record the codec rejects fails the whole publish.
       const stored = store(records);
+      const weights = records.map((r) => weigh(r.value));
+      const weight = weights.reduce((sum, w) => sum + w, 0);
       for (const s of subscriptions.values()) {
         for (const r of stored) s.queue.push(r);
+        for (const w of weights) s.weights.push(w);
+        s.queued += weight;
         queueMicrotask(s.kick);
       }
-      while ([...subscriptions.values()].some((s) => !s.stopped && pending(s) > highWaterMark)) {
+      while ([...subscriptions.values()].some((s) => !s.stopped && s.queued > highWaterMark)) {
         await new Promise<void>((resolve) => waiters.push(resolve));
       }
     },
@@ -341,6 +363,8 @@ function memoryLog<T, S>(
       if (subscriptions.has(subscription)) throw duplicateSubscriptionError(name, subscription);
       const s: MemorySubscription<S> = {
         queue: [],
+        weights: [],
+        queued: 0,
         head: 0,
         running: false,
         stopped: false,

@@ -7,16 +7,11 @@ import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { migrationsFolder } from "@energy/contracts/db/migrations.ts";
 import * as schema from "@energy/contracts/db/schema.ts";
 import { PipelineError } from "@energy/contracts/errors.ts";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
-import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
-import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
-import postgres from "postgres";
 
 export type Schema = typeof schema;
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
@@ -77,8 +72,17 @@ function redact(url: URL): string {
   return u.href;
 }
 
+// Each driver is imported when its database is opened, not with this module: a process loads PGlite
+// (its WebAssembly glue and drizzle's PGlite driver) or postgres.js, never both. Not loading PGlite took
+// ~2 MB off an idle core's RSS on a PostgreSQL server (77.7 → 75.4 MB, issue 15).
 async function openPostgres(url: URL): Promise<Database> {
   const location = redact(url);
+  const [{ default: postgres }, { drizzle: drizzlePostgres }, { migrate: migratePostgres }] =
+    await Promise.all([
+      import("postgres"),
+      import("drizzle-orm/postgres-js"),
+      import("drizzle-orm/postgres-js/migrator"),
+    ]);
   // Notices ("relation already exists, skipping") from idempotent migrations are noise, not news.
   const client = postgres(url.href, { max: 4, onnotice: () => {}, connect_timeout: 10 });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
@@ -109,6 +113,11 @@ async function openPostgres(url: URL): Promise<Database> {
 }
 
 async function openPglite(dir: string, onProgress?: (message: string) => void): Promise<Database> {
+  const [{ PGlite }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("drizzle-orm/pglite"),
+    import("drizzle-orm/pglite/migrator"),
+  ]);
   let client: PGlite;
   try {
     const inMemory = dir.startsWith("memory://");
