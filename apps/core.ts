@@ -86,7 +86,7 @@ await runCommand(spec, async (o) => {
         pulsarNamespace: o.pulsarNamespace,
         pulsarPartitions: o.pulsarPartitions,
         storeStuckAfterMs: Math.round(o.storeStuckAfter * 1000),
-        maxBufferedRecords: o.maxBufferedRecords,
+        maxBufferedReadings: o.maxBufferedReadings,
         pulsarReadingsPacking: o.pulsarReadingsPacking,
       }),
     (c) => c.stop(),

@@ -151,7 +151,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
     const bridge = await startTestBridge({
       topicPrefix: prefix,
       readingsLog: log,
-      maxBufferedRecords: 50,
+      maxBufferedReadings: 50,
     });
     const c = await edge("bounded");
     const total = 300;
@@ -174,7 +174,7 @@ describe.skipIf(skip)("MQTT bridge faults against the real Mosquitto", () => {
   test("the bound counts readings: a batch message of 60 readings weighs 60 streaming ones", async () => {
     const prefix = `test-bounded-batch-${run}`;
     const { log, published, open } = gatedReadingsLog();
-    const bridge = await startTestBridge({ topicPrefix: prefix, readingsLog: log, maxBufferedRecords: 120 });
+    const bridge = await startTestBridge({ topicPrefix: prefix, readingsLog: log, maxBufferedReadings: 120 });
     const c = await edge("bounded-batch");
     const total = 20;
     const t0 = Math.floor(Date.now() / 60_000) * 60 - 3_600;

@@ -14,7 +14,7 @@
  *
  * No message can stop the bridge: validation never throws, and an unexpected exception while handling one
  * message dead-letters it (`internal_error`) and acknowledges it, so a persistent session cannot replay it
- * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedRecords` readings
+ * into a crash loop. Memory is bounded: while the log does not accept, at most `maxBufferedReadings` readings
  * wait; then the bridge stops reading from the broker, which keeps the rest.
  */
 
@@ -71,7 +71,7 @@ export interface BridgeOptions {
    * they are kept for the next flush; once this many wait, the bridge stops taking MQTT messages (the
    * broker keeps them) instead of growing without bound, and takes them again when the log accepts.
    */
-  maxBufferedRecords?: number;
+  maxBufferedReadings?: number;
   /**
    * MQTT keepalive, s (mqtt.js default 60). mqtt.js pings after this long without sending a packet of its
    * own and drops the connection when the PINGRESP takes half as long again to be read.
@@ -85,7 +85,7 @@ export interface Bridge {
   connected(): boolean;
   /** QoS 1 messages received whose PUBACK waits for the readings log. */
   pendingAcks(): number;
-  /** Readings records held for the readings log. */
+  /** Readings held for the readings log (buffered, or being published). */
   buffered(): number;
   /** QoS 1 messages the broker delivered again (DUP): taken by an earlier connection, never acknowledged. */
   redelivered(): number;
@@ -150,7 +150,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const { metrics, logger, deadLetters, readingsLog } = options;
   const limits = options.limits ?? defaultLimits;
   const warnOnce = rateLimitedLogger(logger);
-  const maxBuffered = options.maxBufferedRecords ?? 50_000;
+  const maxBuffered = options.maxBufferedReadings ?? 50_000;
   const parse = options.parse ?? parseSensorMessage;
   let buffer: KeyedRecord<ReadingsRecord>[] = [];
   /** Per record of `buffer`: how many entries of `owed` belong to its message and those before it. */

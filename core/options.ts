@@ -115,7 +115,7 @@ export const coreOptions = {
     "longest graceful shutdown, seconds; beyond it the core logs what it could not write and exits 1",
     { env: "SHUTDOWN_TIMEOUT_S", default: "10", min: 0.1, max: 3_600 },
   ),
-  maxBufferedRecords: opt.int(
+  maxBufferedReadings: opt.int(
     "readings the bridge holds while the readings log is down or slow (a batch message counts each of its readings); when full it stops taking MQTT messages (the broker keeps them)",
     { env: "BRIDGE_MAX_BUFFERED", default: "50000", min: 100 },
   ),

@@ -50,7 +50,7 @@ export interface CoreOptions {
   /** A database writer whose oldest unwritten row waited this long is stuck: /ready false (default 30 s). */
   storeStuckAfterMs?: number;
   /** Readings the bridge holds while the readings log is down or slow before it stops taking messages. */
-  maxBufferedRecords?: number;
+  maxBufferedReadings?: number;
   logger?: Logger;
 }
 
@@ -190,7 +190,9 @@ export async function startCore(options: CoreOptions): Promise<Core> {
       metrics,
       logger: logger.child("bridge"),
       limits: options.limits ?? defaultLimits,
-      ...(options.maxBufferedRecords === undefined ? {} : { maxBufferedRecords: options.maxBufferedRecords }),
+      ...(options.maxBufferedReadings === undefined
+        ? {}
+        : { maxBufferedReadings: options.maxBufferedReadings }),
     });
   } catch (error) {
     await windower.stop();

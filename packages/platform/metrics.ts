@@ -387,8 +387,8 @@ export function coreMetrics(registry: Registry) {
       registers: [registry],
     }),
     bridgeBuffered: new Gauge({
-      name: "core_bridge_buffered_records",
-      help: "Readings records the MQTT bridge holds for the readings log (bounded: when full it stops taking messages)",
+      name: "core_bridge_buffered_readings",
+      help: "Readings the MQTT bridge holds for the readings log (bounded by BRIDGE_MAX_BUFFERED: when full it stops taking messages)",
       registers: [registry],
     }),
     internalErrors: new Counter({
