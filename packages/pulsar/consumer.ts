@@ -61,6 +61,12 @@ export interface ConsumerOptions {
    * (~12-100 records), as before, while a backlog of full packs (1000 records) comes 100 at a time, not 1000.
    */
   maxBufferedRecords?: number;
+  /**
+   * Pull mode: about how many payload bytes may be buffered or on the way (permits.ts). Default 16 MiB:
+   * by records alone, a backlog of packs of large records (B's batches, ~14 KB at 10 readings/s) could
+   * bring 1000 full packs of 128 KiB into memory at once.
+   */
+  maxBufferedBytes?: number;
   consumerName?: string;
   /** Redeliver a message not acked within this time; default never. */
   ackTimeoutMs?: number;
@@ -187,6 +193,7 @@ export const defaultConsumer = {
   subscriptionType: "Exclusive" as SubscriptionType,
   receiverQueueSize: 1000,
   maxBufferedRecords: 100_000,
+  maxBufferedBytes: 16 * 1024 * 1024,
   negativeAckRedeliveryDelayMs: 1000,
   connectTimeoutMs: 30_000,
 } as const;
@@ -201,6 +208,8 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   private ws: FramedSocket | undefined;
   private readonly url: string;
   private readonly buffer: PulsarMessage[] = [];
+  /** Payload bytes of `buffer`. */
+  private bufferedBytes = 0;
   private readonly receivers: Array<{ resolve: (m: PulsarMessage | undefined) => void }> = [];
   /**
    * Delivered and not yet acked, in delivery order (what `ackCumulative` walks): a plain message by its id
@@ -248,6 +257,8 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       this.permits = new PermitWindow(
         this.receiverQueueSize,
         Math.max(1, options.maxBufferedRecords ?? defaultConsumer.maxBufferedRecords),
+        undefined,
+        Math.max(1, options.maxBufferedBytes ?? defaultConsumer.maxBufferedBytes),
       );
     this.connectTimeoutMs = options.connectTimeoutMs ?? defaultConsumer.connectTimeoutMs;
     this.backoff = new Backoff(options.backoff ?? defaultBackoff);
@@ -291,10 +302,18 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
     return this.buffer.length;
   }
 
+  /** Payload bytes of those messages. */
+  get bufferedPayloadBytes(): number {
+    return this.bufferedBytes;
+  }
+
   /** The next message; rejects with a timeout PipelineError after `timeoutMs` when given. */
   async receive(timeoutMs?: number): Promise<PulsarMessage> {
     const next = this.buffer.shift();
-    if (next) return this.handOut(next);
+    if (next) {
+      this.bufferedBytes -= next.payload.byteLength;
+      return this.handOut(next);
+    }
     if (this.fatal) throw this.fatal;
     if (this.closed) throw new PipelineError("connection", `${this.doing("receive")}: consumer is closed`);
     const waiter: { resolve: (m: PulsarMessage | undefined) => void } = { resolve: () => {} };
@@ -466,7 +485,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
 
   /** Grants the broker what the permit window allows now (pull mode). */
   private grantPermits(): void {
-    const n = this.permits?.grant(this.buffer.length) ?? 0;
+    const n = this.permits?.grant(this.buffer.length, this.bufferedBytes) ?? 0;
     if (n > 0) this.write(JSON.stringify({ type: "permit", permitMessages: n }));
   }
 
@@ -516,10 +535,11 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       this.onPacked(frame, publishTime, redeliveryCount);
       return;
     }
-    this.permits?.arrived(1);
+    const payload = payloadBytes(frame.payload ?? "");
+    this.permits?.arrived(1, payload.byteLength);
     this.deliver({
       id: frame.messageId,
-      payload: payloadBytes(frame.payload ?? ""),
+      payload,
       key: frame.key,
       properties,
       publishTime,
@@ -530,14 +550,15 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
 
   private onPacked(frame: WireMessage, publishTime: number, redeliveryCount: number): void {
     let records: PackedRecord[];
+    const payload = payloadBytes(frame.payload ?? "");
     try {
-      records = decodePacked(payloadBytes(frame.payload ?? ""));
+      records = decodePacked(payload);
     } catch {
       // Not ours after all (or damaged): hand it out whole rather than lose it.
-      this.permits?.arrived(1);
+      this.permits?.arrived(1, payload.byteLength);
       this.deliver({
         id: frame.messageId,
-        payload: payloadBytes(frame.payload ?? ""),
+        payload,
         key: frame.key,
         properties: frame.properties ?? {},
         publishTime,
@@ -546,7 +567,7 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
       });
       return;
     }
-    this.permits?.arrived(records.length);
+    this.permits?.arrived(records.length, payload.byteLength);
     // The same pack again (sent back, or redelivered while held): only its records not acked yet go out.
     let pack = this.outstanding.get(frame.messageId) ?? this.returning.get(frame.messageId);
     this.returning.delete(frame.messageId);
@@ -590,13 +611,17 @@ export class PulsarConsumer implements AsyncIterable<PulsarMessage> {
   private handOver(message: PulsarMessage): void {
     const waiter = this.receivers.shift();
     if (waiter) waiter.resolve(message);
-    else this.buffer.push(message);
+    else {
+      this.buffer.push(message);
+      this.bufferedBytes += message.payload.byteLength;
+    }
   }
 
   private async reconnect(): Promise<void> {
     this.ws = undefined;
     // the broker redelivers these to whichever consumer gets them next: handing them out too would duplicate
     this.buffer.length = 0;
+    this.bufferedBytes = 0;
     for (const pack of this.outstanding.values()) {
       if (!pack) continue;
       pack.live = false;

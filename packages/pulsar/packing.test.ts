@@ -199,4 +199,44 @@ describe.skipIf(!pulsar)("packing producer and unpacking consumer against a real
     await consumer.close();
     await producer.close();
   }, 60_000);
+
+  test("pull mode: a backlog of packs of large records is buffered about maxBufferedBytes at a time", async () => {
+    const topic = uniqueTopic("packed-pull-bytes");
+    created.push(topic);
+    const producer = await PulsarProducer.create({
+      url,
+      topic,
+      packing: { maxMessages: 1000, maxBytes: 128 * 1024, maxDelayMs: 50 },
+    });
+    // 2 KB records (a batch of ~80 readings): ~60 to a 128 KiB pack, 8 MB in all.
+    const record = "x".repeat(2_000);
+    const total = 4_000;
+    await Promise.all(Array.from({ length: total }, (_, i) => producer.send(`${i} ${record}`, { key: "k" })));
+    const maxBytes = 1024 * 1024;
+    const consumer = await PulsarConsumer.subscribe({
+      url,
+      topic,
+      subscription: "pull",
+      initialPosition: "Earliest",
+      pullMode: true,
+      maxBufferedBytes: maxBytes,
+    });
+    await until("the first packs", () => consumer.buffered > 0);
+    await Bun.sleep(1_000); // time for more to arrive, were more granted
+    // By records alone (100,000 by default) the whole 8 MB backlog would be granted at once.
+    const pack = 128 * 1024;
+    expect(consumer.bufferedPayloadBytes).toBeLessThanOrEqual(maxBytes + pack);
+    let seen = 0;
+    let peak = 0;
+    while (seen < total) {
+      const m = await consumer.receive(10_000);
+      expect(text(m).startsWith(`${seen} `)).toBe(true);
+      seen++;
+      consumer.ack(m);
+      peak = Math.max(peak, consumer.bufferedPayloadBytes);
+    }
+    expect(peak).toBeLessThanOrEqual(maxBytes + pack);
+    await consumer.close();
+    await producer.close();
+  }, 60_000);
 });

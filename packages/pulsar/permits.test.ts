@@ -9,6 +9,8 @@ import { PermitWindow } from "./permits.ts";
 interface Simulation {
   /** Most records buffered (arrived, not taken) at any time. */
   peakBuffered: number;
+  /** Most payload bytes buffered at any time (records of `bytesPerRecord` bytes). */
+  peakBufferedBytes: number;
   /** Most messages granted and not taken at any time. */
   peakHeld: number;
   /** Messages the application took. */
@@ -27,6 +29,7 @@ function simulate(
   deliverPerStep: number,
   takePerStep: readonly number[],
   maxSteps = 2_000,
+  bytesPerRecord = 1,
 ): Simulation {
   let credit = 0;
   let next = 0;
@@ -34,9 +37,15 @@ function simulate(
   const buffer: number[] = [];
   let buffered = 0;
   let held = 0;
-  const sim: Simulation = { peakBuffered: 0, peakHeld: 0, takenMessages: 0, permitFrames: 0 };
+  const sim: Simulation = {
+    peakBuffered: 0,
+    peakBufferedBytes: 0,
+    peakHeld: 0,
+    takenMessages: 0,
+    permitFrames: 0,
+  };
   const grant = () => {
-    const n = window.grant(buffered);
+    const n = window.grant(buffered, buffered * bytesPerRecord);
     if (n > 0) sim.permitFrames++;
     credit += n;
     held += n;
@@ -47,11 +56,12 @@ function simulate(
     for (let d = 0; d < deliverPerStep && credit > 0 && next < messages; d++) {
       const size = sizes(next++);
       credit--;
-      window.arrived(size);
+      window.arrived(size, size * bytesPerRecord);
       buffer.push(size);
       buffered += size;
     }
     sim.peakBuffered = Math.max(sim.peakBuffered, buffered);
+    sim.peakBufferedBytes = Math.max(sim.peakBufferedBytes, buffered * bytesPerRecord);
     let take = takePerStep[step % takePerStep.length]!;
     while (take-- > 0 && buffer.length > 0) {
       buffered--;
@@ -81,6 +91,28 @@ describe("PermitWindow", () => {
           const sim = simulate(window, () => packSize, 400, deliverPerStep, takes);
           expect(sim.peakHeld).toBeLessThanOrEqual(1000);
           expect(sim.peakBuffered).toBeLessThanOrEqual(Math.max(maxBuffered, packSize) + packSize);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  }, 30_000);
+
+  test("packs of large records stay within maxBufferedBytes (plus one pack) though far below maxBufferedRecords", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1000 }),
+        // A pack is at most 128 KiB (packing.ts), the size the window assumes before any arrived.
+        fc.integer({ min: 1, max: 128 * 1024 }),
+        fc.integer({ min: 1_000, max: 4_000_000 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 20 }),
+        (packSize, packBytesAtMost, maxBytes, deliverPerStep, takes) => {
+          const recordBytes = Math.max(1, Math.floor(packBytesAtMost / packSize));
+          // A record budget the backlog never reaches: only the byte budget can hold it.
+          const window = new PermitWindow(1000, 100_000_000, 1000, maxBytes);
+          const sim = simulate(window, () => packSize, 400, deliverPerStep, takes, 2_000, recordBytes);
+          const packBytes = packSize * recordBytes;
+          expect(sim.peakBufferedBytes).toBeLessThanOrEqual(Math.max(maxBytes, packBytes) + packBytes);
         },
       ),
       { numRuns: 100 },
