@@ -164,25 +164,37 @@ describe.skipIf(!pulsar)("packing producer and unpacking consumer against a real
     await producer.close();
   });
 
-  test("pull mode: a backlog of large packs is buffered about maxBufferedRecords at a time, and all of it arrives in order", async () => {
-    const topic = uniqueTopic("packed-pull");
+  /** A backlog of `records` packed records of one key, then a pull-mode consumer of it from the start. */
+  async function backlog(
+    name: string,
+    records: string[],
+    maxMessages: number,
+    bounds: { maxBufferedRecords?: number; maxBufferedBytes?: number },
+  ) {
+    const topic = uniqueTopic(name);
     created.push(topic);
     const producer = await PulsarProducer.create({
       url,
       topic,
-      packing: { maxMessages: 500, maxBytes: 128 * 1024, maxDelayMs: 50 },
+      packing: { maxMessages, maxBytes: 128 * 1024, maxDelayMs: 50 },
     });
-    const total = 20 * 500;
-    await Promise.all(Array.from({ length: total }, (_, i) => producer.send(`r${i}`, { key: "k" })));
+    await Promise.all(records.map((r) => producer.send(r, { key: "k" })));
     const consumer = await PulsarConsumer.subscribe({
       url,
       topic,
       subscription: "pull",
       initialPosition: "Earliest",
       pullMode: true,
-      maxBufferedRecords: 2_000,
+      ...bounds,
     });
     await until("the first packs", () => consumer.buffered > 0);
+    return { producer, consumer };
+  }
+
+  test("pull mode: a backlog of large packs is buffered about maxBufferedRecords at a time, and all of it arrives in order", async () => {
+    const total = 20 * 500;
+    const sent = Array.from({ length: total }, (_, i) => `r${i}`);
+    const { producer, consumer } = await backlog("packed-pull", sent, 500, { maxBufferedRecords: 2_000 });
     await Bun.sleep(1_000); // time for more to arrive, were more granted
     // one receiver queue of packs (the old bound) would be the whole backlog, 10,000 records
     expect(consumer.buffered).toBeLessThanOrEqual(2_000);
@@ -194,34 +206,21 @@ describe.skipIf(!pulsar)("packing producer and unpacking consumer against a real
       consumer.ack(m);
       peak = Math.max(peak, consumer.buffered);
     }
-    expect(seen).toEqual(Array.from({ length: total }, (_, i) => `r${i}`));
+    expect(seen).toEqual(sent);
     expect(peak).toBeLessThanOrEqual(2_000 + 500);
     await consumer.close();
     await producer.close();
   }, 60_000);
 
   test("pull mode: a backlog of packs of large records is buffered about maxBufferedBytes at a time", async () => {
-    const topic = uniqueTopic("packed-pull-bytes");
-    created.push(topic);
-    const producer = await PulsarProducer.create({
-      url,
-      topic,
-      packing: { maxMessages: 1000, maxBytes: 128 * 1024, maxDelayMs: 50 },
-    });
     // 2 KB records (a batch of ~80 readings): ~60 to a 128 KiB pack, 8 MB in all.
     const record = "x".repeat(2_000);
     const total = 4_000;
-    await Promise.all(Array.from({ length: total }, (_, i) => producer.send(`${i} ${record}`, { key: "k" })));
+    const sent = Array.from({ length: total }, (_, i) => `${i} ${record}`);
     const maxBytes = 1024 * 1024;
-    const consumer = await PulsarConsumer.subscribe({
-      url,
-      topic,
-      subscription: "pull",
-      initialPosition: "Earliest",
-      pullMode: true,
+    const { producer, consumer } = await backlog("packed-pull-bytes", sent, 1000, {
       maxBufferedBytes: maxBytes,
     });
-    await until("the first packs", () => consumer.buffered > 0);
     await Bun.sleep(1_000); // time for more to arrive, were more granted
     // By records alone (100,000 by default) the whole 8 MB backlog would be granted at once.
     const pack = 128 * 1024;
