@@ -489,7 +489,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     connected: () => mqttClient.connected,
     pendingAcks: () => pending,
-    buffered: held,
+    buffered: () => bufferedReadings + inFlightReadings,
     redelivered: () => redelivered,
     flush,
     async stop() {

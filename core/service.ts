@@ -259,7 +259,7 @@ export async function startCore(options: CoreOptions): Promise<Core> {
     checks,
     windowerStats: () => windower.stats(),
     unwritten: () => ({
-      bridgeBufferedRecords: bridge.buffered(),
+      bridgeBufferedReadings: bridge.buffered(),
       bridgePendingAcks: bridge.pendingAcks(),
       openWindows: windower.stats().openWindows,
       windowStoreWaitingSeconds: Math.round(store.health.oldestPendingMs() / 1000),
