@@ -171,7 +171,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   let inFlightReadings = 0;
   let warnedFull = false;
   const held = () => buffer.length + inFlight;
-  const full = () => bufferedReadings + inFlightReadings >= maxBuffered;
+  const heldReadings = () => bufferedReadings + inFlightReadings;
+  const full = () => heldReadings() >= maxBuffered;
   /** Reads from the broker again after `proceed` stopped it (also when its connection ended). */
   const release = () => {
     if (warnedFull) logger.info("the readings log accepts again; taking MQTT messages");
@@ -398,7 +399,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     if (!full() || stopping) return true;
     if (!warnedFull)
       logger.warn(
-        `${bufferedReadings + inFlightReadings} readings (${held()} records) wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
+        `${heldReadings()} readings (${held()} records) wait for the readings log; not taking MQTT messages until it accepts (the broker keeps them)`,
       );
     warnedFull = true;
     void flush();
@@ -489,7 +490,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     connected: () => mqttClient.connected,
     pendingAcks: () => pending,
-    buffered: () => bufferedReadings + inFlightReadings,
+    buffered: heldReadings,
     redelivered: () => redelivered,
     flush,
     async stop() {

@@ -101,7 +101,7 @@ describe("PermitWindow", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 1000 }),
-        // A pack is at most 128 KiB (packing.ts), the size the window assumes before any arrived.
+        // A pack is at most 128 KiB (producer.ts `defaultPacking`), the size the window assumes before any arrived.
         fc.integer({ min: 1, max: 128 * 1024 }),
         fc.integer({ min: 1_000, max: 4_000_000 }),
         fc.integer({ min: 1, max: 1000 }),

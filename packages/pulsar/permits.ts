@@ -28,7 +28,7 @@ export class PermitWindow {
     /** Records per message assumed before any arrived: the largest pack, so a backlog of full packs is safe. */
     initialRecordsPerMessage = 1000,
     readonly maxBufferedBytes = Number.POSITIVE_INFINITY,
-    /** Bytes per message assumed before any arrived: the largest pack (packing.ts, 128 KiB). */
+    /** Bytes per message assumed before any arrived: the largest pack (producer.ts `defaultPacking`, 128 KiB). */
     initialBytesPerMessage = 128 * 1024,
   ) {
     this.perMessage = Math.max(1, initialRecordsPerMessage);
