@@ -17,6 +17,10 @@ await runSubcommands(
       summary: "the core's readings log on Pulsar: packed per partition vs one message per record",
       load: () => import("./pulsar-log.ts"),
     },
+    idle: {
+      summary: "an idle core: CPU and wake-ups per second by thread, with no sensor sending",
+      load: () => import("./idle.ts"),
+    },
     chaos: {
       summary: "fault matrix: the real core against broker, database, Pulsar, S3 and process faults",
       load: () => import("./chaos.ts"),

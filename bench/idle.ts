@@ -1,0 +1,163 @@
+/**
+ * `bun run bench idle`: what a core costs while no sensor sends anything. It starts `bun run core`
+ * (windows only), waits for /ready and a warm-up, then reads for `--seconds` each thread's CPU time and
+ * its voluntary context switches (how often it slept and woke again) from /proc/<pid>/task.
+ *
+ * Why it matters: a core's fixed costs are billed to every reading. At 10,000 readings/s an idle cost of
+ * 1 % of a core is 1 CPU-s per million readings, which is half of what architecture B costs per reading
+ * (bench ab). On a virtual machine every wake-up is a reschedule through the hypervisor, so the number of
+ * wake-ups, not the work done in them, is what an idle process mostly pays for.
+ *
+ * @example
+ * DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun run bench idle --seconds 30
+ */
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { PipelineError } from "@energy/contracts/errors.ts";
+import { commandMain, opt, type Values } from "@energy/platform/config.ts";
+import { databaseUrlOption, mqttUrlOption } from "@energy/platform/options.ts";
+import { freePort } from "@energy/testing/net.ts";
+import { machineInfo } from "./lib/machine.ts";
+import { parseStatCpuSeconds } from "./lib/procstat.ts";
+import { round } from "./lib/stats.ts";
+
+const spec = {
+  name: "bun run bench idle",
+  summary:
+    "An idle core: CPU and wake-ups per second, by thread, with no sensor sending (windows only).\n" +
+    "Needs Mosquitto (MQTT_URL); PostgreSQL from DATABASE_URL, else embedded PGlite in a temporary directory.",
+  options: {
+    seconds: opt.int("seconds measured", { default: "30", min: 1 }),
+    warmup: opt.int("seconds after /ready before measuring (start-up compiles and loads)", {
+      default: "8",
+      min: 0,
+    }),
+    mqttUrl: mqttUrlOption("MQTT broker the core subscribes to"),
+    databaseUrl: databaseUrlOption("PostgreSQL server; unset = embedded PGlite in a temporary directory"),
+    outDir: opt.string("where the JSON goes", { default: "bench/results" }),
+  },
+};
+
+type Options = Values<typeof spec.options>;
+
+/** Per thread kind (numbers dropped from the name, `main` for the process's own thread): CPU s and wake-ups. */
+interface ThreadTotals {
+  cpuSeconds: number;
+  wakeups: number;
+}
+
+async function readThreads(pid: number): Promise<Map<string, ThreadTotals>> {
+  const byKind = new Map<string, ThreadTotals>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    let stat: string;
+    let status: string;
+    try {
+      stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      status = await readFile(`/proc/${pid}/task/${tid}/status`, "utf8");
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const kind = Number(tid) === pid ? "main" : name.replace(/[\s\d]+$/, "") || name;
+    const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    const t = byKind.get(kind) ?? { cpuSeconds: 0, wakeups: 0 };
+    t.cpuSeconds += parseStatCpuSeconds(stat);
+    t.wakeups += wakeups;
+    byKind.set(kind, t);
+  }
+  return byKind;
+}
+
+async function waitReady(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`http://127.0.0.1:${port}/ready`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) return;
+    await Bun.sleep(200);
+  }
+  throw new PipelineError("timeout", `the core was not ready on port ${port} within ${timeoutMs / 1000} s`, {
+    hint: "is Mosquitto up (MQTT_URL)? is DATABASE_URL reachable?",
+  });
+}
+
+export function main(argv: string[]): Promise<number> {
+  return commandMain(spec, argv, run);
+}
+
+async function run(o: Options): Promise<number> {
+  const port = freePort();
+  const dataDir = o.databaseUrl ? undefined : await mkdtemp(path.join(os.tmpdir(), "bench-idle-"));
+  const core = Bun.spawn(
+    [
+      process.execPath,
+      "apps/core.ts",
+      "--no-forecast",
+      "--http-port",
+      String(port),
+      "--mqtt-url",
+      o.mqttUrl.href,
+      ...(o.databaseUrl ? ["--database-url", o.databaseUrl.href] : ["--data-dir", dataDir!]),
+    ],
+    { stdout: "ignore", stderr: "ignore", env: { ...process.env, PULSAR_URL: undefined } },
+  );
+  try {
+    await waitReady(port, 60_000);
+    await Bun.sleep(o.warmup * 1000);
+    const start = await readThreads(core.pid);
+    console.error(`[bench idle] core pid ${core.pid} ready; measuring ${o.seconds} s`);
+    await Bun.sleep(o.seconds * 1000);
+    const end = await readThreads(core.pid);
+    const threads = [...end]
+      .map(([thread, e]) => {
+        const s = start.get(thread) ?? { cpuSeconds: 0, wakeups: 0 };
+        return {
+          thread,
+          cpuMsPerSecond: round(((e.cpuSeconds - s.cpuSeconds) * 1000) / o.seconds, 2),
+          wakeupsPerSecond: round((e.wakeups - s.wakeups) / o.seconds, 1),
+        };
+      })
+      .filter((t) => t.cpuMsPerSecond > 0 || t.wakeupsPerSecond > 0)
+      .sort((a, b) => b.wakeupsPerSecond - a.wakeupsPerSecond);
+    const total = {
+      cpuMsPerSecond: round(
+        threads.reduce((n, t) => n + t.cpuMsPerSecond, 0),
+        2,
+      ),
+      wakeupsPerSecond: round(
+        threads.reduce((n, t) => n + t.wakeupsPerSecond, 0),
+        1,
+      ),
+    };
+    for (const t of threads)
+      console.error(
+        `[bench idle] ${t.thread.padEnd(14)} ${String(t.wakeupsPerSecond).padStart(7)} wake-ups/s ${String(t.cpuMsPerSecond).padStart(7)} CPU ms/s`,
+      );
+    console.error(
+      `[bench idle] total          ${String(total.wakeupsPerSecond).padStart(7)} wake-ups/s ${String(total.cpuMsPerSecond).padStart(7)} CPU ms/s (${round(total.cpuMsPerSecond / 10, 2)} % of a core)`,
+    );
+    const file = path.join(o.outDir, `${new Date().toISOString().slice(0, 10)}-idle.json`);
+    await mkdir(o.outDir, { recursive: true });
+    await writeFile(
+      file,
+      `${JSON.stringify(
+        {
+          machine: machineInfo(),
+          options: { seconds: o.seconds, warmup: o.warmup, database: o.databaseUrl ? "server" : "embedded" },
+          total,
+          threads,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    console.error(`[bench idle] wrote ${file}`);
+    return 0;
+  } finally {
+    core.kill("SIGTERM");
+    await core.exited;
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  }
+}
