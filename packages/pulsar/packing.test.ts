@@ -4,7 +4,7 @@ import { pulsarForTests, uniqueTopic } from "@energy/testing/pulsar.ts";
 import { until } from "@energy/testing/until.ts";
 import { PulsarConsumer, type PulsarMessage } from "./consumer.ts";
 import { decodePacked, encodePacked, type PackedRecord } from "./packing.ts";
-import { PulsarProducer } from "./producer.ts";
+import { PulsarProducer, type SendTracker } from "./producer.ts";
 
 describe("packed message format", () => {
   test("round trip keeps payload bytes, event times and properties per record", () => {
@@ -162,6 +162,48 @@ describe.skipIf(!pulsar)("packing producer and unpacking consumer against a real
     await expect(third.receive(1_000)).rejects.toThrow(/did not complete/);
     await third.close();
     await producer.close();
+  });
+
+  test("sendTracked: a pack reports each run of one tracker's records in one call, with their indices; a refused send tells nobody", async () => {
+    const topic = uniqueTopic("packed-tracked");
+    created.push(topic);
+    const consumer = await PulsarConsumer.subscribe({
+      url,
+      topic,
+      subscription: "t",
+      initialPosition: "Earliest",
+    });
+    const producer = await PulsarProducer.create({
+      url,
+      topic,
+      packing: { mixKeys: true, maxMessages: 100, maxBytes: 64 * 1024, maxDelayMs: 20 },
+    });
+    const calls: string[] = [];
+    const tracker = (name: string): SendTracker => ({
+      acked: (count, id, first) => void calls.push(`${name} ${count} from ${first} of ${id}`),
+      failed: (count, error) => void calls.push(`${name} ${count} failed: ${error}`),
+    });
+    const a = tracker("a");
+    const b = tracker("b");
+    // a a a b b a: three runs in one pack
+    for (const [i, t] of [a, a, a, b, b, a].entries()) producer.sendTracked(`m${i}`, t, { key: `k${i}` });
+    expect(producer.inFlight).toBe(6);
+    const single = producer.send("m6", { key: "k6" }); // a send mixes in as a run of its own
+    expect(() => producer.sendTracked(new Uint8Array(900 * 1024), a)).toThrow(/frame limit/);
+    const id = await single;
+    expect(producer.inFlight).toBe(0);
+    const pack = id.slice(0, id.indexOf("#"));
+    expect(id).toBe(`${pack}#6`);
+    expect(calls).toEqual([`a 3 from 0 of ${pack}`, `b 2 from 3 of ${pack}`, `a 1 from 5 of ${pack}`]);
+    const got: PulsarMessage[] = [];
+    while (got.length < 7) got.push(await consumer.receive(5_000));
+    expect(got.map((m) => `${text(m)}:${m.key}:${m.id}`)).toEqual(
+      Array.from({ length: 7 }, (_, i) => `m${i}:k${i}:${pack}#${i}`),
+    );
+    await producer.close();
+    expect(() => producer.sendTracked("late", a)).toThrow(/closed/);
+    expect(calls).toHaveLength(3);
+    await consumer.close();
   });
 
   /** A backlog of `records` packed records of one key, then a pull-mode consumer of it from the start. */

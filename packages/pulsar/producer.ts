@@ -12,7 +12,9 @@
  *
  * Each `send` queues one frame (written with the rest of the tick's frames) and returns a promise of the message id; callers may keep up to
  * `maxInFlight` sends outstanding (pipelining: no round trip per message), and `send` waits for a free
- * slot beyond that (backpressure). With `batching` the broker-side producer also groups the pipelined
+ * slot beyond that (backpressure). `sendTracked` is the same send without a promise: it reports to a
+ * `SendTracker` the caller shares between many records (a log's whole publish), for callers that send
+ * thousands of records a second and bound what they have outstanding themselves. With `batching` the broker-side producer also groups the pipelined
  * messages into one stored entry. With `packing` we batch on our side: sends with the same key go out as
  * one packed message (format and measured gain in packing.ts) that `PulsarConsumer` splits again — the WebSocket proxy's
  * per-frame cost is what limits throughput, so fewer frames is what makes it faster (bench/PULSAR.md).
@@ -86,9 +88,30 @@ export interface SendOptions {
   eventTime?: number | Date;
 }
 
-interface Waiter {
-  resolve: (id: string) => void;
-  reject: (error: unknown) => void;
+/**
+ * Told how the records handed to `sendTracked` with it end: each record exactly once, by `acked` or
+ * `failed`, in send order per producer. A tracker is shared by many records (one per publish of a log):
+ * the producer reports runs of consecutive records of one message together, so a pack of 1000 records of
+ * one publish costs one call, not 1000 promises. Called from the socket's message handler or a timer, never
+ * from within `sendTracked`; it must not throw.
+ */
+export interface SendTracker {
+  /**
+   * `count` records stored as Pulsar message `messageId`; for a packed message they are its records
+   * `first` … `first + count - 1` (their ids are `messageId#index`), for a plain one `first` is undefined.
+   */
+  acked(count: number, messageId: string, first: number | undefined): void;
+  /** `count` records failed with `error` (refused, timed out, or the producer failed for good). */
+  failed(count: number, error: unknown): void;
+}
+
+/**
+ * Consecutive records of one message sent with the same tracker. Why runs and not one entry per record:
+ * a pack holds the records of a few publishes in a row, so it keeps a handful of runs, not 1000 waiters.
+ */
+interface Run {
+  tracker: SendTracker;
+  count: number;
 }
 
 /** A frame written (or waiting for a reconnect) and not yet acknowledged. */
@@ -96,8 +119,10 @@ interface Pending {
   frame: string;
   /** `performance.now()` after which the sweep fails it (and every send after it); renewed on a re-send. */
   deadline: number;
-  /** One per record: a plain message has one; a packed message one per packed record, in order. */
-  waiters: Waiter[];
+  /** Its records in order, by tracker: a plain message has one run of one. */
+  runs: Run[];
+  /** Records in the message (the runs' counts summed). */
+  records: number;
   packed: boolean;
 }
 
@@ -105,9 +130,25 @@ interface Pending {
 interface OpenPack {
   key: string | undefined;
   records: PackedRecord[];
-  waiters: Waiter[];
+  runs: Run[];
   bytes: number;
   deadline: number;
+}
+
+/** The tracker of one `send`: resolves its promise with the record's id. */
+class SingleSend implements SendTracker {
+  constructor(
+    private readonly resolve: (id: string) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  acked(_count: number, messageId: string, first: number | undefined): void {
+    this.resolve(first === undefined ? messageId : `${messageId}#${first}`);
+  }
+
+  failed(_count: number, error: unknown): void {
+    this.reject(error);
+  }
 }
 
 export interface ProducerAck {
@@ -231,27 +272,45 @@ export class PulsarProducer {
     while (this.outstanding >= this.opts.maxInFlight && !this.closed) {
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
+    return new Promise<string>((resolve, reject) => {
+      this.sendTracked(payload, new SingleSend(resolve, reject), options);
+    });
+  }
+
+  /**
+   * Sends one message like `send`, but reports its outcome to `tracker` instead of returning a promise, and
+   * does not wait for a slot: the caller bounds what it has outstanding (`inFlight` counts these sends
+   * too, so `send`s wait for them). Throws at once, with nothing sent, when the producer is closed or failed
+   * for good or the payload cannot fit a frame; the tracker hears only of records this accepted.
+   *
+   * Why no promise: a promise per record and the closures reacting to it were most of the core's heap at
+   * 10,000 readings/s (~200,000 promises live); a tracker shared by a publish costs nothing per record.
+   */
+  sendTracked(payload: Uint8Array | string, tracker: SendTracker, options: SendOptions = {}): void {
     this.assertOpen();
     const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
     const eventTime = options.eventTime === undefined ? undefined : new Date(options.eventTime).getTime();
-    if (this.packing) return this.pack(bytes, options, eventTime);
+    if (this.packing) {
+      this.pack(bytes, options, eventTime, tracker);
+      return;
+    }
     // Built by hand rather than JSON.stringify of an object: the base64 payload and numeric context need
     // no escaping, and this path runs once per message.
-    const context = String(this.nextContext++);
+    const context = String(this.nextContext);
     let frame = `{"payload":"${bytes.toBase64()}","context":"${context}"`;
     if (options.key !== undefined) frame += `,"key":${JSON.stringify(options.key)}`;
     if (options.properties) frame += `,"properties":${JSON.stringify(options.properties)}`;
     if (eventTime !== undefined) frame += `,"eventTime":"${new Date(eventTime).toISOString()}"`;
     frame += "}";
     this.checkFrame(frame.length, bytes.byteLength);
-    return new Promise<string>((resolve, reject) => {
-      this.outstanding++;
-      this.write(context, {
-        frame,
-        deadline: performance.now() + this.opts.sendTimeoutMs,
-        waiters: [{ resolve, reject }],
-        packed: false,
-      });
+    this.nextContext++;
+    this.outstanding++;
+    this.write(context, {
+      frame,
+      deadline: performance.now() + this.opts.sendTimeoutMs,
+      runs: [{ tracker, count: 1 }],
+      records: 1,
+      packed: false,
     });
   }
 
@@ -272,7 +331,12 @@ export class PulsarProducer {
     this.wakeAll();
   }
 
-  private pack(bytes: Uint8Array, options: SendOptions, eventTime: number | undefined): Promise<string> {
+  private pack(
+    bytes: Uint8Array,
+    options: SendOptions,
+    eventTime: number | undefined,
+    tracker: SendTracker,
+  ): void {
     const packing = this.packing!;
     // A lone record must fit a frame by itself (its base64 plus the JSON around it); packs are cut by maxBytes.
     this.checkFrame(Math.ceil(bytes.byteLength / 3) * 4 + 512, bytes.byteLength);
@@ -286,7 +350,7 @@ export class PulsarProducer {
       open = {
         key: packing.mixKeys ? undefined : options.key,
         records: [],
-        waiters: [],
+        runs: [],
         bytes: 0,
         deadline: performance.now() + this.opts.sendTimeoutMs,
       };
@@ -299,10 +363,11 @@ export class PulsarProducer {
     open.records.push(record);
     open.bytes += bytes.byteLength;
     this.outstanding++;
-    const sent = new Promise<string>((resolve, reject) => open.waiters.push({ resolve, reject }));
+    const last = open.runs[open.runs.length - 1];
+    if (last?.tracker === tracker) last.count++;
+    else open.runs.push({ tracker, count: 1 });
     if (open.records.length >= packing.maxMessages) this.flushPack(slot, open);
     else this.packTimer ??= setTimeout(() => this.flushPacks(), packing.maxDelayMs);
-    return sent;
   }
 
   private flushPacks(): void {
@@ -317,7 +382,13 @@ export class PulsarProducer {
     let frame = `{"payload":"${encodePacked(open.records).toBase64()}","context":"${context}"`;
     if (open.key !== undefined) frame += `,"key":${JSON.stringify(open.key)}`;
     frame += `,"properties":{"${packedProperty}":"${packedVersion}"}}`;
-    this.write(context, { frame, deadline: open.deadline, waiters: open.waiters, packed: true });
+    this.write(context, {
+      frame,
+      deadline: open.deadline,
+      runs: open.runs,
+      records: open.records.length,
+      packed: true,
+    });
   }
 
   private write(context: string, entry: Pending): void {
@@ -355,16 +426,15 @@ export class PulsarProducer {
     const entry = ack.context === undefined ? undefined : this.pending.get(ack.context);
     if (!entry || ack.context === undefined) return; // timed out already, or a duplicate ack after a re-send
     this.pending.delete(ack.context);
+    // Slots are freed before the trackers hear of it, so one that sends again at once finds them free.
+    this.settled(entry.records);
     if (ack.result === "ok" && ack.messageId) {
-      const id = ack.messageId;
-      if (entry.packed)
-        for (let i = 0; i < entry.waiters.length; i++) entry.waiters[i]!.resolve(`${id}#${i}`);
-      else entry.waiters[0]!.resolve(id);
-    } else {
-      const error = sendError(this.topic.full, ack);
-      for (const w of entry.waiters) w.reject(error);
-    }
-    this.settled(entry.waiters.length);
+      let first = 0;
+      for (const run of entry.runs) {
+        run.tracker.acked(run.count, ack.messageId, entry.packed ? first : undefined);
+        first += run.count;
+      }
+    } else fail(entry.runs, sendError(this.topic.full, ack));
   }
 
   /**
@@ -391,16 +461,16 @@ export class PulsarProducer {
       if (!failing && entry.deadline > now) continue;
       failing = true;
       this.pending.delete(context);
-      for (const w of entry.waiters) w.reject(error);
-      this.settled(entry.waiters.length);
+      this.settled(entry.records);
+      fail(entry.runs, error);
     }
     // Packs still open are later still: they fail too, or they would be written after the gap.
     clearTimeout(this.packTimer);
     this.packTimer = undefined;
     for (const [slot, open] of this.packs) {
       this.packs.delete(slot);
-      for (const w of open.waiters) w.reject(error);
-      this.settled(open.waiters.length);
+      this.settled(open.records.length);
+      fail(open.runs, error);
     }
   }
 
@@ -434,12 +504,15 @@ export class PulsarProducer {
     this.fatal = error;
     clearTimeout(this.packTimer);
     this.packTimer = undefined;
-    const entries = [...this.pending.values(), ...this.packs.values()];
+    const entries = [
+      ...this.pending.values(),
+      ...[...this.packs.values()].map((open) => ({ runs: open.runs, records: open.records.length })),
+    ];
     this.pending.clear();
     this.packs.clear();
     for (const entry of entries) {
-      for (const w of entry.waiters) w.reject(error);
-      this.settled(entry.waiters.length);
+      this.settled(entry.records);
+      fail(entry.runs, error);
     }
     this.wakeAll();
   }
@@ -455,6 +528,10 @@ export class PulsarProducer {
     for (const wake of this.slotWaiters.splice(0)) wake();
     for (const wake of this.idleWaiters.splice(0)) wake();
   }
+}
+
+function fail(runs: readonly Run[], error: unknown): void {
+  for (const run of runs) run.tracker.failed(run.count, error);
 }
 
 const okPrefix = '{"result":"ok","messageId":"';
