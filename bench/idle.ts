@@ -16,7 +16,8 @@ import os from "node:os";
 import path from "node:path";
 import { PipelineError } from "@energy/contracts/errors.ts";
 import { commandMain, opt, type Values } from "@energy/platform/config.ts";
-import { databaseUrlOption, mqttUrlOption } from "@energy/platform/options.ts";
+import { databaseUrlOption, mqttUrlOption, pulsarUrlOption } from "@energy/platform/options.ts";
+import { PulsarAdmin } from "@energy/pulsar/admin.ts";
 import { freePort } from "@energy/testing/net.ts";
 import { machineInfo } from "./lib/machine.ts";
 import { parseStatCpuSeconds } from "./lib/procstat.ts";
@@ -35,6 +36,9 @@ const spec = {
     }),
     mqttUrl: mqttUrlOption("MQTT broker the core subscribes to"),
     databaseUrl: databaseUrlOption("PostgreSQL server; unset = embedded PGlite in a temporary directory"),
+    pulsarUrl: pulsarUrlOption(
+      "Pulsar web service: the core's logs on Pulsar (a fresh namespace); unset = in-process logs",
+    ),
     outDir: opt.string("where the JSON goes", { default: "bench/results" }),
   },
 };
@@ -89,6 +93,8 @@ export function main(argv: string[]): Promise<number> {
 
 async function run(o: Options): Promise<number> {
   const port = freePort();
+  const namespace = `public/bench-idle-${Date.now().toString(36)}`;
+  if (o.pulsarUrl) await new PulsarAdmin({ url: o.pulsarUrl.href }).ensureNamespace(namespace);
   const dataDir = o.databaseUrl ? undefined : await mkdtemp(path.join(os.tmpdir(), "bench-idle-"));
   const core = Bun.spawn(
     [
@@ -100,6 +106,7 @@ async function run(o: Options): Promise<number> {
       "--mqtt-url",
       o.mqttUrl.href,
       ...(o.databaseUrl ? ["--database-url", o.databaseUrl.href] : ["--data-dir", dataDir!]),
+      ...(o.pulsarUrl ? ["--pulsar-url", o.pulsarUrl.href, "--pulsar-namespace", namespace] : []),
     ],
     { stdout: "ignore", stderr: "ignore", env: { ...process.env, PULSAR_URL: undefined } },
   );
@@ -145,7 +152,12 @@ async function run(o: Options): Promise<number> {
       `${JSON.stringify(
         {
           machine: machineInfo(),
-          options: { seconds: o.seconds, warmup: o.warmup, database: o.databaseUrl ? "server" : "embedded" },
+          options: {
+            seconds: o.seconds,
+            warmup: o.warmup,
+            database: o.databaseUrl ? "server" : "embedded",
+            logs: o.pulsarUrl ? "pulsar" : "embedded",
+          },
           total,
           threads,
         },
