@@ -107,7 +107,8 @@ export async function main(argv: string[]): Promise<number> {
           ? `, ramp A ${plan.ramp.A.join(",")} / B ${plan.ramp.B.join(",")} per sensor for ${plan.ramp.durationS} s`
           : "") +
         `; logs ${options.pulsarUrl ? `Pulsar ${options.pulsarUrl.href}` : "embedded (in-process)"}` +
-        `; database ${options.databaseUrl ? "PostgreSQL server" : "embedded PGlite"}; forecaster ${forecast ? "in the core" : forecastOption ? "off (--windows-only)" : "not in this core"}`,
+        `; database ${options.databaseUrl ? "PostgreSQL server" : "embedded PGlite"}; forecaster ${forecast ? "in the core" : forecastOption ? "off (--windows-only)" : "not in this core"}` +
+        (options.coreMemoryMb === undefined ? "" : `; core memory budget ${options.coreMemoryMb} MB`),
     );
     const broker = await startMosquitto(children, tmp);
     sampler.watch("broker", broker.child.pid);
@@ -150,6 +151,7 @@ export async function main(argv: string[]): Promise<number> {
       allowedLatenessS: options.allowedLateness,
       idleTimeoutS: plan.idleTimeoutS,
       leadS: options.lead,
+      coreMemoryMb: options.coreMemoryMb,
       progress,
       uniqueId,
     };
@@ -193,6 +195,7 @@ export async function main(argv: string[]): Promise<number> {
         allowedLatenessS: options.allowedLateness,
         idleTimeoutS: plan.idleTimeoutS,
         leadS: options.lead,
+        ...(options.coreMemoryMb === undefined ? {} : { coreMemoryMb: options.coreMemoryMb }),
         logs: options.pulsarUrl ? "pulsar" : "embedded",
         database: options.databaseUrl ? "postgres" : "pglite",
         forecast,

@@ -66,6 +66,10 @@ export const abCommand = {
       "core idle timeout, seconds (full default 10 = the core's; quick 3, to shorten each point's drain)",
       { min: 0.5, max: 60 },
     ),
+    coreMemoryMb: opt.int(
+      "memory budget told to the core's JavaScript engine, MB (BUN_JSC_forceRAMSize, as a container's memory limit would be); unset = the machine's RAM",
+      { min: 64, max: 1_048_576 },
+    ),
     lead: opt.number("seconds into each run at which a minute boundary falls (event time)", {
       default: "8",
       min: 1,

@@ -67,6 +67,8 @@ export interface RunContext {
   idleTimeoutS: number;
   /** Seconds into the run at which a minute boundary falls (event time). */
   leadS: number;
+  /** Memory budget told to the core's JavaScriptCore (BUN_JSC_forceRAMSize), MB; undefined = the machine's RAM. */
+  coreMemoryMb?: number | undefined;
   progress: (line: string) => void;
   /** A unique suffix for names on shared servers (database, Pulsar namespace). */
   uniqueId: string;
@@ -357,7 +359,10 @@ async function startCore(
   point.say("starting core");
   const core = ctx.children.spawn("core", coreArgs(ctx, started, port, pgliteDir), {
     logFile: join(point.dir, "core.log"),
-    env: childEnv,
+    env:
+      ctx.coreMemoryMb === undefined
+        ? childEnv
+        : { ...childEnv, BUN_JSC_forceRAMSize: String(ctx.coreMemoryMb * 1024 * 1024) },
   });
   started.core = core;
   await waitReady(port, core, 90_000);
