@@ -11,7 +11,7 @@
  * @example
  * DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bun run bench idle --seconds 30
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { PipelineError } from "@energy/contracts/errors.ts";
@@ -20,7 +20,8 @@ import { databaseUrlOption, mqttUrlOption, pulsarUrlOption } from "@energy/platf
 import { PulsarAdmin } from "@energy/pulsar/admin.ts";
 import { freePort } from "@energy/testing/net.ts";
 import { machineInfo } from "./lib/machine.ts";
-import { parseStatCpuSeconds } from "./lib/procstat.ts";
+import { readThreadStats } from "./lib/procstat.ts";
+import { waitReady } from "./lib/ready.ts";
 import { round } from "./lib/stats.ts";
 
 const spec = {
@@ -45,46 +46,10 @@ const spec = {
 
 type Options = Values<typeof spec.options>;
 
-/** Per thread kind (numbers dropped from the name, `main` for the process's own thread): CPU s and wake-ups. */
-interface ThreadTotals {
-  cpuSeconds: number;
-  wakeups: number;
-}
-
-async function readThreads(pid: number): Promise<Map<string, ThreadTotals>> {
-  const byKind = new Map<string, ThreadTotals>();
-  for (const tid of await readdir(`/proc/${pid}/task`)) {
-    let stat: string;
-    let status: string;
-    try {
-      stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      status = await readFile(`/proc/${pid}/task/${tid}/status`, "utf8");
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const kind = Number(tid) === pid ? "main" : name.replace(/[\s\d]+$/, "") || name;
-    const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-    const t = byKind.get(kind) ?? { cpuSeconds: 0, wakeups: 0 };
-    t.cpuSeconds += parseStatCpuSeconds(stat);
-    t.wakeups += wakeups;
-    byKind.set(kind, t);
-  }
-  return byKind;
-}
-
-async function waitReady(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`)
-      .then((r) => r.ok)
-      .catch(() => false);
-    if (ok) return;
-    await Bun.sleep(200);
-  }
-  throw new PipelineError("timeout", `the core was not ready on port ${port} within ${timeoutMs / 1000} s`, {
-    hint: "is Mosquitto up (MQTT_URL)? is DATABASE_URL reachable?",
-  });
+function threadsOf(pid: number) {
+  const stats = readThreadStats(pid);
+  if (!stats) throw new PipelineError("internal", `cannot read /proc/${pid}/task: did the core exit?`);
+  return stats;
 }
 
 export function main(argv: string[]): Promise<number> {
@@ -111,12 +76,12 @@ async function run(o: Options): Promise<number> {
     { stdout: "ignore", stderr: "ignore", env: { ...process.env, PULSAR_URL: undefined } },
   );
   try {
-    await waitReady(port, 60_000);
+    await waitReady(port, core, 60_000);
     await Bun.sleep(o.warmup * 1000);
-    const start = await readThreads(core.pid);
+    const start = threadsOf(core.pid);
     console.error(`[bench idle] core pid ${core.pid} ready; measuring ${o.seconds} s`);
     await Bun.sleep(o.seconds * 1000);
-    const end = await readThreads(core.pid);
+    const end = threadsOf(core.pid);
     const threads = [...end]
       .map(([thread, e]) => {
         const s = start.get(thread) ?? { cpuSeconds: 0, wakeups: 0 };

@@ -22,6 +22,7 @@ import {
 } from "@energy/platform/prom-text.ts";
 import { freePort } from "@energy/testing/net.ts";
 import { type ProcSampler, readThreadCpu, threadCpuBetween } from "../lib/procstat.ts";
+import { waitReady } from "../lib/ready.ts";
 import { bucketQuantile, percentile, round, summarize } from "../lib/stats.ts";
 import type { Child, Children } from "./procs.ts";
 import { createBenchNamespace, deleteBenchNamespace, subscriptionBacklog } from "./pulsar.ts";
@@ -187,25 +188,6 @@ async function scrape(port: number): Promise<Sample[] | undefined> {
   } catch {
     return undefined;
   }
-}
-
-async function waitReady(port: number, core: Child, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exited: number | undefined;
-  void core.exited.then((code) => (exited = code));
-  while (Date.now() < deadline) {
-    if (exited !== undefined) {
-      throw new PipelineError("internal", `the core exited with code ${exited} before it was ready`);
-    }
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/ready`, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) return;
-    } catch {
-      // Not listening yet.
-    }
-    await Bun.sleep(100);
-  }
-  throw new PipelineError("timeout", `the core was not ready within ${timeoutMs} ms`);
 }
 
 /** The event-time start T: the instant near `nowMs` at which a minute boundary lies `leadS` seconds later. */

@@ -4,6 +4,7 @@ import {
   parseStatusKb,
   readCpuSeconds,
   readThreadCpu,
+  readThreadStats,
   threadCpuBetween,
 } from "./procstat.ts";
 
@@ -47,5 +48,13 @@ describe("/proc parsing", () => {
     expect(spent[0]!.thread).toBe("main");
     expect(spent.every((t, i) => i === 0 || t.seconds <= spent[i - 1]!.seconds)).toBe(true);
     expect(readThreadCpu(2 ** 22 + 1)).toBeUndefined();
+  });
+
+  test("wake-ups by thread: each sleep of the main thread is one more voluntary context switch", async () => {
+    const before = readThreadStats(process.pid)!.get("main")!.wakeups;
+    for (let i = 0; i < 5; i++) await Bun.sleep(5);
+    const after = readThreadStats(process.pid)!.get("main")!.wakeups;
+    expect(after - before).toBeGreaterThanOrEqual(5);
+    expect(readThreadStats(2 ** 22 + 1)).toBeUndefined();
   });
 });

@@ -105,18 +105,36 @@ export function readProcStat(pid: number): ProcStat | undefined {
  * `Bun Pool`, …). Threads that ended are not listed; `readCpuSeconds` still counts them.
  */
 export function readThreadCpu(pid: number): Map<string, number> | undefined {
+  const stats = readThreadStats(pid);
+  return stats && new Map([...stats].map(([kind, t]) => [kind, t.cpuSeconds]));
+}
+
+/** One kind of thread's totals (`readThreadStats`). */
+export interface ThreadTotals {
+  cpuSeconds: number;
+  /** Voluntary context switches: how often its threads slept and woke again. */
+  wakeups: number;
+}
+
+/** `readThreadCpu` with each kind's wake-ups (voluntary context switches) too. */
+export function readThreadStats(pid: number): Map<string, ThreadTotals> | undefined {
   try {
-    const byKind = new Map<string, number>();
+    const byKind = new Map<string, ThreadTotals>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       let stat: string;
+      let status: string;
       try {
         stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       } catch {
         continue; // ended meanwhile
       }
       const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
       const kind = Number(tid) === pid ? "main" : name.replace(/[\s\d]+$/, "") || name;
-      byKind.set(kind, (byKind.get(kind) ?? 0) + parseStatCpuSeconds(stat));
+      const t = byKind.get(kind) ?? { cpuSeconds: 0, wakeups: 0 };
+      t.cpuSeconds += parseStatCpuSeconds(stat);
+      t.wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      byKind.set(kind, t);
     }
     return byKind;
   } catch {
