@@ -175,6 +175,8 @@ export function startAgent(options: AgentOptions): AgentHandle {
 
   /** Moves every sensor up to `targetMs` on its clock; returns the readings produced. */
   const advanceTo = (targetMs: number): number => {
+    // A batch's creation time: one clock read per tick, not per reading (a tick lasts milliseconds).
+    const now = Date.now();
     let produced = 0;
     let exhausted = false;
     for (const slot of active) {
@@ -185,7 +187,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
         produced++;
         const r = next.reading;
         if (batcher) {
-          for (const m of batcher.add(r, Date.now())) sendBatch(slot, m);
+          for (const m of batcher.add(r, now)) sendBatch(slot, m);
         } else {
           const message: StreamingMessage = {
             sensor_id: r.sensorId,
@@ -199,8 +201,7 @@ export function startAgent(options: AgentOptions): AgentHandle {
       }
       if (batcher) {
         // Exhausted source: the sensor knows nothing follows, so it need not wait for the interval to end.
-        const due =
-          next === undefined ? batcher.flushAll(Date.now()) : batcher.flushDue(targetMs, Date.now());
+        const due = next === undefined ? batcher.flushAll(now) : batcher.flushDue(targetMs, now);
         for (const m of due) sendBatch(slot, m);
       }
       if (next === undefined) exhausted = true;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { BatchMessage, Reading } from "@energy/contracts/records.ts";
+import fc from "fast-check";
 import { SensorBatcher } from "./batcher.ts";
 
 const t0 = Date.UTC(2025, 11, 8); // a minute boundary
@@ -89,6 +90,55 @@ describe("SensorBatcher", () => {
       expectBatchShape(m);
     }
     expect(out.reduce((n, m) => n + m.readings.length, 0)).toBe(60);
+  });
+
+  test("byte bound, any values: every part fits, and each part but the last is as full as the bound allows", () => {
+    // The batcher bounds sizes loosely until an interval nears maxBytes and counts exactly from there:
+    // this holds the split points to what exact counting from the first reading gives.
+    const value = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.constantFrom(-0.0000012345678901234567, -1.7976931348623157e308, 1e21, 2 ** 31, 0.1, 1e-7),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 256, max: 3_000 }),
+        fc.array(value, { minLength: 1, maxLength: 300 }),
+        (maxBytes, values) => {
+          const b = new SensorBatcher(4, { maxBytes, intervalMs: 600_000 });
+          const out: BatchMessage[] = [];
+          values.forEach((v, i) => {
+            out.push(...b.add({ ...reading(0, v), eventTimeMs: t0 + i }, now));
+          });
+          out.push(...b.flushAll(now));
+          const size = (m: BatchMessage) => Buffer.byteLength(JSON.stringify(m));
+          expect(out.reduce((n, m) => n + m.readings.length, 0)).toBe(values.length);
+          out.forEach((m, i) => {
+            expect(size(m)).toBeLessThanOrEqual(maxBytes);
+            const next = out[i + 1];
+            if (next === undefined) return;
+            // With the widest envelope the bound reserves room for (creation time, `complete`).
+            const grown = {
+              ...m,
+              message_creation_time: 9_999_999_999_999,
+              complete: false,
+              readings: [...m.readings, next.readings[0]!],
+            };
+            expect(size(grown)).toBeGreaterThan(maxBytes);
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test("an older interval opened after a scan found nothing due is still flushed on time", () => {
+    const b = new SensorBatcher(4, { ordered: false });
+    b.add(reading(70), now);
+    expect(b.flushDue(t0 + 100_000, now)).toEqual([]);
+    b.add(reading(5), now);
+    expect(b.flushDue(t0 + 100_000, now).map((m) => m.interval_start - t0 / 1000)).toEqual([0]);
+    expect(b.flushDue(t0 + 119_999, now)).toEqual([]);
+    expect(b.flushDue(t0 + 120_000, now).map((m) => m.interval_start - t0 / 1000)).toEqual([60]);
   });
 
   test("flushes everything on shutdown, oldest interval first", () => {

@@ -55,12 +55,23 @@ export function streamFromEmissions(
 /**
  * Emissions for readings replayed in the given order. A reading older than one already sent is sent
  * straight away (due at the newest event time seen), as a sensor replaying a disordered trace would.
+ * An iterator class, not a generator function: the agent pulls every reading of every sensor through it,
+ * and resuming a generator per reading was a tenth of the edge's CPU (profile, 10,000 sensors × 10/s).
  */
-export function* emitInReplayOrder(readings: Iterable<Reading>): Generator<Emission> {
-  let clock = Number.NEGATIVE_INFINITY;
-  for (const reading of readings) {
-    clock = Math.max(clock, reading.eventTimeMs);
-    const emission: Emission = { reading, dueMs: clock };
-    yield emission;
+export function emitInReplayOrder(readings: Iterable<Reading>): Iterator<Emission> {
+  return new ReplayOrder(readings[Symbol.iterator]());
+}
+
+class ReplayOrder implements Iterator<Emission> {
+  private clock = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly readings: Iterator<Reading>) {}
+
+  next(): IteratorResult<Emission> {
+    const r = this.readings.next();
+    if (r.done) return { done: true, value: undefined };
+    const reading = r.value;
+    if (reading.eventTimeMs > this.clock) this.clock = reading.eventTimeMs;
+    return { done: false, value: { reading, dueMs: this.clock } };
   }
 }
