@@ -10,6 +10,7 @@ import { startCore } from "@energy/core/service.ts";
 import { coreForecastOptions } from "@energy/ml/forecaster/options.ts";
 import { runCommand } from "@energy/platform/config.ts";
 import { type Database, openDatabase } from "@energy/platform/db/client.ts";
+import { applyEngineMemoryBudget, describeBudget } from "@energy/platform/engine-memory.ts";
 import { createLogger } from "@energy/platform/log.ts";
 import { createRegistry } from "@energy/platform/metrics.ts";
 import { readMqttTls } from "@energy/platform/mqtt-tls.ts";
@@ -37,7 +38,10 @@ await runCommand(spec, async (o) => {
     );
     process.exit(2);
   }
+  // First: this may restart the process in place, which must happen before anything is opened.
+  const budget = applyEngineMemoryBudget(o.memoryBudget);
   const logger = createLogger("core");
+  logger.info(describeBudget(budget));
   const mqttTls = await readMqttTls(o.mqttUrl, o);
   const registry = createRegistry();
   const proc = serviceProcess({ service: "core", logger, registry });

@@ -6,9 +6,11 @@
  * edge per point) → saturation ramp at the largest S → JSON, SVG plots, RESULTS.md. Every child process is
  * stopped at the end, on errors and on Ctrl-C.
  */
+
 import { cpSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
+import { coreOptions } from "@energy/core/options.ts";
 import { type Option, parseCommand, usage } from "@energy/platform/config.ts";
 import { runBaseline } from "./ab/baseline.ts";
 import { startMosquitto } from "./ab/broker.ts";
@@ -71,6 +73,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const forecastOption = await coreHasForecast();
     const forecast = forecastOption && !options.windowsOnly;
+    // What the core runs with: the bench's option, else the core's own default.
+    const coreMemoryMb = options.coreMemoryMb ?? Number(coreOptions.memoryBudget.default);
     // The core's model store defaults to the checkout's data/models; each run works on a copy so it
     // neither trains into nor reads changes from a store other work uses. Without one, the first point's
     // core trains the bootstrap model in a worker (its CPU then counts against that point).
@@ -108,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
           : "") +
         `; logs ${options.pulsarUrl ? `Pulsar ${options.pulsarUrl.href}` : "embedded (in-process)"}` +
         `; database ${options.databaseUrl ? "PostgreSQL server" : "embedded PGlite"}; forecaster ${forecast ? "in the core" : forecastOption ? "off (--windows-only)" : "not in this core"}` +
-        (options.coreMemoryMb === undefined ? "" : `; core memory budget ${options.coreMemoryMb} MB`),
+        `; core memory budget ${coreMemoryMb === 0 ? "off (machine RAM)" : `${coreMemoryMb} MB`}`,
     );
     const broker = await startMosquitto(children, tmp);
     sampler.watch("broker", broker.child.pid);
@@ -195,7 +199,7 @@ export async function main(argv: string[]): Promise<number> {
         allowedLatenessS: options.allowedLateness,
         idleTimeoutS: plan.idleTimeoutS,
         leadS: options.lead,
-        ...(options.coreMemoryMb === undefined ? {} : { coreMemoryMb: options.coreMemoryMb }),
+        coreMemoryMb,
         logs: options.pulsarUrl ? "pulsar" : "embedded",
         database: options.databaseUrl ? "postgres" : "pglite",
         forecast,

@@ -119,6 +119,10 @@ export const coreOptions = {
     "readings the bridge holds while the readings log is down or slow (a batch message counts each of its readings); when full it stops taking MQTT messages (the broker keeps them)",
     { env: "BRIDGE_MAX_BUFFERED", default: "50000", min: 100 },
   ),
+  memoryBudget: opt.int(
+    "memory, MB, the JavaScript engine sizes its heap for, as a container limit would (not a hard cap: above it the engine collects more often); 0 = the machine's RAM",
+    { env: "CORE_MEMORY_MB", default: "256", min: 0, max: 1_048_576 },
+  ),
   httpPort: httpPortOption("CORE_HTTP_PORT", "9102"),
   httpHost: httpHostOption,
 };

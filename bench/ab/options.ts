@@ -67,8 +67,8 @@ export const abCommand = {
       { min: 0.5, max: 60 },
     ),
     coreMemoryMb: opt.int(
-      "memory budget told to the core's JavaScript engine, MB (BUN_JSC_forceRAMSize, as a container's memory limit would be); unset = the machine's RAM",
-      { min: 64, max: 1_048_576 },
+      "the core's --memory-budget, MB: the memory its JavaScript engine sizes its heap for; 0 = the machine's RAM; unset = the core's default (CORE_MEMORY_MB)",
+      { min: 0, max: 1_048_576 },
     ),
     lead: opt.number("seconds into each run at which a minute boundary falls (event time)", {
       default: "8",

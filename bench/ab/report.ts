@@ -25,6 +25,8 @@ export interface AbResults {
     allowedLatenessS: number;
     idleTimeoutS: number;
     leadS: number;
+    /** The core's engine memory budget, MB (0 = the machine's RAM); absent in runs before it existed. */
+    coreMemoryMb?: number;
     logs: "pulsar" | "embedded";
     database: "postgres" | "pglite";
     forecast: boolean;

@@ -68,7 +68,7 @@ export interface RunContext {
   idleTimeoutS: number;
   /** Seconds into the run at which a minute boundary falls (event time). */
   leadS: number;
-  /** Memory budget told to the core's JavaScriptCore (BUN_JSC_forceRAMSize), MB; undefined = the machine's RAM. */
+  /** The core's --memory-budget, MB (0 = the machine's RAM); undefined = the core's default. */
   coreMemoryMb?: number | undefined;
   progress: (line: string) => void;
   /** A unique suffix for names on shared servers (database, Pulsar namespace). */
@@ -341,10 +341,7 @@ async function startCore(
   point.say("starting core");
   const core = ctx.children.spawn("core", coreArgs(ctx, started, port, pgliteDir), {
     logFile: join(point.dir, "core.log"),
-    env:
-      ctx.coreMemoryMb === undefined
-        ? childEnv
-        : { ...childEnv, BUN_JSC_forceRAMSize: String(ctx.coreMemoryMb * 1024 * 1024) },
+    env: childEnv,
   });
   started.core = core;
   await waitReady(port, core, 90_000);
@@ -423,6 +420,7 @@ function coreArgs(ctx: RunContext, started: Started, port: number, pgliteDir: st
     ...(ctx.pulsarUrl && started.pulsarNamespace
       ? ["--pulsar-url", ctx.pulsarUrl.href, "--pulsar-namespace", started.pulsarNamespace]
       : []),
+    ...(ctx.coreMemoryMb === undefined ? [] : ["--memory-budget", String(ctx.coreMemoryMb)]),
     ...(ctx.forecastOption
       ? ctx.forecast
         ? ["--forecast", "--model-dir", ctx.modelDir]
