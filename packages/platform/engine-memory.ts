@@ -1,11 +1,12 @@
 /**
  * The memory budget a process gives JavaScriptCore. JSC sizes its heap from the machine's RAM: while the
- * heap is under a quarter of it, each collection lets it double before the next. On a 24-GB machine that
- * let a core absorbing 10,000 batching sensors × 10 readings/s grow to 1,356 MB RSS of mostly garbage
- * (live heap after a full collection: tens of MB); told 256 MB, the same run peaked at 151 MB and used
- * 27 % less CPU (bench ab on Pulsar, bench/RESULTS.md). Like a JVM's -Xmx or Node's
- * --max-old-space-size, but not a hard cap: above the budget the engine collects more often instead of
- * failing, so an undersized budget costs CPU, never a crash.
+ * heap is under a quarter of it, each collection lets it double before the next, so on a 24-GB machine the
+ * core's RSS at its peak was mostly garbage (tens of MB live after a full collection). Told 256 MB, the core
+ * at 10,000 sensors (bench ab, windows only, same sitting) peaked at 154 instead of 174 MB for A and 133
+ * instead of 159 MB for B on the embedded logs, 242 instead of 270 and 149 instead of 190 MB on Pulsar, and
+ * 152 instead of 207 MB for B at 10 readings/s, at the same CPU (bench/RESULTS.md). Like a JVM's -Xmx or
+ * Node's --max-old-space-size, but not a hard cap: above the budget the engine collects more often instead
+ * of failing, so an undersized budget costs CPU, never a crash.
  *
  * JSC reads the budget (`BUN_JSC_forceRAMSize`) once, when the VM starts, and Bun has no call to change it
  * later; so a process that was started without it re-executes itself in place with it set (same pid,
