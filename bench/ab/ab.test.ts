@@ -3,7 +3,7 @@ import { histogramOf, parsePrometheus, sumMetric } from "@energy/platform/prom-t
 import { bucketQuantile } from "../lib/stats.ts";
 import { mosquittoConfig } from "./broker.ts";
 import { eventStartFor, exactPercentiles, parseAgentStarted } from "./run.ts";
-import { findSaturation, keptUp } from "./saturation.ts";
+import { findSaturation, keptUp, peakRate } from "./saturation.ts";
 
 describe("percentiles", () => {
   test("exact: nearest rank on the raw samples", () => {
@@ -56,6 +56,55 @@ describe("saturation", () => {
     const s = findSaturation([{ offered: 10, achieved: 10, lost: 0 }]);
     expect(s.saturatedAt).toBeUndefined();
     expect(s.sustained).toBe(10);
+  });
+});
+
+describe("peak ingest rate", () => {
+  const at = (points: [number, number][]) => points.map(([s, readings]) => ({ atMs: s * 1000, readings }));
+
+  test("a steady trace gives its rate", () => {
+    const trace = at(Array.from({ length: 30 }, (_, i) => [i, i * 1000] as [number, number]));
+    expect(peakRate(trace, 5000)).toBeCloseTo(1000, 6);
+  });
+
+  test("a burst between idle stretches: the rate while absorbing it, not the run's average", () => {
+    // 60 s idle, 600,000 readings in 10 s, idle again: the average over the run is ~7,500/s.
+    const trace = at([
+      [0, 0],
+      [30, 0],
+      [60, 0],
+      [62, 120_000],
+      [65, 300_000],
+      [70, 600_000],
+      [75, 600_000],
+      [80, 600_000],
+    ]);
+    expect(peakRate(trace, 5000)).toBe(60_000);
+    expect(peakRate(trace, 10_000)).toBe(60_000);
+  });
+
+  test("uneven sampling: never a stretch shorter than asked", () => {
+    const trace = at([
+      [0, 0],
+      [4.9, 4_900],
+      [5, 100_000],
+      [10, 105_000],
+    ]);
+    // 4.9 → 5 s alone would be 951,000/s; the shortest stretches of ≥ 5 s are 0 → 5 and 4.9 → 10.
+    expect(peakRate(trace, 5000)).toBeCloseTo(100_000 / 5, 6);
+  });
+
+  test("a trace shorter than the span, or empty: 0", () => {
+    expect(
+      peakRate(
+        at([
+          [0, 0],
+          [3, 3000],
+        ]),
+        5000,
+      ),
+    ).toBe(0);
+    expect(peakRate([], 5000)).toBe(0);
   });
 });
 

@@ -9,6 +9,7 @@
  * start, its eventTime is T) and subtracted from window-end times, so delays are processing time only.
  * Reading → window latency uses message_creation_time (wall clock) and needs no correction.
  */
+
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { errorMessage, PipelineError } from "@energy/contracts/errors.ts";
@@ -37,6 +38,7 @@ import {
   type StoredCounts,
   storedCounts,
 } from "./results-db.ts";
+import { peakRate } from "./saturation.ts";
 
 export type Mode = "A" | "B";
 
@@ -131,6 +133,11 @@ export interface PointResult {
     ratio: number;
     /** After the edge stopped, until the core had every reading: the backlog it built up. */
     drainLagSeconds: number;
+    /**
+     * Fastest intake over any ≥ 5-s stretch of the core's accepted count (bench/ab/saturation.ts
+     * `peakRate`): for B, how fast a whole interval's burst is absorbed. Absent in older results.
+     */
+    peakReadingsPerSecond?: number;
   };
   mqtt: {
     messagesReceived: number;
@@ -294,7 +301,8 @@ export async function runPoint(ctx: RunContext, spec: PointSpec): Promise<PointR
     const stored = await readStored(ctx, point, started, pgliteDir, load);
     const result = summarise(ctx, point, { load, complete: drained.complete, ...final, stored, poll });
     point.say(
-      `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s, lost ${result.counts.lost}, ` +
+      `achieved ${Math.round(result.achieved.readingsPerSecond)} of ${spec.sensors * spec.rate} readings/s ` +
+        `(peak intake ${Math.round(result.achieved.peakReadingsPerSecond ?? 0)}/s over 5 s), lost ${result.counts.lost}, ` +
         `emit p99 ${Math.round(result.latency.windowEndToEmittedMs.p99)} ms, ` +
         (result.latency.fullWindowEndToStoredMs
           ? `full windows: end → stored p99 ${Math.round(result.latency.fullWindowEndToStoredMs.p99)} ms, ` +
@@ -374,7 +382,16 @@ async function stopCore(
   progress: CoreProgress,
   lastPolled: Sample[] | undefined,
 ): Promise<
-  Pick<Measured, "samples" | "finalReachedMs" | "coreEnd" | "coreThreadsEnd" | "brokerEnd" | "pulsarBacklog">
+  Pick<
+    Measured,
+    | "samples"
+    | "finalReachedMs"
+    | "peakReadingsPerSecond"
+    | "coreEnd"
+    | "coreThreadsEnd"
+    | "brokerEnd"
+    | "pulsarBacklog"
+  >
 > {
   const coreEnd = ctx.sampler.sample("core");
   const coreThreadsEnd = readThreadCpu(core.pid);
@@ -386,7 +403,16 @@ async function stopCore(
       : undefined;
   await core.stop(30_000);
   const finalReachedMs = progress.reachedAt(sumMetric(samples, "core_readings_total"));
-  return { samples, finalReachedMs, coreEnd, coreThreadsEnd, brokerEnd, pulsarBacklog };
+  const peakReadingsPerSecond = progress.peakRate(5_000);
+  return {
+    samples,
+    finalReachedMs,
+    peakReadingsPerSecond,
+    coreEnd,
+    coreThreadsEnd,
+    brokerEnd,
+    pulsarBacklog,
+  };
 }
 
 const offeredReadings = (spec: PointSpec) => Math.ceil(spec.durationS * spec.rate) * spec.sensors;
@@ -484,6 +510,11 @@ class CoreProgress {
       );
     }
     return s;
+  }
+
+  /** Fastest intake over any stretch of at least `spanMs`, readings/s. */
+  peakRate(spanMs: number): number {
+    return peakRate(this.trace, spanMs);
   }
 
   /** When the core first had accepted `readings` (now if never seen). */
@@ -698,6 +729,7 @@ interface Measured {
   complete: boolean;
   /** When the core had accepted its final count of readings. */
   finalReachedMs: number;
+  peakReadingsPerSecond: number;
   coreEnd: Sampled;
   coreThreadsEnd: ThreadCpu;
   brokerEnd: Sampled;
@@ -749,6 +781,7 @@ function summarise(ctx: RunContext, point: Point, m: Measured): PointResult {
       readingsPerSecond: accepted / span,
       ratio: accepted / span / (spec.sensors * spec.rate),
       drainLagSeconds: Math.max(0, (m.finalReachedMs - load.edgeEndMs) / 1000),
+      peakReadingsPerSecond: m.peakReadingsPerSecond,
     },
     mqtt: {
       messagesReceived,

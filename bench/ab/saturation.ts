@@ -48,3 +48,23 @@ export function findSaturation(steps: readonly RampStep[], threshold = saturatio
   }
   return { saturatedAt, sustained, maxAchieved };
 }
+
+/**
+ * The fastest the core took readings in over any `spanMs` (or longer) stretch of a trace of its accepted
+ * count: for B, whose sensors deliver each interval in one burst, how fast the pipeline absorbs a burst,
+ * which the achieved rate (readings over the whole run, final burst included) hides. 0 for a trace that
+ * never spans `spanMs`.
+ *
+ * @example peakRate([{ atMs: 0, readings: 0 }, { atMs: 5000, readings: 500 }, { atMs: 10000, readings: 3000 }], 5000) // 500 (0→5 s: 100/s, 5→10 s: 500/s)
+ */
+export function peakRate(trace: readonly { atMs: number; readings: number }[], spanMs: number): number {
+  let best = 0;
+  let from = 0;
+  for (let to = 0; to < trace.length; to++) {
+    // Shortest stretch ending at `to` that is still at least `spanMs` long.
+    while (from + 1 < to && trace[to]!.atMs - trace[from + 1]!.atMs >= spanMs) from++;
+    const dt = trace[to]!.atMs - trace[from]!.atMs;
+    if (dt >= spanMs) best = Math.max(best, ((trace[to]!.readings - trace[from]!.readings) * 1000) / dt);
+  }
+  return best;
+}
