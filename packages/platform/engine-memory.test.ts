@@ -2,33 +2,46 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { applyEngineMemoryBudget, describeBudget, engineRamSizeEnv, planBudget } from "./engine-memory.ts";
+import {
+  allocatorPurgeIntervalEnv,
+  applyEngineMemoryBudget,
+  describeBudget,
+  engineRamSizeEnv,
+  planBudget,
+} from "./engine-memory.ts";
 
 describe("planBudget", () => {
-  test("0, negative or NaN: off", () => {
-    for (const mb of [0, -1, Number.NaN]) expect(planBudget(mb, {})).toEqual({ kind: "off" });
+  const purge = { [allocatorPurgeIntervalEnv]: "2000" };
+
+  test("0, negative or NaN: budget off, but still a restart for the allocator's purge interval", () => {
+    for (const mb of [0, -1, Number.NaN]) {
+      expect(planBudget(mb, {})).toEqual({ outcome: { kind: "off" }, restart: purge });
+      expect(planBudget(mb, purge)).toEqual({ outcome: { kind: "off" } });
+    }
   });
 
-  test("unset: restart with the budget in bytes, the rest of the environment kept", () => {
-    const plan = planBudget(256, { PATH: "/bin", [engineRamSizeEnv]: "" });
-    expect(plan).toEqual({
-      kind: "restart",
-      bytes: 268_435_456,
-      env: { PATH: "/bin", [engineRamSizeEnv]: "268435456" },
+  test("unset: restart with the budget in bytes and the purge interval, the rest of the environment kept", () => {
+    expect(planBudget(256, { PATH: "/bin", [engineRamSizeEnv]: "" })).toEqual({
+      outcome: { kind: "applied", bytes: 268_435_456 },
+      restart: { PATH: "/bin", [engineRamSizeEnv]: "268435456", ...purge },
     });
   });
 
-  test("already set to the budget (the restarted process): applied, no second restart", () => {
-    expect(planBudget(256, { [engineRamSizeEnv]: "268435456" })).toEqual({
-      kind: "applied",
-      bytes: 268_435_456,
+  test("already set (the restarted process): applied, no second restart", () => {
+    expect(planBudget(256, { [engineRamSizeEnv]: "268435456", ...purge })).toEqual({
+      outcome: { kind: "applied", bytes: 268_435_456 },
     });
   });
 
-  test("set to something else by the operator: theirs wins", () => {
+  test("set to something else by the operator: theirs wins, and is kept across the restart", () => {
+    expect(planBudget(256, { [engineRamSizeEnv]: "1073741824", [allocatorPurgeIntervalEnv]: "100" })).toEqual(
+      {
+        outcome: { kind: "overridden", bytes: 1_073_741_824 },
+      },
+    );
     expect(planBudget(256, { [engineRamSizeEnv]: "1073741824" })).toEqual({
-      kind: "overridden",
-      bytes: 1_073_741_824,
+      outcome: { kind: "overridden", bytes: 1_073_741_824 },
+      restart: { [engineRamSizeEnv]: "1073741824", ...purge },
     });
   });
 });
@@ -53,14 +66,15 @@ describe("applyEngineMemoryBudget", () => {
       writeFileSync(
         script,
         `import { applyEngineMemoryBudget } from ${JSON.stringify(join(import.meta.dir, "engine-memory.ts"))};
-const before = { pid: process.pid, env: process.env.${engineRamSizeEnv} ?? null };
+const before = { pid: process.pid, env: process.env.${engineRamSizeEnv} ?? null, purge: process.env.${allocatorPurgeIntervalEnv} ?? null };
 if (before.env === null) console.log(JSON.stringify({ phase: "first", ...before }));
 const outcome = applyEngineMemoryBudget(96);
-console.log(JSON.stringify({ phase: "after", pid: process.pid, outcome, argv: process.argv.slice(2), execArgv: process.execArgv }));
+console.log(JSON.stringify({ phase: "after", pid: process.pid, outcome, purge: process.env.${allocatorPurgeIntervalEnv}, argv: process.argv.slice(2), execArgv: process.execArgv }));
 `,
       );
       const env: Record<string, string | undefined> = { ...process.env };
       delete env[engineRamSizeEnv];
+      delete env[allocatorPurgeIntervalEnv];
       const proc = Bun.spawn([process.execPath, "--smol", script, "--flag", "x y"], { env, stdout: "pipe" });
       const out = await new Response(proc.stdout).text();
       expect(await proc.exited).toBe(0);
@@ -73,6 +87,8 @@ console.log(JSON.stringify({ phase: "after", pid: process.pid, outcome, argv: pr
       expect(first.phase).toBe("first");
       expect(after.pid).toBe(first.pid);
       expect(after.outcome).toEqual({ kind: "applied", bytes: 96 * 1024 * 1024 });
+      expect(first.purge).toBeNull();
+      expect(after.purge).toBe("2000");
       expect(after.argv).toEqual(["--flag", "x y"]);
       expect(after.execArgv).toEqual(["--smol"]);
     } finally {
