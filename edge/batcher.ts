@@ -38,9 +38,46 @@ export const minBatchBytes = 256;
 
 const noMessages: readonly BatchMessage[] = Object.freeze([]);
 
+/**
+ * One interval's `[ts, value]` pairs as two growable typed arrays: 16 bytes a reading. Held as JS pair
+ * arrays, a minute of 10,000 sensors × 10 readings/s kept the edge at ~1 GB RSS; the pairs are now made
+ * only when the message is built, and are garbage as soon as it is serialised.
+ */
+class PairBuffer {
+  ts = new Float64Array(16);
+  values = new Float64Array(16);
+  length = 0;
+
+  push(ts: number, value: number): void {
+    if (this.length === this.ts.length) {
+      const ts2 = new Float64Array(this.length * 2);
+      const values2 = new Float64Array(this.length * 2);
+      ts2.set(this.ts);
+      values2.set(this.values);
+      this.ts = ts2;
+      this.values = values2;
+    }
+    this.ts[this.length] = ts;
+    this.values[this.length] = value;
+    this.length++;
+  }
+
+  /** The pairs in event-time order (a disordered source appends out of order; the contract wants order). */
+  toSortedPairs(): Array<[number, number]> {
+    const pairs = new Array<[number, number]>(this.length);
+    let sorted = true;
+    for (let i = 0; i < this.length; i++) {
+      pairs[i] = [this.ts[i]!, this.values[i]!];
+      if (i > 0 && this.ts[i]! < this.ts[i - 1]!) sorted = false;
+    }
+    if (!sorted) pairs.sort((a, b) => a[0] - b[0]);
+    return pairs;
+  }
+}
+
 interface OpenInterval {
   startMs: number;
-  readings: Array<[number, number]>;
+  readings: PairBuffer;
   /**
    * Serialised size of the readings array's contents, commas included, once the interval came near the
    * byte bound; undefined before, when `readings.length * maxPairBytes` already proves the bound holds.
@@ -64,9 +101,9 @@ function pairBytes(ts: number, value: number): number {
  */
 const maxPairBytes = 2 * 25 + 3;
 
-function exactReadingBytes(readings: ReadonlyArray<readonly [number, number]>): number {
+function exactReadingBytes(readings: PairBuffer): number {
   let bytes = Math.max(0, readings.length - 1);
-  for (const [ts, value] of readings) bytes += pairBytes(ts, value);
+  for (let i = 0; i < readings.length; i++) bytes += pairBytes(readings.ts[i]!, readings.values[i]!);
   return bytes;
 }
 
@@ -123,7 +160,8 @@ export class SensorBatcher {
   add(reading: Reading, createdAtMs: number): readonly BatchMessage[] {
     const { intervalMs, maxReadings, maxBytes } = this.options;
     const startMs = Math.floor(reading.eventTimeMs / intervalMs) * intervalMs;
-    const pair: [number, number] = [reading.eventTimeMs / 1000, reading.value];
+    const ts = reading.eventTimeMs / 1000;
+    const value = reading.value;
     let interval = this.open.get(startMs);
     let out = noMessages;
     let size = 0;
@@ -132,7 +170,7 @@ export class SensorBatcher {
       let full = n + 1 > maxReadings;
       if (!full && interval.envelopeBytes + (n + 1) * (maxPairBytes + 1) > maxBytes) {
         interval.readingBytes ??= exactReadingBytes(interval.readings);
-        size = pairBytes(pair[0], pair[1]);
+        size = pairBytes(ts, value);
         full = interval.envelopeBytes + interval.readingBytes + 1 + size > maxBytes;
       }
       if (full) {
@@ -144,7 +182,7 @@ export class SensorBatcher {
     if (!interval) {
       interval = {
         startMs,
-        readings: [],
+        readings: new PairBuffer(),
         readingBytes: undefined,
         envelopeBytes: envelopeBytes(this.sensorId, startMs, intervalMs),
       };
@@ -152,9 +190,9 @@ export class SensorBatcher {
       this.earliestDueMs = Math.min(this.earliestDueMs, this.dueMs(startMs));
     }
     if (interval.readingBytes !== undefined) {
-      interval.readingBytes += (interval.readings.length > 0 ? 1 : 0) + (size || pairBytes(pair[0], pair[1]));
+      interval.readingBytes += (interval.readings.length > 0 ? 1 : 0) + (size || pairBytes(ts, value));
     }
-    interval.readings.push(pair);
+    interval.readings.push(ts, value);
     return out;
   }
 
@@ -199,14 +237,7 @@ export class SensorBatcher {
 
   private build(interval: OpenInterval, createdAtMs: number, complete: boolean): BatchMessage {
     this.open.delete(interval.startMs);
-    const readings = interval.readings;
-    // Disordered sources append out of order; the contract wants event-time order.
-    for (let i = 1; i < readings.length; i++) {
-      if (readings[i]![0] < readings[i - 1]![0]) {
-        readings.sort((a, b) => a[0] - b[0]);
-        break;
-      }
-    }
+    const readings = interval.readings.toSortedPairs();
     const message: BatchMessage = {
       sensor_id: this.sensorId,
       interval_start: interval.startMs / 1000,
