@@ -155,7 +155,7 @@ export async function main(argv: string[]): Promise<number> {
       allowedLatenessS: options.allowedLateness,
       idleTimeoutS: plan.idleTimeoutS,
       leadS: options.lead,
-      coreMemoryMb: options.coreMemoryMb,
+      coreMemoryMb,
       progress,
       uniqueId,
     };

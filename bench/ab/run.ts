@@ -70,8 +70,8 @@ export interface RunContext {
   idleTimeoutS: number;
   /** Seconds into the run at which a minute boundary falls (event time). */
   leadS: number;
-  /** The core's --memory-budget, MB (0 = the machine's RAM); undefined = the core's default. */
-  coreMemoryMb?: number | undefined;
+  /** The core's --memory-budget, MB (0 = the machine's RAM). */
+  coreMemoryMb: number;
   progress: (line: string) => void;
   /** A unique suffix for names on shared servers (database, Pulsar namespace). */
   uniqueId: string;
@@ -446,7 +446,8 @@ function coreArgs(ctx: RunContext, started: Started, port: number, pgliteDir: st
     ...(ctx.pulsarUrl && started.pulsarNamespace
       ? ["--pulsar-url", ctx.pulsarUrl.href, "--pulsar-namespace", started.pulsarNamespace]
       : []),
-    ...(ctx.coreMemoryMb === undefined ? [] : ["--memory-budget", String(ctx.coreMemoryMb)]),
+    "--memory-budget",
+    String(ctx.coreMemoryMb),
     ...(ctx.forecastOption
       ? ctx.forecast
         ? ["--forecast", "--model-dir", ctx.modelDir]
